@@ -1,0 +1,70 @@
+#include "core/time.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace printrelay {
+
+std::string format_time(TimeMs t) {
+  using namespace std::chrono;
+  sys_time<milliseconds> tp{milliseconds{t}};
+  auto day = floor<days>(tp);
+  year_month_day ymd{day};
+  hh_mm_ss hms{tp - day};
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lldZ", int(ymd.year()),
+                unsigned(ymd.month()), unsigned(ymd.day()), long(hms.hours().count()),
+                long(hms.minutes().count()), static_cast<long long>(hms.seconds().count()));
+  std::string s(buf);
+  char ms[8];
+  std::snprintf(ms, sizeof ms, ".%03lld", static_cast<long long>(hms.subseconds().count()));
+  s.insert(s.size() - 1, ms);
+  return s;
+}
+
+Result<TimeMs> parse_time(std::string_view s) {
+  using namespace std::chrono;
+  int y, mo, d, h, mi, sec, consumed = 0;
+  std::string str(s);
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
+                  &consumed) != 6 || consumed != 19) {
+    return bad_input("time must be RFC 3339 UTC like 2026-11-23T09:15:00Z: '" + str + "'");
+  }
+  std::string_view rest = s.substr(19);
+  int millis = 0;
+  if (!rest.empty() && rest[0] == '.') {
+    std::size_t i = 1;
+    int digits = 0;
+    while (i < rest.size() && rest[i] >= '0' && rest[i] <= '9') {
+      if (digits < 3) millis = millis * 10 + (rest[i] - '0');
+      ++digits;
+      ++i;
+    }
+    if (digits == 0) return bad_input("time has an empty fraction: '" + str + "'");
+    for (int k = digits; k < 3; ++k) millis *= 10;
+    rest = rest.substr(i);
+  }
+  if (rest != "Z" && rest != "+00:00") {
+    return bad_input("time must be in UTC (end in Z): '" + str + "'");
+  }
+  year_month_day ymd{year{y}, month{unsigned(mo)}, day{unsigned(d)}};
+  if (!ymd.ok() || h > 23 || mi > 59 || sec > 60 || h < 0 || mi < 0 || sec < 0) {
+    return bad_input("time is not a valid date and time: '" + str + "'");
+  }
+  auto tp = sys_days{ymd} + hours{h} + minutes{mi} + seconds{sec} + milliseconds{millis};
+  return TimeMs{duration_cast<milliseconds>(tp.time_since_epoch()).count()};
+}
+
+Result<int> parse_time_of_day(std::string_view s) {
+  if (s.size() != 5 || s[2] != ':') return bad_input("time of day must be HH:MM: '" + std::string(s) + "'");
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  if (!digit(s[0]) || !digit(s[1]) || !digit(s[3]) || !digit(s[4])) {
+    return bad_input("time of day must be HH:MM: '" + std::string(s) + "'");
+  }
+  int h = (s[0] - '0') * 10 + (s[1] - '0');
+  int m = (s[3] - '0') * 10 + (s[4] - '0');
+  if (h > 23 || m > 59) return bad_input("time of day out of range: '" + std::string(s) + "'");
+  return h * 60 + m;
+}
+
+}  // namespace printrelay

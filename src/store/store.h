@@ -1,0 +1,125 @@
+// The Store contract. Implementations: sqlite/ (embedded default) and, later, postgres/.
+// Both pass the one conformance suite in tests/unit/store/store_suite.h.
+//
+// Guarantees every implementation gives:
+// - Every mutating call is one transaction: it returns only after its changes are durable
+//   (committed), or returns an error having changed nothing.
+// - append_reports and record_job_event are idempotent by (serial, report id) and event id:
+//   repeating one returns the original receipt data and writes nothing new.
+// - Reception numbers (StoredReport::seq) increase strictly in commit order.
+// - Thread-safe: calls may come from several threads; the implementation serializes as needed.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/model.h"
+#include "core/result.h"
+
+namespace printrelay {
+
+// A report on its way in, already validated and hashed by the relay.
+struct IncomingReport {
+  Report report;
+  std::string sha256;            // of canonical_report(report)
+  std::optional<Alert> alert;    // opened together with the report, if the report is new
+};
+
+// What append_reports returns for each report, in input order.
+struct StoredReceipt {
+  std::string report_id;
+  std::int64_t seq = 0;
+  TimeMs received_at = 0;
+  std::string sha256;
+  bool duplicate = false;
+  std::optional<std::int64_t> alert_id;  // set when a new alert was opened
+};
+
+struct ReportQuery {
+  std::string serial;          // empty: all devices
+  std::string kind;            // empty: all kinds
+  std::optional<TimeMs> since; // created_at >= since
+  std::optional<TimeMs> until; // created_at <  until
+  std::optional<std::int64_t> after_seq;
+  int limit = 100;             // newest first unless after_seq is set (then oldest first)
+};
+
+struct JobQuery {
+  std::string serial;
+  std::optional<JobState> state;
+  bool all = false;             // include jobs hidden from the default list
+  TimeMs retention_ms = 24LL * 3600 * 1000;
+  TimeMs now = 0;
+  int limit = 500;
+};
+
+struct DeviceSighting {
+  std::string serial;
+  TimeMs last_seen = 0;
+  std::string state;
+  std::string boot_id;
+  Json firmware = Json::object();
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual int schema_version() = 0;
+
+  // --- registrations (seed 002 registration table) ---
+  virtual Status put_registration(const Registration& r) = 0;  // insert or replace
+  virtual Result<Registration> get_registration(const std::string& serial) = 0;
+  virtual std::vector<Registration> list_registrations() = 0;
+  virtual Status delete_registration(const std::string& serial) = 0;  // not found if absent
+
+  // --- devices ---
+  virtual Status put_device(const Device& d) = 0;  // enrol or re-enrol (replaces the token)
+  virtual Result<Device> get_device(const std::string& serial) = 0;
+  virtual std::vector<Device> list_devices() = 0;
+  // Heartbeats are batched by the relay; last-seen is not acknowledged data.
+  virtual Status record_sightings(const std::vector<DeviceSighting>& s) = 0;
+  virtual Status set_poll_policy(const std::string& serial, const PollPolicy& p) = 0;
+  virtual std::optional<PollPolicy> get_poll_policy(const std::string& serial) = 0;
+
+  // --- reports ---
+  virtual Result<std::vector<StoredReceipt>> append_reports(
+      const std::string& serial, const std::vector<IncomingReport>& reports, TimeMs now) = 0;
+  virtual std::vector<StoredReport> list_reports(const ReportQuery& q) = 0;
+  // Newest stored report of each kind for one device.
+  virtual std::map<std::string, StoredReport> latest_reports(const std::string& serial) = 0;
+  virtual std::int64_t count_reports(const std::string& serial) = 0;  // empty: all
+
+  // --- jobs ---
+  // Stores a new job with its "created" transition. The job id must be unique (conflict).
+  virtual Status create_job(const Job& job, const JobTransition& created) = 0;
+  virtual Result<Job> get_job(const std::string& id) = 0;
+  virtual std::vector<Job> list_jobs(const JobQuery& q) = 0;
+  // Non-terminal jobs of one device (the relay filters by instructed time).
+  virtual std::vector<Job> open_jobs(const std::string& serial) = 0;
+  // Non-terminal jobs of all devices that have an expiry.
+  virtual std::vector<Job> expirable_jobs() = 0;
+  // Saves a job changed by the service center or the relay (cancel, expire, acknowledge) with
+  // the transition that changed it, if any.
+  virtual Status update_job(const Job& job, const std::optional<JobTransition>& t) = 0;
+  // Records a device event together with the job it changed. Returns false (and writes
+  // nothing) when the event id was recorded before.
+  virtual Result<bool> record_job_event(const JobEvent& e, const Job& job,
+                                        const std::optional<JobTransition>& t) = 0;
+  virtual std::vector<JobTransition> list_transitions(const std::string& job_id) = 0;
+
+  // --- alerts ---
+  virtual std::vector<Alert> list_alerts(const std::string& serial, bool open_only) = 0;
+  virtual Result<Alert> acknowledge_alert(std::int64_t id, const std::string& user, TimeMs now) = 0;
+  virtual std::map<std::string, int> open_alert_counts() = 0;  // serial -> open alerts
+
+  // --- admin credentials ---
+  virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name
+  virtual Result<AdminCredential> find_admin_by_token_hash(const std::string& token_hash) = 0;
+  virtual std::vector<AdminCredential> list_admin_credentials() = 0;
+};
+
+}  // namespace printrelay

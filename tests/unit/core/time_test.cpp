@@ -1,0 +1,36 @@
+#include "core/time.h"
+
+#include <gtest/gtest.h>
+
+namespace printrelay {
+
+TEST(Time, FormatsAndParsesRoundTrip) {
+  TimeMs t = 1795432500123;  // 2026-11-23T...
+  auto s = format_time(t);
+  auto back = parse_time(s);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, t);
+  EXPECT_EQ(format_time(0), "1970-01-01T00:00:00.000Z");
+}
+
+TEST(Time, AcceptsWithoutFractionAndOffsetZero) {
+  EXPECT_EQ(*parse_time("1970-01-01T00:00:01Z"), 1000);
+  EXPECT_EQ(*parse_time("1970-01-01T00:00:01+00:00"), 1000);
+  EXPECT_EQ(*parse_time("1970-01-01T00:00:01.5Z"), 1500);
+}
+
+TEST(Time, RejectsGarbage) {
+  EXPECT_FALSE(parse_time("yesterday").ok());
+  EXPECT_FALSE(parse_time("2026-02-30T00:00:00Z").ok());
+  EXPECT_FALSE(parse_time("2026-11-23T25:00:00Z").ok());
+  EXPECT_FALSE(parse_time("2026-11-23T10:00:00+09:00").ok());
+  EXPECT_FALSE(parse_time("2026-11-23T10:00:00").ok());
+}
+
+TEST(Time, TimeOfDay) {
+  EXPECT_EQ(*parse_time_of_day("02:30"), 150);
+  EXPECT_FALSE(parse_time_of_day("24:00").ok());
+  EXPECT_FALSE(parse_time_of_day("2:30").ok());
+}
+
+}  // namespace printrelay
