@@ -1,0 +1,228 @@
+// relayd: the relay. `relayd init` prepares a data directory (CA, server certificate, first admin
+// credential, store); `relayd run` serves the device, admin and event APIs from it.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "net/http_server.h"
+#include "net/tls.h"
+#include "relay/api.h"
+#include "relay/live_feed.h"
+#include "relay/metrics.h"
+#include "relay/relay.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace fs = std::filesystem;
+using namespace printrelay;
+
+namespace {
+
+TimeMs now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void write_private(const fs::path& p, const std::string& content) {
+  std::ofstream f(p, std::ios::trunc);
+  if (!f) throw std::runtime_error("cannot write " + p.string());
+  f << content;
+  f.close();
+  chmod(p.c_str(), 0600);
+}
+
+struct InitOptions {
+  std::string data_dir = "var/relay";
+  std::vector<std::string> hosts{"localhost", "127.0.0.1"};
+  int port = 8443;
+  std::string admin_name = "admin";
+  bool force = false;
+  bool plain_http = false;
+};
+
+int run_init(const InitOptions& o) {
+  fs::path dir = fs::absolute(o.data_dir);
+  if (fs::exists(dir / "admin.token") && !o.force) {
+    std::cerr << "relayd init: " << dir << " is already initialised (use --force to start over)\n";
+    return 1;
+  }
+  if (o.force) {
+    fs::remove(dir / "relayd.db");
+    fs::remove(dir / "relayd.db-wal");
+    fs::remove(dir / "relayd.db-shm");
+  }
+  fs::create_directories(dir / "tls");
+  write_quickstart_pki((dir / "tls").string(), o.hosts);
+  auto store = open_sqlite_store((dir / "relayd.db").string());
+  LiveFeed feed;
+  Relay relay(*store, RelayOptions{}, feed);
+  auto token = relay.create_admin_credential(o.admin_name, Role::kAdmin, now_ms());
+  if (!token) {
+    std::cerr << "relayd init: cannot create admin credential: " << token.error().message << "\n";
+    return 1;
+  }
+  write_private(dir / "admin.token", *token + "\n");
+  std::string scheme = o.plain_http ? "http" : "https";
+  Json cfg = {{"url", scheme + "://" + o.hosts.front() + ":" + std::to_string(o.port)},
+              {"token", *token},
+              {"ca", (dir / "tls" / "ca.pem").string()}};
+  write_private(dir / "relayctl.json", cfg.dump(2) + "\n");
+  std::cout << "relayd init: data directory " << dir.string() << "\n"
+            << "  CA certificate      " << (dir / "tls/ca.pem").string() << "  (give this to devices and relayctl)\n"
+            << "  server certificate  " << (dir / "tls/server.pem").string() << "  for";
+  for (const auto& h : o.hosts) std::cout << " " << h;
+  std::cout << "\n  store               " << (dir / "relayd.db").string() << " (SQLite, schema "
+            << store->schema_version() << ")\n"
+            << "  admin credential    '" << o.admin_name << "' in " << (dir / "admin.token").string() << "\n"
+            << "  relayctl config     " << (dir / "relayctl.json").string()
+            << "  (export PRINTRELAY_CONFIG=" << (dir / "relayctl.json").string() << ")\n";
+  return 0;
+}
+
+struct RunOptions {
+  std::string data_dir = "var/relay";
+  std::string listen = "127.0.0.1:8443";
+  bool plain_http = false;
+  std::string cert, key;
+  std::string relay_id = "root-1";
+  int threads = 0;
+  double job_retention_h = 24;
+  int poll_interval_s = 900;
+  bool no_long_poll = false;
+  double device_rate = 20;
+  int max_bulk_inflight = 64;
+};
+
+bool is_loopback(const std::string& host) {
+  return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
+}
+
+int run_serve(const RunOptions& o) {
+  fs::path dir = fs::absolute(o.data_dir);
+  auto colon = o.listen.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "relayd: --listen must be HOST:PORT, got '" << o.listen << "'\n";
+    return 2;
+  }
+  std::string host = o.listen.substr(0, colon);
+  int port = std::atoi(o.listen.c_str() + colon + 1);
+  if (o.plain_http && !is_loopback(host)) {
+    std::cerr << "relayd: --plain-http is only allowed on a loopback address, not " << host << "\n";
+    return 2;
+  }
+  if (!fs::exists(dir / "relayd.db")) {
+    std::cerr << "relayd: no store in " << dir << "; run `relayd init --data-dir " << o.data_dir
+              << "` first\n";
+    return 1;
+  }
+  auto store = open_sqlite_store((dir / "relayd.db").string());
+
+  RelayOptions ro;
+  ro.relay_id = o.relay_id;
+  ro.job_retention_ms = TimeMs(o.job_retention_h * 3600 * 1000);
+  ro.default_poll_policy.interval_s = o.poll_interval_s;
+  ro.offer_long_poll = !o.no_long_poll;
+  LiveFeed feed;
+  Relay relay(*store, ro, feed);
+  Metrics metrics;
+  ApiOptions ao;
+  ao.device_rate_per_s = o.device_rate;
+  ao.max_bulk_inflight = o.max_bulk_inflight;
+  ao.schema_version = store->schema_version();
+  RelayApi api(relay, feed, metrics, ao);
+
+  boost::asio::io_context ioc;
+  ServerOptions so;
+  so.listen_address = host;
+  so.port = static_cast<unsigned short>(port);
+  so.tls = !o.plain_http;
+  so.cert_file = o.cert.empty() ? (dir / "tls/server.pem").string() : o.cert;
+  so.key_file = o.key.empty() ? (dir / "tls/server.key").string() : o.key;
+  so.body_limit_bytes = kMaxBodyBytes;
+  HttpServer server(ioc, so, [&api](Exchange& ex) { return api.handle(ex); });
+  server.start();
+
+  // Housekeeping: batched last-seen writes and job expiry.
+  boost::asio::steady_timer tick(ioc);
+  std::function<void()> schedule = [&] {
+    tick.expires_after(std::chrono::seconds(1));
+    tick.async_wait([&](boost::system::error_code ec) {
+      if (ec) return;
+      relay.flush_sightings();
+      relay.expire_jobs(now_ms());
+      schedule();
+    });
+  };
+  schedule();
+
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int) {
+    server.stop();
+    tick.cancel();
+    relay.flush_sightings();
+    ioc.stop();
+  });
+  int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
+            << "://" << host << ":" << server.port() << " (store sqlite " << (dir / "relayd.db").string()
+            << ", schema " << store->schema_version() << ", " << threads << " threads)" << std::endl;
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  relay.flush_sightings();
+  std::cout << "relayd: stopped" << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"relayd: the printrelay relay"};
+  app.require_subcommand(1);
+  InitOptions io;
+  auto* init = app.add_subcommand("init", "create a data directory: CA, server certificate, store, first admin credential");
+  init->add_option("--data-dir", io.data_dir, "data directory")->capture_default_str();
+  init->add_option("--host", io.hosts, "names/addresses the server certificate covers (first one goes into relayctl.json)")
+      ->capture_default_str();
+  init->add_option("--port", io.port, "port written into relayctl.json")->capture_default_str();
+  init->add_option("--admin-name", io.admin_name, "name of the first admin credential")->capture_default_str();
+  init->add_flag("--force", io.force, "start over: new certificates, new store, new admin credential");
+  init->add_flag("--plain-http", io.plain_http, "write an http:// URL into relayctl.json (loopback tests)");
+  RunOptions ro;
+  auto* run = app.add_subcommand("run", "serve the relay");
+  run->add_option("--data-dir", ro.data_dir, "data directory made by relayd init")->capture_default_str();
+  run->add_option("--listen", ro.listen, "HOST:PORT to listen on")->capture_default_str();
+  run->add_flag("--plain-http", ro.plain_http, "serve plain HTTP (loopback only)");
+  run->add_option("--cert", ro.cert, "server certificate chain (PEM); default DATA_DIR/tls/server.pem");
+  run->add_option("--key", ro.key, "server key (PEM); default DATA_DIR/tls/server.key");
+  run->add_option("--relay-id", ro.relay_id, "this relay's id (the job list's managing relay)")->capture_default_str();
+  run->add_option("--threads", ro.threads, "I/O threads (0 = one per core)")->capture_default_str();
+  run->add_option("--job-retention-h", ro.job_retention_h, "hours a finished job stays in the default job list")
+      ->capture_default_str()->check(CLI::Range(0.0, 24.0 * 365));
+  run->add_option("--poll-interval-s", ro.poll_interval_s, "default device poll interval")
+      ->capture_default_str()->check(CLI::Range(5, 7 * 86400));
+  run->add_flag("--no-long-poll", ro.no_long_poll, "do not hold polls open");
+  run->add_option("--device-rate", ro.device_rate, "requests per second per device credential (0 = unlimited)")
+      ->capture_default_str();
+  run->add_option("--max-bulk-inflight", ro.max_bulk_inflight, "concurrent bulk uploads before 429")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*init) return run_init(io);
+    return run_serve(ro);
+  } catch (const std::exception& e) {
+    std::cerr << "relayd: " << e.what() << "\n";
+    return 1;
+  }
+}

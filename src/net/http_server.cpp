@@ -1,0 +1,282 @@
+#include "net/http_server.h"
+
+#include <optional>
+#include <utility>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <iostream>
+#include <stdexcept>
+
+namespace printrelay {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+// Completion token that reports errors in `ec` instead of throwing.
+inline auto no_throw(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out += char(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void split_target(std::string_view target, std::string& path,
+                  std::map<std::string, std::string>& query) {
+  auto q = target.find('?');
+  path = url_decode(target.substr(0, q));
+  query.clear();
+  if (q == std::string_view::npos) return;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    auto eq = pair.find('=');
+    if (!pair.empty()) {
+      query[url_decode(pair.substr(0, eq))] =
+          eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+    }
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+}
+
+std::string Exchange::query_value(const std::string& key, const std::string& fallback) const {
+  auto it = query_.find(key);
+  return it == query_.end() ? fallback : it->second;
+}
+
+// The connection-specific half of an Exchange, for plain TCP or TLS streams.
+template <typename Stream>
+class StreamExchange final : public Exchange {
+ public:
+  StreamExchange(Stream& stream, HttpRequestMsg& req, const std::string& remote)
+      : stream_(stream), req_(req), remote_(remote) {}
+
+  const HttpRequestMsg& request() const override { return req_; }
+  const std::string& remote_address() const override { return remote_; }
+
+  asio::awaitable<void> respond(HttpResponseMsg response) override {
+    responded_ = true;
+    response.version(req_.version());
+    response.keep_alive(req_.keep_alive() && keep_alive_);
+    response.prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    beast::error_code ec;
+    co_await http::async_write(stream_, response, no_throw(ec));
+    if (ec) failed_ = true;
+    close_after_ = !response.keep_alive();
+  }
+
+  asio::awaitable<bool> open_stream(const std::string& content_type) override {
+    responded_ = true;
+    streaming_ = true;
+    close_after_ = true;
+    http::response<http::empty_body> res{http::status::ok, req_.version()};
+    res.set(http::field::content_type, content_type);
+    res.set(http::field::cache_control, "no-cache");
+    res.chunked(true);
+    serializer_.emplace(res);
+    beast::get_lowest_layer(stream_).expires_never();
+    beast::error_code ec;
+    co_await http::async_write_header(stream_, *serializer_, no_throw(ec));
+    if (ec) failed_ = true;
+    co_return !ec;
+  }
+
+  asio::awaitable<bool> write(std::string chunk) override {
+    if (failed_ || !streaming_) co_return false;
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+    beast::error_code ec;
+    co_await asio::async_write(
+        stream_, http::make_chunk(asio::buffer(chunk)), no_throw(ec));
+    beast::get_lowest_layer(stream_).expires_never();
+    if (ec) failed_ = true;
+    co_return !ec;
+  }
+
+  void set_keep_alive(bool k) { keep_alive_ = k; }
+  bool responded() const { return responded_; }
+  bool close_after() const { return close_after_ || failed_; }
+
+ private:
+  Stream& stream_;
+  HttpRequestMsg& req_;
+  const std::string& remote_;
+  std::optional<http::response_serializer<http::empty_body>> serializer_;
+  bool responded_ = false;
+  bool streaming_ = false;
+  bool failed_ = false;
+  bool close_after_ = false;
+  bool keep_alive_ = true;
+};
+
+struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
+  asio::io_context& ioc;
+  ServerOptions options;
+  RequestHandler handler;
+  tcp::acceptor acceptor;
+  std::optional<asio::ssl::context> ssl;
+  bool stopped = false;
+
+  Impl(asio::io_context& io, ServerOptions opts, RequestHandler h)
+      : ioc(io), options(std::move(opts)), handler(std::move(h)), acceptor(io) {}
+
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, std::string remote) {
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(options.body_limit_bytes);
+      parser.header_limit(16 * 1024);
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.idle_timeout_s));
+      beast::error_code ec;
+    co_await http::async_read(stream, buffer, parser, no_throw(ec));
+      if (ec == http::error::body_limit) {
+        HttpResponseMsg res{http::status::payload_too_large, 11};
+        res.set(http::field::content_type, "application/json");
+        res.body() = R"({"error":{"code":"too_large","message":"body is larger than )" +
+                     std::to_string(options.body_limit_bytes) + R"( bytes"}})";
+        res.keep_alive(false);
+        res.prepare_payload();
+        beast::error_code wec;
+        co_await http::async_write(stream, res, no_throw(wec));
+        co_return;
+      }
+      if (ec) co_return;  // closed, timed out or malformed: nothing to answer
+      HttpRequestMsg req = parser.release();
+      StreamExchange<Stream> ex(stream, req, remote);
+      std::string path;
+      std::map<std::string, std::string> query;
+      split_target(std::string_view(req.target().data(), req.target().size()), path, query);
+      ex.set_target(std::move(path), std::move(query));
+      try {
+        co_await handler(ex);
+      } catch (const std::exception& e) {
+        // A handler bug must not take the relay down; the client gets a 500 below.
+        std::cerr << "relayd: handler failed on " << req.target() << ": " << e.what() << "\n";
+      }
+      if (!ex.responded()) {
+        HttpResponseMsg res{http::status::internal_server_error, req.version()};
+        res.body() = R"({"error":{"code":"internal","message":"no response"}})";
+        co_await ex.respond(std::move(res));
+      }
+      if (ex.close_after()) break;
+    }
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::awaitable<void> run_connection(tcp::socket socket) {
+    beast::error_code ec_ep;
+    auto ep = socket.remote_endpoint(ec_ep);
+    std::string remote = ec_ep ? "" : ep.address().to_string();
+    socket.set_option(tcp::no_delay(true), ec_ep);
+    if (!ssl) {
+      beast::tcp_stream stream(std::move(socket));
+      co_await serve(stream, remote);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(15));
+    beast::error_code ec;
+    co_await stream.async_handshake(asio::ssl::stream_base::server, no_throw(ec));
+    if (ec) co_return;
+    co_await serve(stream, remote);
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    beast::error_code sec;
+    co_await stream.async_shutdown(no_throw(sec));
+  }
+
+  asio::awaitable<void> accept_loop() {
+    auto self = shared_from_this();
+    while (!stopped) {
+      beast::error_code ec;
+      tcp::socket socket =
+          co_await acceptor.async_accept(asio::make_strand(ioc), no_throw(ec));
+      if (ec) {
+        if (stopped || ec == asio::error::operation_aborted) co_return;
+        continue;  // e.g. too many open files: keep serving the connections we have
+      }
+      auto exec = socket.get_executor();
+      asio::co_spawn(exec, self->run_connection(std::move(socket)), asio::detached);
+    }
+  }
+};
+
+HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHandler handler)
+    : impl_(std::make_shared<Impl>(ioc, std::move(options), std::move(handler))) {
+  auto& o = impl_->options;
+  if (o.tls) {
+    impl_->ssl.emplace(asio::ssl::context::tls_server);
+    auto& ctx = *impl_->ssl;
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    beast::error_code ec;
+    ctx.use_certificate_chain_file(o.cert_file, ec);
+    if (ec) throw std::runtime_error("cannot load TLS certificate " + o.cert_file + ": " + ec.message());
+    ctx.use_private_key_file(o.key_file, asio::ssl::context::pem, ec);
+    if (ec) throw std::runtime_error("cannot load TLS key " + o.key_file + ": " + ec.message());
+  }
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(o.listen_address, ec);
+  if (ec) throw std::runtime_error("bad listen address '" + o.listen_address + "'");
+  tcp::endpoint ep(addr, o.port);
+  auto& acc = impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    throw std::runtime_error("cannot listen on " + o.listen_address + ":" +
+                             std::to_string(o.port) + ": " + ec.message());
+  }
+}
+
+HttpServer::~HttpServer() = default;
+
+unsigned short HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void HttpServer::start() {
+  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);
+}
+
+void HttpServer::stop() {
+  impl_->stopped = true;
+  beast::error_code ec;
+  impl_->acceptor.close(ec);
+}
+
+}  // namespace printrelay

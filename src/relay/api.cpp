@@ -1,0 +1,361 @@
+#include "relay/api.h"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+
+#include "core/codec.h"
+
+namespace printrelay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+TimeMs now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponseMsg json_response(const HttpRequestMsg& req, int status, const Json& body) {
+  HttpResponseMsg res{static_cast<http::status>(status), req.version()};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::server, "relayd");
+  res.body() = body.dump();
+  return res;
+}
+
+std::string bearer(const HttpRequestMsg& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return "";
+  std::string_view v(it->value().data(), it->value().size());
+  if (v.size() < 7 || (v.substr(0, 7) != "Bearer " && v.substr(0, 7) != "bearer ")) return "";
+  return std::string(v.substr(7));
+}
+
+// Splits "/v1/jobs/j-1/cancel" into {"v1","jobs","j-1","cancel"}.
+std::vector<std::string> segments(const std::string& path) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    while (i < path.size() && path[i] == '/') ++i;
+    std::size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool role_allows(Role have, Role need) { return static_cast<int>(have) >= static_cast<int>(need); }
+
+bool alerts_only(const Json& body) {
+  auto it = body.find("reports");
+  if (it == body.end() || !it->is_array() || it->empty()) return false;
+  for (const auto& r : *it) {
+    if (!r.is_object() || r.value("kind", "") != "alert") return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+RelayApi::RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions options)
+    : relay_(relay), feed_(feed), metrics_(metrics), options_(std::move(options)) {}
+
+bool RelayApi::take_token(const std::string& serial) {
+  if (options_.device_rate_per_s <= 0) return true;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(buckets_mu_);
+  auto [it, fresh] = buckets_.try_emplace(serial, Bucket{options_.device_burst, now});
+  auto& b = it->second;
+  double dt = std::chrono::duration<double>(now - b.at).count();
+  b.tokens = std::min(options_.device_burst, b.tokens + dt * options_.device_rate_per_s);
+  b.at = now;
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+int RelayApi::retry_after() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return options_.retry_after_s +
+         std::uniform_int_distribution<int>(0, options_.retry_after_s)(rng);
+}
+
+asio::awaitable<void> RelayApi::handle(Exchange& ex) {
+  auto start = std::chrono::steady_clock::now();
+  std::string route_name = "other";
+  int status = co_await route(ex, route_name);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_.observe(route_name, status, secs);
+}
+
+// Answers the request; returns the status sent (for metrics).
+asio::awaitable<int> RelayApi::route(Exchange& ex, std::string& route_name) {
+  const auto& req = ex.request();
+  auto method = req.method();
+  auto seg = segments(ex.path());
+  TimeMs now = now_ms();
+
+  auto send = [&](int status, const Json& body) -> asio::awaitable<int> {
+    co_await ex.respond(json_response(req, status, body));
+    co_return status;
+  };
+  auto fail = [&](const Error& e) -> asio::awaitable<int> {
+    auto res = json_response(req, http_status(e.kind), error_json(e));
+    if (e.kind == ErrorKind::kRateLimited) res.set(http::field::retry_after, std::to_string(retry_after()));
+    if (e.kind == ErrorKind::kUnauthorized) res.set(http::field::www_authenticate, "Bearer");
+    co_await ex.respond(std::move(res));
+    co_return http_status(e.kind);
+  };
+  auto answer = [&](const Result<Json>& r, int ok_status = 200) -> asio::awaitable<int> {
+    if (!r) co_return co_await fail(r.error());
+    co_return co_await send(ok_status, r.value());
+  };
+  auto body_json = [&]() -> Result<Json> { return parse_body(req.body()); };
+
+  if (seg.size() == 1 && seg[0] == "healthz" && method == http::verb::get) {
+    route_name = "/healthz";
+    co_return co_await send(200, Json{{"status", "ok"},
+                                      {"store", options_.store_name},
+                                      {"schema_version", options_.schema_version}});
+  }
+  if (seg.size() == 1 && seg[0] == "metrics" && method == http::verb::get) {
+    route_name = "/metrics";
+    HttpResponseMsg res{http::status::ok, req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.body() = metrics_.render({{"printrelay_devices_seen", double(relay_.devices_seen())},
+                                  {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
+                                  {"printrelay_sse_clients", double(feed_.subscribers())},
+                                  {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())}});
+    co_await ex.respond(std::move(res));
+    co_return 200;
+  }
+  if (seg.empty() || seg[0] != "v1") {
+    co_return co_await fail(not_found("no such endpoint: " + ex.path()));
+  }
+
+  // ---- device API ----
+  if (seg.size() >= 2 && seg[1] == "device") {
+    if (method != http::verb::post) co_return co_await fail(not_found("device endpoints take POST"));
+    if (seg.size() == 3 && seg[2] == "enroll") {
+      route_name = "/v1/device/enroll";
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      co_return co_await answer(relay_.enroll(*body, now), 201);
+    }
+    auto serial = relay_.authenticate_device(bearer(req));
+    if (!serial) co_return co_await fail(serial.error());
+    if (!take_token(*serial)) {
+      co_return co_await fail(Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
+    }
+    if (seg.size() == 3 && seg[2] == "poll") {
+      route_name = "/v1/device/poll";
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      co_return co_await device_poll(ex, *serial, *body);
+    }
+    if (seg.size() == 3 && seg[2] == "reports") {
+      route_name = "/v1/device/reports";
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      bool urgent = alerts_only(*body);
+      if (!urgent && bulk_inflight_.load() >= options_.max_bulk_inflight) {
+        co_return co_await fail(Error{ErrorKind::kRateLimited, "relay is busy; retry later (alerts are still accepted)"});
+      }
+      if (!urgent) ++bulk_inflight_;
+      auto r = relay_.accept_reports(*serial, *body, now);
+      if (!urgent) --bulk_inflight_;
+      if (r) {
+        std::size_t fresh = 0;
+        for (const auto& rc : (*r)["receipts"]) fresh += rc.value("duplicate", false) ? 0 : 1;
+        metrics_.count_reports(fresh);
+      }
+      co_return co_await answer(r);
+    }
+    if (seg.size() == 5 && seg[2] == "jobs" && seg[4] == "events") {
+      route_name = "/v1/device/jobs/{id}/events";
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      co_return co_await answer(relay_.record_job_event(*serial, seg[3], *body, now));
+    }
+    co_return co_await fail(not_found("no such endpoint: " + ex.path()));
+  }
+
+  // ---- admin API ----
+  auto admin = relay_.authenticate_admin(bearer(req));
+  if (!admin) co_return co_await fail(admin.error());
+  auto need = [&](Role r) -> std::optional<Error> {
+    if (role_allows(admin->role, r)) return std::nullopt;
+    return forbidden(std::string("this needs the ") + to_string(r) + " role; " + admin->name +
+                     " is " + to_string(admin->role));
+  };
+  const auto& q = ex.query();
+  auto flag = [&](const char* k) {
+    auto v = ex.query_value(k);
+    return !v.empty() && v != "0" && v != "false";
+  };
+  const std::string res = seg.size() >= 2 ? seg[1] : "";
+
+  if (res == "events" && seg.size() == 2 && method == http::verb::get) {
+    route_name = "/v1/events";
+    co_return co_await event_stream(ex);
+  }
+  if (res == "devices" && method == http::verb::get) {
+    if (seg.size() == 2) {
+      route_name = "/v1/devices";
+      co_return co_await send(200, relay_.list_devices(ex.query_value("q"), ex.query_value("state"), now));
+    }
+    if (seg.size() == 3) {
+      route_name = "/v1/devices/{serial}";
+      co_return co_await answer(relay_.get_device(seg[2], now));
+    }
+  }
+  if (res == "reports" && seg.size() == 2 && method == http::verb::get) {
+    route_name = "/v1/reports";
+    co_return co_await answer(relay_.list_reports(q));
+  }
+  if (res == "jobs") {
+    if (seg.size() == 2 && method == http::verb::post) {
+      route_name = "/v1/jobs";
+      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      co_return co_await answer(relay_.create_job(*body, admin->name, now), 201);
+    }
+    if (seg.size() == 2 && method == http::verb::get) {
+      route_name = "/v1/jobs";
+      co_return co_await answer(relay_.list_jobs(q, now));
+    }
+    if (seg.size() == 3 && method == http::verb::get) {
+      route_name = "/v1/jobs/{id}";
+      co_return co_await answer(relay_.get_job(seg[2]));
+    }
+    if (seg.size() == 4 && method == http::verb::post && (seg[3] == "cancel" || seg[3] == "ack")) {
+      route_name = "/v1/jobs/{id}/" + seg[3];
+      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
+      if (seg[3] == "cancel") co_return co_await answer(relay_.cancel_job(seg[2], admin->name, now));
+      co_return co_await answer(relay_.acknowledge_job(seg[2], admin->name, now));
+    }
+  }
+  if (res == "alerts") {
+    if (seg.size() == 2 && method == http::verb::get) {
+      route_name = "/v1/alerts";
+      co_return co_await send(200, relay_.list_alerts(ex.query_value("serial"), flag("all")));
+    }
+    if (seg.size() == 4 && seg[3] == "ack" && method == http::verb::post) {
+      route_name = "/v1/alerts/{id}/ack";
+      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
+      co_return co_await answer(relay_.acknowledge_alert(seg[2], admin->name, now));
+    }
+  }
+  if (res == "registrations") {
+    if (seg.size() == 2 && method == http::verb::get) {
+      route_name = "/v1/registrations";
+      co_return co_await send(200, relay_.list_registrations());
+    }
+    if (seg.size() == 2 && method == http::verb::post) {
+      route_name = "/v1/registrations";
+      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      co_return co_await answer(relay_.put_registration(*body, now), 201);
+    }
+    if (seg.size() == 3 && method == http::verb::delete_) {
+      route_name = "/v1/registrations/{serial}";
+      if (auto e = need(Role::kAdmin)) co_return co_await fail(*e);
+      auto st = relay_.delete_registration(seg[2]);
+      if (!st) co_return co_await fail(st.error());
+      co_return co_await send(200, Json{{"deleted", seg[2]}});
+    }
+  }
+  if (res == "credentials" && seg.size() == 2) {
+    route_name = "/v1/credentials";
+    if (auto e = need(Role::kAdmin)) co_return co_await fail(*e);
+    if (method == http::verb::get) co_return co_await send(200, relay_.list_credentials());
+    if (method == http::verb::post) {
+      auto body = body_json();
+      if (!body) co_return co_await fail(body.error());
+      auto role = role_from(body->value("role", ""));
+      if (!role) co_return co_await fail(bad_input("role must be viewer, operator or admin"));
+      std::string name = (*body)["name"].is_string() ? (*body)["name"].get<std::string>() : "";
+      auto token = relay_.create_admin_credential(name, *role, now);
+      if (!token) co_return co_await fail(token.error());
+      co_return co_await send(201, Json{{"name", name}, {"role", to_string(*role)}, {"token", *token}});
+    }
+  }
+  co_return co_await fail(not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
+}
+
+asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& serial, const Json& body) {
+  const auto& req = ex.request();
+  int wait_s = 0;
+  TimeMs now = now_ms();
+  auto answer = relay_.poll(serial, body, now, wait_s);
+  if (!answer) {
+    auto res = json_response(req, http_status(answer.error().kind), error_json(answer.error()));
+    co_await ex.respond(std::move(res));
+    co_return http_status(answer.error().kind);
+  }
+  if (wait_s == 0 || !(*answer)["jobs"].empty()) {
+    co_await ex.respond(json_response(req, 200, *answer));
+    co_return 200;
+  }
+  if (long_polls_.load() >= options_.max_long_polls) {
+    // Too many held requests: answer now; the device comes back after next_poll_s.
+    co_await ex.respond(json_response(req, 200, *answer));
+    co_return 200;
+  }
+  ++long_polls_;
+  auto executor = co_await asio::this_coro::executor;
+  auto waiter = feed_.watch_device(serial, executor);
+  // A job created between the first answer and watch_device() must not be missed.
+  if (!relay_.has_deliverable_jobs(serial, now_ms())) {
+    waiter->timer.expires_after(std::chrono::seconds(wait_s));
+    boost::system::error_code ec;
+    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+  feed_.unwatch_device(serial, waiter);
+  --long_polls_;
+  co_await ex.respond(json_response(req, 200, relay_.poll_answer(serial, now_ms())));
+  co_return 200;
+}
+
+asio::awaitable<int> RelayApi::event_stream(Exchange& ex) {
+  auto executor = co_await asio::this_coro::executor;
+  auto sub = feed_.subscribe(executor);
+  bool open = co_await ex.open_stream("text/event-stream");
+  if (open) open = co_await ex.write(": connected\n\n");
+  while (open) {
+    std::deque<std::string> frames;
+    bool overflowed = false;
+    {
+      std::lock_guard lock(sub->mu);
+      frames.swap(sub->pending);
+      overflowed = sub->overflowed;
+    }
+    if (overflowed) break;
+    if (!frames.empty()) {
+      std::string chunk;
+      for (auto& f : frames) chunk += f;
+      open = co_await ex.write(std::move(chunk));
+      continue;
+    }
+    sub->timer.expires_after(std::chrono::seconds(15));
+    boost::system::error_code ec;
+    co_await sub->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    bool have = false;
+    {
+      std::lock_guard lock(sub->mu);
+      have = !sub->pending.empty() || sub->overflowed;
+    }
+    if (!have && !ec) open = co_await ex.write(": keepalive\n\n");
+  }
+  feed_.unsubscribe(sub);
+  co_return 200;
+}
+
+}  // namespace printrelay

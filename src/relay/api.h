@@ -1,0 +1,56 @@
+// The HTTP face of the relay: routes, credentials and roles, long-poll, the event stream,
+// load shaping (per-credential rate, bulk shedding with 429 + Retry-After, alerts first),
+// /healthz and /metrics. Maps every Error kind to its status in one place (core/result.h).
+#pragma once
+
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "net/http_server.h"
+#include "relay/live_feed.h"
+#include "relay/metrics.h"
+#include "relay/relay.h"
+
+namespace printrelay {
+
+struct ApiOptions {
+  int max_bulk_inflight = 64;        // concurrent non-alert report uploads before 429
+  int max_long_polls = 20000;        // concurrent held polls before 429
+  double device_rate_per_s = 20;     // per device credential; 0 disables
+  double device_burst = 40;
+  int retry_after_s = 5;             // base of the Retry-After we hand out (jittered up to 2x)
+  std::string store_name = "sqlite";
+  int schema_version = 0;
+};
+
+class RelayApi {
+ public:
+  RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions options);
+  boost::asio::awaitable<void> handle(Exchange& ex);
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point at;
+  };
+  bool take_token(const std::string& serial);
+  int retry_after();
+  boost::asio::awaitable<int> route(Exchange& ex, std::string& route_name);
+  boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial, const Json& body);
+  boost::asio::awaitable<int> event_stream(Exchange& ex);
+
+  Relay& relay_;
+  LiveFeed& feed_;
+  Metrics& metrics_;
+  ApiOptions options_;
+  std::atomic<int> bulk_inflight_{0};
+  std::atomic<int> long_polls_{0};
+  std::mutex buckets_mu_;
+  std::map<std::string, Bucket> buckets_;
+};
+
+}  // namespace printrelay

@@ -1,0 +1,56 @@
+// What wakes waiting requests: long-polling devices (woken when a job for them appears) and
+// event-stream subscribers (fed every report, alert and job transition).
+//
+// Thread-safe. Waiters and subscribers live on their connection's strand; the feed posts wake-ups
+// to that strand, so a wake-up never races the coroutine that waits.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "relay/relay.h"
+
+namespace printrelay {
+
+class LiveFeed final : public RelayEvents {
+ public:
+  struct Waiter {
+    explicit Waiter(boost::asio::any_io_executor ex) : timer(ex) {}
+    boost::asio::steady_timer timer;
+    std::atomic<bool> woken{false};
+  };
+  struct Subscriber {
+    explicit Subscriber(boost::asio::any_io_executor ex) : timer(ex) {}
+    boost::asio::steady_timer timer;
+    std::mutex mu;
+    std::deque<std::string> pending;  // ready-to-send SSE frames
+    bool overflowed = false;          // too slow a reader: the stream is closed
+  };
+
+  static constexpr std::size_t kMaxPendingFrames = 10000;
+
+  std::shared_ptr<Waiter> watch_device(const std::string& serial, boost::asio::any_io_executor ex);
+  void unwatch_device(const std::string& serial, const std::shared_ptr<Waiter>& w);
+  std::shared_ptr<Subscriber> subscribe(boost::asio::any_io_executor ex);
+  void unsubscribe(const std::shared_ptr<Subscriber>& s);
+
+  void publish(const std::string& kind, const Json& data) override;
+  void wake_device(const std::string& serial) override;
+
+  std::size_t waiting_devices() const;
+  std::size_t subscribers() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::multimap<std::string, std::shared_ptr<Waiter>> waiters_;
+  std::set<std::shared_ptr<Subscriber>> subscribers_;
+};
+
+}  // namespace printrelay

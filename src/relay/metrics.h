@@ -1,0 +1,32 @@
+// Request counters and latency histograms in the Prometheus text format. Thread-safe.
+#pragma once
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace printrelay {
+
+class Metrics {
+ public:
+  void observe(const std::string& route, int status, double seconds);
+  void count_reports(std::size_t n);
+  // Renders everything, plus the gauges passed in (name -> value).
+  std::string render(const std::map<std::string, double>& gauges) const;
+
+ private:
+  static constexpr std::array<double, 10> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                      0.025,  0.05,  0.1,    0.5,   2.5};
+  struct Histogram {
+    std::array<std::uint64_t, kBuckets.size()> buckets{};
+    std::uint64_t count = 0;
+    double sum = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, int>, std::uint64_t> requests_;
+  std::map<std::string, Histogram> latency_;
+  std::uint64_t reports_stored_ = 0;
+};
+
+}  // namespace printrelay

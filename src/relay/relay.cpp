@@ -1,0 +1,568 @@
+#include "relay/relay.h"
+
+#include <algorithm>
+
+#include "core/codec.h"
+#include "core/job_flow.h"
+#include "core/poll_schedule.h"
+#include "core/sha256.h"
+#include "net/tls.h"
+
+namespace printrelay {
+namespace {
+
+std::string token_hash(std::string_view token) { return sha256_hex(token); }
+
+std::optional<Alert> alert_from(const std::string& serial, const Report& r, TimeMs now) {
+  if (r.kind != "alert") return std::nullopt;
+  if (r.urgency != Urgency::kHigh && r.urgency != Urgency::kFatal) return std::nullopt;
+  Alert a;
+  a.serial = serial;
+  a.report_id = r.id;
+  a.code = r.body.value("code", "");
+  a.type = r.body.value("type", "alert");
+  a.urgency = r.urgency;
+  a.message = r.body.value("message", "");
+  if (auto sc = r.body.find("sc_type"); sc != r.body.end() && sc->is_string()) {
+    a.message = "SC type " + sc->get<std::string>() + (a.message.empty() ? "" : ": " + a.message);
+  }
+  a.raised_at = now;
+  return a;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+  return s;
+}
+
+Result<std::optional<TimeMs>> query_time(const std::map<std::string, std::string>& q,
+                                         const char* key) {
+  auto it = q.find(key);
+  if (it == q.end() || it->second.empty()) return std::optional<TimeMs>();
+  auto t = parse_time(it->second);
+  if (!t) return bad_input(std::string("query parameter '") + key + "': " + t.error().message);
+  return std::optional<TimeMs>(*t);
+}
+
+}  // namespace
+
+Relay::Relay(Store& store, RelayOptions options, RelayEvents& events)
+    : store_(store), options_(std::move(options)), events_(events), rng_(std::random_device{}()) {
+  for (const auto& d : store_.list_devices()) {
+    device_tokens_[d.token_hash] = d.serial;
+    sightings_[d.serial] = Sighting{d.last_seen, d.state, d.boot_id, d.firmware, false};
+  }
+  for (const auto& c : store_.list_admin_credentials()) admin_tokens_[c.token_hash] = c;
+}
+
+double Relay::unit_random() {
+  std::lock_guard lock(mu_);
+  return std::uniform_real_distribution<double>(0, 1)(rng_);
+}
+
+Result<std::string> Relay::authenticate_device(std::string_view token) {
+  if (token.empty()) return unauthorized("missing device credential (Authorization: Bearer)");
+  auto h = token_hash(token);
+  std::lock_guard lock(mu_);
+  auto it = device_tokens_.find(h);
+  if (it == device_tokens_.end()) return unauthorized("unknown device credential");
+  return it->second;
+}
+
+Result<AdminCredential> Relay::authenticate_admin(std::string_view token) {
+  if (token.empty()) return unauthorized("missing admin credential (Authorization: Bearer)");
+  auto h = token_hash(token);
+  std::lock_guard lock(mu_);
+  auto it = admin_tokens_.find(h);
+  if (it == admin_tokens_.end()) return unauthorized("unknown admin credential");
+  return it->second;
+}
+
+Result<std::string> Relay::create_admin_credential(const std::string& name, Role role,
+                                                   TimeMs now) {
+  if (!is_valid_id(name)) return bad_input("credential name must be 1-64 characters of [A-Za-z0-9._:-]");
+  AdminCredential c{name, role, "", now};
+  std::string token = random_token("at_");
+  c.token_hash = token_hash(token);
+  if (auto st = store_.put_admin_credential(c); !st) return st.error();
+  std::lock_guard lock(mu_);
+  admin_tokens_[c.token_hash] = c;
+  return token;
+}
+
+Result<Json> Relay::enroll(const Json& body, TimeMs now) {
+  auto serial = body.value("serial", Json()).is_string() ? body["serial"].get<std::string>() : "";
+  if (!is_valid_id(serial)) return bad_input("serial must be 1-64 characters of [A-Za-z0-9._:-]");
+  if (!body.contains("model") || !body["model"].is_string()) return bad_input("missing field 'model'");
+  if (!body.contains("enrollment_code") || !body["enrollment_code"].is_string()) {
+    return bad_input("missing field 'enrollment_code'");
+  }
+  auto reg = store_.get_registration(serial);
+  if (!reg) return not_found("serial " + serial + " is not registered with the service center");
+  if (sha256_hex(body["enrollment_code"].get<std::string>()) != reg->enrollment_code_hash) {
+    return forbidden("wrong enrollment code for " + serial);
+  }
+  std::string model = body["model"].get<std::string>();
+  if (model != reg->model) {
+    return forbidden("device reports model " + model + " but " + serial + " is registered as " +
+                     reg->model);
+  }
+  Device d;
+  d.serial = serial;
+  d.model = model;
+  std::string token = random_token("dt_");
+  d.token_hash = token_hash(token);
+  d.enrolled_at = now;
+  d.last_seen = now;
+  d.state = "enrolled";
+  std::string old_hash;
+  if (auto prev = store_.get_device(serial); prev) old_hash = prev->token_hash;
+  if (auto st = store_.put_device(d); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    if (!old_hash.empty()) device_tokens_.erase(old_hash);
+    device_tokens_[d.token_hash] = serial;
+    sightings_[serial] = Sighting{now, "enrolled", "", Json::object(), false};
+  }
+  return Json{{"serial", serial},
+              {"device_token", token},
+              {"poll_policy", to_json(policy_for(serial))},
+              {"server_time", format_time(now)}};
+}
+
+PollPolicy Relay::policy_for(const std::string& serial) {
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = policies_.find(serial); it != policies_.end()) return it->second;
+  }
+  auto p = store_.get_poll_policy(serial).value_or(options_.default_poll_policy);
+  std::lock_guard lock(mu_);
+  policies_[serial] = p;
+  return p;
+}
+
+Result<Json> Relay::poll(const std::string& serial, const Json& body, TimeMs now, int& wait_s) {
+  wait_s = 0;
+  Sighting s;
+  s.last_seen = now;
+  if (auto it = body.find("state"); it != body.end()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > 32) {
+      return bad_input("field 'state' must be a string of at most 32 characters");
+    }
+    s.state = it->get<std::string>();
+  }
+  if (auto it = body.find("boot_id"); it != body.end()) {
+    if (!it->is_string() || it->get_ref<const std::string&>().size() > 64) {
+      return bad_input("field 'boot_id' must be a string of at most 64 characters");
+    }
+    s.boot_id = it->get<std::string>();
+  }
+  if (auto it = body.find("firmware"); it != body.end()) {
+    if (!it->is_object() || it->size() > 32) {
+      return bad_input("field 'firmware' must be an object of at most 32 components");
+    }
+    s.firmware = *it;
+  }
+  if (auto it = body.find("wait_s"); it != body.end()) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+        it->get<std::int64_t>() > kMaxLongPollWaitS) {
+      return bad_input("field 'wait_s' must be an integer 0.." + std::to_string(kMaxLongPollWaitS));
+    }
+    wait_s = options_.offer_long_poll ? int(it->get<std::int64_t>()) : 0;
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto& cur = sightings_[serial];
+    cur.last_seen = now;
+    if (!s.state.empty()) cur.state = s.state;
+    if (!s.boot_id.empty()) cur.boot_id = s.boot_id;
+    if (!s.firmware.is_null()) cur.firmware = s.firmware;
+    cur.dirty = true;
+  }
+  return poll_answer(serial, now);
+}
+
+bool Relay::has_deliverable_jobs(const std::string& serial, TimeMs now) {
+  for (const auto& j : store_.open_jobs(serial)) {
+    if (is_deliverable(j, now)) return true;
+  }
+  return false;
+}
+
+Json Relay::poll_answer(const std::string& serial, TimeMs now) {
+  Json jobs = Json::array();
+  for (const auto& j : store_.open_jobs(serial)) {
+    if (is_deliverable(j, now)) jobs.push_back(to_json(j));
+  }
+  auto policy = policy_for(serial);
+  return Json{{"server_time", format_time(now)},
+              {"jobs", std::move(jobs)},
+              {"poll_policy", to_json(policy)},
+              {"next_poll_s", jittered_interval_s(policy, unit_random())},
+              {"long_poll", options_.offer_long_poll}};
+}
+
+Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, TimeMs now) {
+  auto it = body.find("reports");
+  if (it == body.end() || !it->is_array()) return bad_input("field 'reports' must be an array");
+  if (it->empty()) return bad_input("field 'reports' is empty");
+  if (it->size() > kMaxReportsPerBatch) {
+    return Error{ErrorKind::kTooLarge,
+                 "at most " + std::to_string(kMaxReportsPerBatch) + " reports per batch"};
+  }
+  std::vector<IncomingReport> incoming;
+  incoming.reserve(it->size());
+  for (std::size_t i = 0; i < it->size(); ++i) {
+    auto r = parse_report((*it)[i]);
+    if (!r) return Error{r.error().kind, "reports[" + std::to_string(i) + "]: " + r.error().message};
+    if (r->job_id && !is_valid_id(*r->job_id)) return bad_input("reports[" + std::to_string(i) + "]: bad job_id");
+    IncomingReport in;
+    in.sha256 = sha256_hex(canonical_report(*r));
+    in.alert = alert_from(serial, *r, now);
+    in.report = std::move(r).value();
+    incoming.push_back(std::move(in));
+  }
+  auto stored = store_.append_reports(serial, incoming, now);
+  if (!stored) return stored.error();
+  Json receipts = Json::array();
+  for (std::size_t i = 0; i < stored->size(); ++i) {
+    const auto& s = (*stored)[i];
+    const auto& in = incoming[i];
+    Receipt rc{s.report_id, std::to_string(s.seq), now, s.sha256, s.duplicate, std::nullopt};
+    const auto& rep = in.report;
+    if (rep.kind == "message") {
+      rc.reply = PanelReply{"M-" + std::to_string(s.seq),
+                            "Message received by the service center (" + options_.relay_id +
+                                "). We will contact you shortly."};
+    } else if (rep.kind == "order") {
+      rc.reply = PanelReply{"O-" + std::to_string(s.seq),
+                            "Order accepted: " + std::to_string(rep.body.value("quantity", 1)) +
+                                " x " + rep.body.value("item", std::string("supplies")) +
+                                ". Delivery will be arranged."};
+    }
+    receipts.push_back(to_json(rc));
+    if (s.duplicate) continue;
+    StoredReport sr{s.seq, serial, rep, s.received_at, s.sha256};
+    Json report_json = to_json(sr);
+    if (s.alert_id) {
+      auto a = *in.alert;
+      a.id = *s.alert_id;
+      events_.publish("alert", Json{{"serial", serial}, {"alert", to_json(a)}, {"report", report_json}});
+    }
+    events_.publish("report", Json{{"serial", serial}, {"report", std::move(report_json)}});
+  }
+  return Json{{"receipts", std::move(receipts)}};
+}
+
+void Relay::publish_transition(const Job& job, const JobTransition& t) {
+  events_.publish("job", Json{{"job", job_row(job)}, {"transition", to_json(t)}});
+}
+
+Result<Json> Relay::record_job_event(const std::string& serial, const std::string& job_id,
+                                     const Json& body, TimeMs now) {
+  auto e = parse_job_event(body, job_id);
+  if (!e) return e.error();
+  if (!e->at) e->at = now;
+  auto job = store_.get_job(job_id);
+  if (!job) return not_found("no job " + job_id);
+  if (job->serial != serial) return forbidden("job " + job_id + " is not addressed to " + serial);
+  auto t = apply_event(*job, *e, now);
+  if (!t) {
+    // A retransmitted final event (its answer was lost) finds the job already in that state:
+    // answer as a duplicate. Anything else on a finished job (cancelled, expired) is a conflict.
+    auto reloaded = store_.get_job(job_id);
+    bool same_end = (e->type == JobEventType::kSucceeded && reloaded->state == JobState::kSucceeded) ||
+                    (e->type == JobEventType::kFailed && reloaded->state == JobState::kFailed);
+    if (same_end) return Json{{"job", job_row(*reloaded)}, {"duplicate", true}};
+    return t.error();
+  }
+  auto fresh = store_.record_job_event(*e, *job, *t);
+  if (!fresh) return fresh.error();
+  if (!*fresh) {
+    auto cur = store_.get_job(job_id);
+    return Json{{"job", job_row(cur ? *cur : *job)}, {"duplicate", true}};
+  }
+  if (job->kind == JobKind::kSchedule && job->state == JobState::kSucceeded) {
+    auto p = parse_poll_policy(job->params.value("poll_policy", Json::object()));
+    if (p) {
+      store_.set_poll_policy(serial, *p);
+      std::lock_guard lock(mu_);
+      policies_[serial] = *p;
+    }
+  }
+  if (*t) publish_transition(*job, **t);
+  return Json{{"job", job_row(*job)}, {"duplicate", false}};
+}
+
+std::string Relay::device_state(const std::string& serial, const Device& d, TimeMs now) {
+  std::lock_guard lock(mu_);
+  auto it = sightings_.find(serial);
+  TimeMs last = it != sightings_.end() ? it->second.last_seen : d.last_seen;
+  std::string state = it != sightings_.end() && !it->second.state.empty() ? it->second.state : d.state;
+  auto pit = policies_.find(serial);
+  int interval = pit != policies_.end() ? pit->second.interval_s : options_.default_poll_policy.interval_s;
+  // A device that missed three polls (and at least two minutes) is shown offline.
+  if (now - last > std::max<TimeMs>(3LL * interval * 1000, 120000)) return "offline";
+  return state.empty() ? "unknown" : state;
+}
+
+Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs now) {
+  auto regs = store_.list_registrations();
+  std::map<std::string, Registration> by_serial;
+  for (auto& r : regs) by_serial[r.serial] = r;
+  auto alerts = store_.open_alert_counts();
+  Json out = Json::array();
+  std::string needle = lower(q);
+  for (const auto& d : store_.list_devices()) {
+    Json row = to_json(d);
+    auto reg = by_serial.find(d.serial);
+    row["place"] = reg != by_serial.end() ? reg->second.place : "";
+    row["customer"] = reg != by_serial.end() ? reg->second.customer : "";
+    {
+      std::lock_guard lock(mu_);
+      auto it = sightings_.find(d.serial);
+      if (it != sightings_.end()) {
+        row["last_seen"] = it->second.last_seen ? Json(format_time(it->second.last_seen)) : Json();
+        if (!it->second.firmware.is_null() && !it->second.firmware.empty()) row["firmware"] = it->second.firmware;
+      }
+    }
+    row["state"] = device_state(d.serial, d, now);
+    auto al = alerts.find(d.serial);
+    row["open_alerts"] = al != alerts.end() ? al->second : 0;
+    if (!state.empty() && row["state"] != state) continue;
+    if (!needle.empty()) {
+      std::string hay = lower(d.serial + " " + d.model + " " + row["place"].get<std::string>() +
+                              " " + row["customer"].get<std::string>());
+      if (hay.find(needle) == std::string::npos) continue;
+    }
+    out.push_back(std::move(row));
+  }
+  return Json{{"devices", std::move(out)}};
+}
+
+Result<Json> Relay::get_device(const std::string& serial, TimeMs now) {
+  auto d = store_.get_device(serial);
+  auto reg = store_.get_registration(serial);
+  if (!d && !reg) return not_found("no device " + serial);
+  Json out;
+  if (d) {
+    out["device"] = to_json(*d);
+    out["device"]["state"] = device_state(serial, *d, now);
+    std::lock_guard lock(mu_);
+    if (auto it = sightings_.find(serial); it != sightings_.end()) {
+      out["device"]["last_seen"] = format_time(it->second.last_seen);
+      if (!it->second.firmware.is_null() && !it->second.firmware.empty()) out["device"]["firmware"] = it->second.firmware;
+      out["device"]["boot_id"] = it->second.boot_id;
+    }
+  } else {
+    out["device"] = Json{{"serial", serial}, {"state", "not enrolled"}};
+  }
+  out["registration"] = reg ? to_json(*reg) : Json();
+  Json latest = Json::object();
+  for (const auto& [kind, r] : store_.latest_reports(serial)) latest[kind] = to_json(r);
+  out["latest"] = latest;
+  Json alerts = Json::array();
+  for (const auto& a : store_.list_alerts(serial, true)) alerts.push_back(to_json(a));
+  out["open_alerts"] = alerts;
+  out["poll_policy"] = to_json(policy_for(serial));
+  out["reports_stored"] = store_.count_reports(serial);
+  return out;
+}
+
+Result<Json> Relay::list_reports(const std::map<std::string, std::string>& q) {
+  ReportQuery rq;
+  if (auto it = q.find("serial"); it != q.end()) rq.serial = it->second;
+  if (auto it = q.find("kind"); it != q.end() && !it->second.empty()) {
+    if (!is_report_kind(it->second)) return bad_input("unknown report kind '" + it->second + "'");
+    rq.kind = it->second;
+  }
+  auto since = query_time(q, "since");
+  if (!since) return since.error();
+  rq.since = *since;
+  auto until = query_time(q, "until");
+  if (!until) return until.error();
+  rq.until = *until;
+  if (auto it = q.find("limit"); it != q.end()) {
+    char* end = nullptr;
+    long v = std::strtol(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || v < 1 || v > 1000) return bad_input("limit must be 1..1000");
+    rq.limit = int(v);
+  }
+  if (auto it = q.find("after"); it != q.end()) {
+    char* end = nullptr;
+    long long v = std::strtoll(it->second.c_str(), &end, 10);
+    if (it->second.empty() || *end != '\0' || v < 0) return bad_input("after must be a reception number");
+    rq.after_seq = v;
+  }
+  Json out = Json::array();
+  for (const auto& r : store_.list_reports(rq)) out.push_back(to_json(r));
+  return Json{{"reports", std::move(out)}};
+}
+
+Json Relay::job_row(const Job& job) {
+  Json row = to_json(job);
+  auto reg = store_.get_registration(job.serial);
+  row["place"] = reg ? reg->place : "";
+  return row;
+}
+
+Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs now) {
+  auto job = parse_job_request(body, now);
+  if (!job) return job.error();
+  if (!store_.get_device(job->serial) && !store_.get_registration(job->serial)) {
+    return not_found("no device " + job->serial + " (register it first)");
+  }
+  job->id = "j-" + random_hex(8);
+  job->instructing_user = user;
+  job->managing_relay = options_.relay_id;
+  job->created_at = now;
+  job->updated_at = now;
+  JobTransition t{job->id, now, JobState::kWaiting, JobState::kWaiting, "created by " + user};
+  if (auto st = store_.create_job(*job, t); !st) return st.error();
+  publish_transition(*job, t);
+  events_.wake_device(job->serial);
+  return job_row(*job);
+}
+
+Result<Json> Relay::list_jobs(const std::map<std::string, std::string>& q, TimeMs now) {
+  JobQuery jq;
+  jq.now = now;
+  jq.retention_ms = options_.job_retention_ms;
+  if (auto it = q.find("serial"); it != q.end()) jq.serial = it->second;
+  if (auto it = q.find("state"); it != q.end() && !it->second.empty()) {
+    auto s = job_state_from(it->second);
+    if (!s) return bad_input("unknown job state '" + it->second + "'");
+    jq.state = *s;
+  }
+  if (auto it = q.find("all"); it != q.end()) jq.all = it->second != "0" && it->second != "false";
+  Json out = Json::array();
+  auto regs = store_.list_registrations();
+  std::map<std::string, std::string> places;
+  for (const auto& r : regs) places[r.serial] = r.place;
+  for (const auto& j : store_.list_jobs(jq)) {
+    Json row = to_json(j);
+    row["place"] = places[j.serial];
+    out.push_back(std::move(row));
+  }
+  return Json{{"jobs", std::move(out)}};
+}
+
+Result<Json> Relay::get_job(const std::string& id) {
+  auto job = store_.get_job(id);
+  if (!job) return job.error();
+  Json ts = Json::array();
+  for (const auto& t : store_.list_transitions(id)) ts.push_back(to_json(t));
+  return Json{{"job", job_row(*job)}, {"transitions", std::move(ts)}};
+}
+
+Result<Json> Relay::cancel_job(const std::string& id, const std::string& user, TimeMs now) {
+  auto job = store_.get_job(id);
+  if (!job) return job.error();
+  auto t = printrelay::cancel_job(*job, user, now);
+  if (!t) return t.error();
+  if (auto st = store_.update_job(*job, *t); !st) return st.error();
+  publish_transition(*job, *t);
+  events_.wake_device(job->serial);
+  return job_row(*job);
+}
+
+Result<Json> Relay::acknowledge_job(const std::string& id, const std::string& user, TimeMs now) {
+  auto job = store_.get_job(id);
+  if (!job) return job.error();
+  if (job->state != JobState::kFailed) {
+    return conflict("only failed jobs are acknowledged; job " + id + " is " + to_string(job->state));
+  }
+  job->acknowledged = true;
+  job->updated_at = now;
+  JobTransition t{id, now, job->state, job->state, "acknowledged by " + user};
+  if (auto st = store_.update_job(*job, t); !st) return st.error();
+  return job_row(*job);
+}
+
+Json Relay::list_alerts(const std::string& serial, bool all) {
+  Json out = Json::array();
+  for (const auto& a : store_.list_alerts(serial, !all)) out.push_back(to_json(a));
+  return Json{{"alerts", std::move(out)}};
+}
+
+Result<Json> Relay::acknowledge_alert(const std::string& id, const std::string& user, TimeMs now) {
+  char* end = nullptr;
+  long long v = std::strtoll(id.c_str(), &end, 10);
+  if (id.empty() || *end != '\0') return bad_input("alert id must be a number");
+  auto a = store_.acknowledge_alert(v, user, now);
+  if (!a) return a.error();
+  return to_json(*a);
+}
+
+Json Relay::list_registrations() {
+  Json out = Json::array();
+  for (const auto& r : store_.list_registrations()) out.push_back(to_json(r));
+  return Json{{"registrations", std::move(out)}};
+}
+
+Result<Json> Relay::put_registration(const Json& body, TimeMs now) {
+  auto r = parse_registration(body);
+  if (!r) return r.error();
+  auto code = body.find("enrollment_code");
+  auto existing = store_.get_registration(r->serial);
+  if (code != body.end()) {
+    if (!code->is_string() || code->get<std::string>().size() < 4 ||
+        code->get<std::string>().size() > 128) {
+      return bad_input("enrollment_code must be a string of 4-128 characters");
+    }
+    r->enrollment_code_hash = sha256_hex(code->get<std::string>());
+  } else if (existing) {
+    r->enrollment_code_hash = existing->enrollment_code_hash;
+  } else {
+    return bad_input("missing field 'enrollment_code' (needed for a new registration)");
+  }
+  r->created_at = existing ? existing->created_at : now;
+  if (auto st = store_.put_registration(*r); !st) return st.error();
+  return to_json(*r);
+}
+
+Status Relay::delete_registration(const std::string& serial) {
+  return store_.delete_registration(serial);
+}
+
+Json Relay::list_credentials() {
+  Json out = Json::array();
+  for (const auto& c : store_.list_admin_credentials()) {
+    out.push_back({{"name", c.name}, {"role", to_string(c.role)}, {"created_at", format_time(c.created_at)}});
+  }
+  return Json{{"credentials", std::move(out)}};
+}
+
+void Relay::flush_sightings() {
+  std::vector<DeviceSighting> batch;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [serial, s] : sightings_) {
+      if (!s.dirty) continue;
+      batch.push_back({serial, s.last_seen, s.state, s.boot_id,
+                       s.firmware.is_null() ? Json::object() : s.firmware});
+      s.dirty = false;
+    }
+  }
+  if (!batch.empty()) store_.record_sightings(batch);
+}
+
+int Relay::expire_jobs(TimeMs now) {
+  int n = 0;
+  for (auto& job : store_.expirable_jobs()) {
+    auto t = expire_if_due(job, now);
+    if (!t) continue;
+    if (store_.update_job(job, *t)) {
+      ++n;
+      publish_transition(job, *t);
+    }
+  }
+  return n;
+}
+
+std::size_t Relay::devices_seen() const {
+  std::lock_guard lock(mu_);
+  return sightings_.size();
+}
+
+}  // namespace printrelay

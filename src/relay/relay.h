@@ -1,0 +1,105 @@
+// The relay's domain operations, independent of HTTP: what a device, a child relay or the
+// service center may ask, validated and stored. The HTTP layer (api.h) maps requests onto these
+// calls and results onto statuses; tests can drive them directly on a real store.
+//
+// Thread-safe: calls may come from several I/O threads at once.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "core/model.h"
+#include "core/result.h"
+#include "store/store.h"
+
+namespace printrelay {
+
+struct RelayOptions {
+  std::string relay_id = "root-1";
+  TimeMs job_retention_ms = 24LL * 3600 * 1000;
+  PollPolicy default_poll_policy;  // handed to devices without a policy of their own
+  bool offer_long_poll = true;
+};
+
+// Where the relay announces what happened: the event stream and the long-poll waiters.
+class RelayEvents {
+ public:
+  virtual ~RelayEvents() = default;
+  virtual void publish(const std::string& kind, const Json& data) = 0;  // "report", "alert", "job"
+  virtual void wake_device(const std::string& serial) = 0;  // a job for it was created/changed
+};
+
+class Relay {
+ public:
+  Relay(Store& store, RelayOptions options, RelayEvents& events);
+
+  // --- credentials ---
+  Result<std::string> authenticate_device(std::string_view bearer_token);  // -> serial
+  Result<AdminCredential> authenticate_admin(std::string_view bearer_token);
+  // Creates an admin credential and returns its token (shown once; only the hash is stored).
+  Result<std::string> create_admin_credential(const std::string& name, Role role, TimeMs now);
+
+  // --- device API ---
+  Result<Json> enroll(const Json& body, TimeMs now);
+  // Validates the heartbeat, records the sighting, and answers the jobs due and the policy.
+  // `wait_s` receives the requested long-poll wait (0 when none).
+  Result<Json> poll(const std::string& serial, const Json& body, TimeMs now, int& wait_s);
+  // The poll answer alone (after a long-poll wait).
+  Json poll_answer(const std::string& serial, TimeMs now);
+  bool has_deliverable_jobs(const std::string& serial, TimeMs now);
+  Result<Json> accept_reports(const std::string& serial, const Json& body, TimeMs now);
+  Result<Json> record_job_event(const std::string& serial, const std::string& job_id,
+                                const Json& body, TimeMs now);
+
+  // --- admin API ---
+  Json list_devices(const std::string& q, const std::string& state, TimeMs now);
+  Result<Json> get_device(const std::string& serial, TimeMs now);
+  Result<Json> list_reports(const std::map<std::string, std::string>& query);
+  Result<Json> create_job(const Json& body, const std::string& user, TimeMs now);
+  Result<Json> list_jobs(const std::map<std::string, std::string>& query, TimeMs now);
+  Result<Json> get_job(const std::string& id);
+  Result<Json> cancel_job(const std::string& id, const std::string& user, TimeMs now);
+  Result<Json> acknowledge_job(const std::string& id, const std::string& user, TimeMs now);
+  Json list_alerts(const std::string& serial, bool all);
+  Result<Json> acknowledge_alert(const std::string& id, const std::string& user, TimeMs now);
+  Json list_registrations();
+  Result<Json> put_registration(const Json& body, TimeMs now);
+  Status delete_registration(const std::string& serial);
+  Json list_credentials();
+
+  // --- housekeeping, called by timers ---
+  void flush_sightings();
+  int expire_jobs(TimeMs now);
+  std::size_t devices_seen() const;
+
+ private:
+  struct Sighting {
+    TimeMs last_seen = 0;
+    std::string state;
+    std::string boot_id;
+    Json firmware;
+    bool dirty = false;
+  };
+  PollPolicy policy_for(const std::string& serial);
+  std::string device_state(const std::string& serial, const Device& d, TimeMs now);
+  void publish_transition(const Job& job, const JobTransition& t);
+  Json job_row(const Job& job);
+  double unit_random();
+
+  Store& store_;
+  RelayOptions options_;
+  RelayEvents& events_;
+
+  mutable std::mutex mu_;  // guards the caches below
+  std::map<std::string, std::string> device_tokens_;      // token hash -> serial
+  std::map<std::string, AdminCredential> admin_tokens_;   // token hash -> credential
+  std::map<std::string, Sighting> sightings_;
+  std::map<std::string, PollPolicy> policies_;
+  std::mt19937_64 rng_;
+};
+
+}  // namespace printrelay
