@@ -1,0 +1,179 @@
+#include "store/sqlite/migrations.h"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace printrelay::sqlite {
+
+// Times are INTEGER milliseconds since the Unix epoch (UTC); JSON values are TEXT; optional values
+// are NULL. No foreign key points from reports or jobs to devices: a job may target a device that
+// is registered but not yet enrolled, and a parent relay stores reports forwarded by a child for
+// devices it has never seen.
+const std::vector<Migration>& migrations() {
+  static const std::vector<Migration> all = {
+      {1, R"sql(
+CREATE TABLE registrations (
+  serial TEXT PRIMARY KEY,
+  model TEXT NOT NULL,
+  place TEXT NOT NULL,
+  customer TEXT NOT NULL,
+  contact TEXT NOT NULL,
+  enrollment_code_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+CREATE TABLE devices (
+  serial TEXT PRIMARY KEY,
+  model TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  enrolled_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  boot_id TEXT NOT NULL,
+  firmware TEXT NOT NULL
+);
+CREATE INDEX devices_token_hash ON devices (token_hash);
+
+CREATE TABLE poll_policies (
+  serial TEXT PRIMARY KEY,
+  policy TEXT NOT NULL
+);
+
+-- seq is the reception number: AUTOINCREMENT never reuses a number, even after the newest
+-- report is deleted, so a receipt's number identifies one report forever.
+CREATE TABLE reports (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  serial TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  received_at INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  canonical TEXT NOT NULL,
+  UNIQUE (serial, report_id)
+);
+CREATE INDEX reports_serial_kind_created ON reports (serial, kind, created_at);
+CREATE INDEX reports_kind ON reports (kind);
+CREATE INDEX reports_created ON reports (created_at);
+
+CREATE TABLE jobs (
+  id TEXT PRIMARY KEY,
+  serial TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  params TEXT NOT NULL,
+  state TEXT NOT NULL,
+  instructing_user TEXT NOT NULL,
+  managing_relay TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  not_before INTEGER NOT NULL,
+  execute_at INTEGER,
+  expires_at INTEGER,
+  executed_at INTEGER,
+  updated_at INTEGER NOT NULL,
+  acknowledged INTEGER NOT NULL,
+  result TEXT NOT NULL
+);
+CREATE INDEX jobs_serial_created ON jobs (serial, created_at);
+CREATE INDEX jobs_created ON jobs (created_at);
+CREATE INDEX jobs_state ON jobs (state);
+
+CREATE TABLE job_transitions (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  cause TEXT NOT NULL
+);
+CREATE INDEX job_transitions_job ON job_transitions (job_id, id);
+
+CREATE TABLE job_events (
+  event_id TEXT PRIMARY KEY,
+  job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  type TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX job_events_job ON job_events (job_id);
+
+CREATE TABLE alerts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  serial TEXT NOT NULL,
+  report_id TEXT NOT NULL,
+  code TEXT NOT NULL,
+  type TEXT NOT NULL,
+  urgency TEXT NOT NULL,
+  message TEXT NOT NULL,
+  raised_at INTEGER NOT NULL,
+  open INTEGER NOT NULL,
+  acknowledged_at INTEGER,
+  acknowledged_by TEXT NOT NULL
+);
+CREATE INDEX alerts_serial_open ON alerts (serial, open);
+CREATE INDEX alerts_open ON alerts (open);
+
+CREATE TABLE admin_credentials (
+  name TEXT PRIMARY KEY,
+  role TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+);
+)sql"},
+  };
+  return all;
+}
+
+namespace {
+
+std::int64_t wall_clock_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+Result<int> applied_version(Connection& c) {
+  auto st = c.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+  if (!st) return st.error();
+  auto row = st->step();
+  if (!row) return row.error();
+  return static_cast<int>(st->int_at(0));
+}
+
+}  // namespace
+
+int migrate(Connection& c, const std::string& path) {
+  auto fail = [&path](const std::string& what) {
+    return std::runtime_error("cannot migrate store database '" + path + "': " + what);
+  };
+  auto created = c.exec(
+      "CREATE TABLE IF NOT EXISTS schema_migrations ("
+      "version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)");
+  if (!created) throw fail(created.error().message);
+  auto current = applied_version(c);
+  if (!current) throw fail(current.error().message);
+  int version = *current;
+  const int known = migrations().back().version;
+  if (version > known) {
+    throw fail("its schema version " + std::to_string(version) +
+               " is newer than this build supports (" + std::to_string(known) +
+               "); run a newer printrelay");
+  }
+  for (const auto& m : migrations()) {
+    if (m.version <= version) continue;
+    Transaction tx(c);
+    if (!tx.begun()) throw fail(tx.begun().error().message);
+    if (auto st = c.exec(m.sql); !st) {
+      throw fail("migration " + std::to_string(m.version) + ": " + st.error().message);
+    }
+    auto ins = c.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)");
+    if (!ins) throw fail(ins.error().message);
+    if (auto st = ins->bind_all(m.version, wall_clock_ms()).run(); !st) {
+      throw fail(st.error().message);
+    }
+    if (auto st = tx.commit(); !st) throw fail(st.error().message);
+    version = m.version;
+  }
+  return version;
+}
+
+}  // namespace printrelay::sqlite
