@@ -1,0 +1,104 @@
+#include "cli/relay_client.h"
+
+#include <chrono>
+
+#include "net/http_client.h"
+
+namespace printrelay::cli {
+
+std::string describe_http_error(int status, const std::string& body) {
+  auto j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const Json& e = j["error"];
+    std::string message = e.value("message", "");
+    std::string code = e.value("code", "");
+    return (message.empty() ? "request failed" : message) + " (" + (code.empty() ? "error" : code) +
+           ", HTTP " + std::to_string(status) + ")";
+  }
+  std::string excerpt = body.substr(0, 200);
+  while (!excerpt.empty() && (excerpt.back() == '\n' || excerpt.back() == '\r')) excerpt.pop_back();
+  return "relay answered HTTP " + std::to_string(status) + (excerpt.empty() ? "" : ": " + excerpt);
+}
+
+RelayClient::RelayClient(Connection connection)
+    : connection_(std::move(connection)),
+      http_(std::make_unique<HttpClient>(ClientOptions{connection_.ca, connection_.insecure})) {}
+
+RelayClient::~RelayClient() = default;
+
+std::string RelayClient::transport_error(const Error& e, const std::string& method,
+                                         const std::string& full_url) const {
+  // HttpClient prefixes curl's message with "<method> <url>: "; the URL is said once here.
+  std::string detail = e.message;
+  std::string prefix = method + " " + full_url + ": ";
+  if (detail.rfind(prefix, 0) == 0) detail = detail.substr(prefix.size());
+  return "cannot reach relay at " + connection_.url + ": " + detail;
+}
+
+Result<Json> RelayClient::call(const ApiCall& call) {
+  HttpRequest req;
+  req.method = call.method;
+  req.url = connection_.url + call.path;
+  req.headers = {{"Authorization", "Bearer " + connection_.token}, {"Accept", "application/json"}};
+  if (call.body) {
+    req.body = call.body->dump();
+    req.headers.emplace_back("Content-Type", "application/json");
+  }
+  auto resp = http_->send(req);
+  if (!resp) return unavailable(transport_error(resp.error(), req.method, req.url));
+  if (resp->status < 200 || resp->status > 299) {
+    return Error{ErrorKind::kBadInput, describe_http_error(resp->status, resp->body)};
+  }
+  if (resp->body.empty()) return Json();
+  auto j = Json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return unavailable("relay answered HTTP " + std::to_string(resp->status) +
+                       " with a body that is not JSON");
+  }
+  return j;
+}
+
+Result<bool> RelayClient::follow(const std::string& path, long timeout_ms,
+                                 const std::function<bool(const SseEvent&)>& on_event,
+                                 bool* timed_out) {
+  using Clock = std::chrono::steady_clock;
+  *timed_out = false;
+  HttpRequest req;
+  req.url = connection_.url + path;
+  req.timeout_ms = timeout_ms;
+  req.headers = {{"Authorization", "Bearer " + connection_.token}, {"Accept", "text/event-stream"}};
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  SseParser parser;
+  std::string head;  // first bytes, to explain a non-200 answer
+  bool stopped = false;
+  auto status = http_->stream(req, [&](std::string_view chunk) {
+    if (head.size() < 4096) head.append(chunk.substr(0, 4096 - head.size()));
+    for (const auto& event : parser.feed(chunk)) {
+      if (!on_event(event)) {
+        stopped = true;
+        return false;
+      }
+    }
+    // Keepalives arrive every 15 s; they let a --timeout-s end even on a quiet stream.
+    if (timeout_ms > 0 && Clock::now() >= deadline) {
+      *timed_out = true;
+      return false;
+    }
+    return true;
+  });
+  if (stopped) return true;
+  if (!status) {
+    if (timeout_ms > 0 && Clock::now() + std::chrono::milliseconds(50) >= deadline) {
+      *timed_out = true;
+      return false;
+    }
+    return unavailable(transport_error(status.error(), req.method, req.url));
+  }
+  if (*timed_out) return false;
+  if (*status < 200 || *status > 299) {
+    return Error{ErrorKind::kBadInput, describe_http_error(*status, head)};
+  }
+  return false;
+}
+
+}  // namespace printrelay::cli

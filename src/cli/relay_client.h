@@ -1,0 +1,49 @@
+// relayctl's side of the admin API: sends ApiCalls with the admin token and turns every failure
+// into the one line relayctl prints after "error: ":
+//   server error:  "<message> (<code>, HTTP <status>)"
+//   transport:     "cannot reach relay at <url>: <detail>"
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "cli/connection.h"
+#include "cli/requests.h"
+#include "cli/sse.h"
+#include "core/result.h"
+
+namespace printrelay {
+class HttpClient;
+}
+
+namespace printrelay::cli {
+
+// The text after "error: " for a non-2xx answer (uses the JSON error body when there is one).
+std::string describe_http_error(int status, const std::string& body);
+
+class RelayClient {
+ public:
+  explicit RelayClient(Connection connection);
+  ~RelayClient();
+
+  // The JSON answer of a 2xx (null for an empty body), or the error line.
+  Result<Json> call(const ApiCall& call);
+
+  // Follows GET `path` as an event stream, handing each event to `on_event` until it returns
+  // false (then Ok(true)), the server closes (Ok(false)), or `timeout_ms` passes (Ok(false) with
+  // *timed_out set); 0 means no limit.
+  Result<bool> follow(const std::string& path, long timeout_ms,
+                      const std::function<bool(const SseEvent&)>& on_event, bool* timed_out);
+
+  const std::string& url() const { return connection_.url; }
+
+ private:
+  std::string transport_error(const Error& e, const std::string& method,
+                              const std::string& full_url) const;
+
+  Connection connection_;
+  std::unique_ptr<HttpClient> http_;
+};
+
+}  // namespace printrelay::cli

@@ -1,0 +1,540 @@
+#include "cli/relayctl.h"
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <thread>
+
+#include "cli/relay_client.h"
+#include "cli/render.h"
+#include "cli/requests.h"
+#include "cli/table.h"
+#include "core/codec.h"
+
+namespace printrelay::cli {
+namespace {
+
+// Everything the flags can set, one field per flag.
+struct Flags {
+  ConnectionFlags connection;
+  bool json = false;
+
+  std::string device_state, device_query, device_serial;
+
+  std::string report_serial, report_kind, report_since, report_until;
+  std::optional<int> report_limit;
+
+  std::string job_serial, job_state, job_id;
+  bool job_all = false;
+  int wait_timeout_s = 60;
+  CollectJobArgs collect;
+  ConfigureJobArgs configure;
+  ScheduleJobArgs schedule;
+  std::string reboot_serial;
+  JobTimes reboot_times;
+
+  std::string alert_serial, alert_id;
+  bool alert_all = false;
+
+  RegistrationArgs registration;
+  std::string import_file, remove_serial;
+
+  std::string credential_name, credential_role;
+
+  std::string watch_kinds;
+  std::optional<int> watch_count, watch_timeout_s;
+};
+
+std::string json_text(const Json& j, int indent) {
+  return j.dump(indent, ' ', false, Json::error_handler_t::replace);
+}
+
+class Commands {
+ public:
+  Commands(Console console, Flags& flags) : c_(std::move(console)), f_(flags) {}
+
+  int devices() {
+    return list(with_query("/v1/devices", {{"state", f_.device_state}, {"q", f_.device_query}}),
+                "devices", print_devices);
+  }
+
+  int device() {
+    auto reply = call({"GET", "/v1/devices/" + url_encode(f_.device_serial), {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    print_device_detail(*reply, c_.out);
+    return kExitOk;
+  }
+
+  int reports() {
+    std::vector<std::pair<std::string, std::string>> q = {{"serial", f_.report_serial},
+                                                          {"kind", f_.report_kind}};
+    for (auto [name, text] :
+         {std::pair{"since", &f_.report_since}, std::pair{"until", &f_.report_until}}) {
+      if (text->empty()) continue;
+      auto t = parse_time_input(*text, c_.now());
+      if (!t) return usage("--" + std::string(name) + ": " + t.error().message);
+      q.emplace_back(name, *t);
+    }
+    if (!f_.report_kind.empty() && !is_report_kind(f_.report_kind)) {
+      return usage("--kind: unknown report kind '" + f_.report_kind + "'");
+    }
+    if (f_.report_limit) q.emplace_back("limit", std::to_string(*f_.report_limit));
+    return list(with_query("/v1/reports", q), "reports", print_reports);
+  }
+
+  int jobs() {
+    if (!f_.job_state.empty() && !job_state_from(f_.job_state)) {
+      return usage(
+          "--state must be waiting, acquired, running, succeeded, failed, cancelled or "
+          "expired");
+    }
+    return list(with_query("/v1/jobs", {{"serial", f_.job_serial},
+                                        {"state", f_.job_state},
+                                        {"all", f_.job_all ? "1" : ""}}),
+                "jobs", print_jobs);
+  }
+
+  int job_show() {
+    auto reply = call({"GET", "/v1/jobs/" + url_encode(f_.job_id), {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    print_job_detail(*reply, c_.out);
+    return kExitOk;
+  }
+
+  int job_create(const Result<ApiCall>& request) {
+    if (!request) return usage(request.error().message);
+    auto reply = call(*request);
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    Json job = object_of(*reply, "job");
+    c_.out << display(job.value("id", Json())) << '\n';
+    print_jobs(Json::array({job}), c_.out);
+    return kExitOk;
+  }
+
+  int job_action(const char* action, const char* done) {
+    auto reply = call({"POST", "/v1/jobs/" + url_encode(f_.job_id) + "/" + action, Json::object()});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    Json job = object_of(*reply, "job");
+    if (job.is_object() && job.contains("id")) {
+      print_jobs(Json::array({job}), c_.out);
+    } else {
+      c_.out << done << ' ' << f_.job_id << '\n';
+    }
+    return kExitOk;
+  }
+
+  int job_wait() {
+    if (f_.wait_timeout_s < 0) return usage("--timeout-s must not be negative");
+    using Clock = std::chrono::steady_clock;
+    const auto deadline = Clock::now() + std::chrono::seconds(f_.wait_timeout_s);
+    while (true) {
+      auto reply = call({"GET", "/v1/jobs/" + url_encode(f_.job_id), {}});
+      if (!reply) return failed(reply.error());
+      Json job = object_of(*reply, "job");
+      std::string state = job.value("state", "");
+      auto parsed = job_state_from(state);
+      if (parsed && is_terminal(*parsed)) {
+        if (f_.json) {
+          print_json(job);
+        } else {
+          std::string line = state;
+          const Json& result = job.contains("result") ? job["result"] : Json();
+          if (result.is_object() && result.contains("reason"))
+            line += ": " + display(result["reason"]);
+          c_.out << line << '\n';
+        }
+        return *parsed == JobState::kSucceeded ? kExitOk : kExitFailed;
+      }
+      if (Clock::now() + std::chrono::milliseconds(200) > deadline) {
+        c_.err << "timeout: job " << f_.job_id << " is still " << (state.empty() ? "?" : state)
+               << " after " << f_.wait_timeout_s << " s\n";
+        return kExitTimeout;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
+
+  int alerts() {
+    return list(
+        with_query("/v1/alerts", {{"serial", f_.alert_serial}, {"all", f_.alert_all ? "1" : ""}}),
+        "alerts", print_alerts);
+  }
+
+  int alert_ack() {
+    auto reply = call({"POST", "/v1/alerts/" + url_encode(f_.alert_id) + "/ack", Json::object()});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    c_.out << "acknowledged alert " << f_.alert_id << '\n';
+    return kExitOk;
+  }
+
+  int registrations() { return list("/v1/registrations", "registrations", print_registrations); }
+
+  int registration_add() {
+    if (auto s = validate_registration(f_.registration); !s) return usage(s.error().message);
+    auto reply = call(registration_call(f_.registration));
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    Json reg = object_of(*reply, "registration");
+    if (!reg.is_object() || !reg.contains("serial"))
+      reg = registration_call(f_.registration).body.value();
+    print_registrations(Json::array({reg}), c_.out);
+    return kExitOk;
+  }
+
+  int registration_import() {
+    std::ifstream in(f_.import_file, std::ios::binary);
+    if (!in) return usage("cannot read " + f_.import_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    auto import = parse_registrations_csv(text.str());
+    if (!import.problems.empty()) {
+      for (const auto& p : import.problems)
+        c_.err << "error: " << f_.import_file << ": " << p << '\n';
+      c_.err << "nothing was imported\n";
+      return kExitUsage;
+    }
+    if (!connect()) return kExitUsage;
+    const std::size_t total = import.rows.size();
+    std::size_t done = 0, failures = 0;
+    for (std::size_t i = 0; i < total; ++i) {
+      const auto& [line, row] = import.rows[i];
+      auto reply = client_->call(registration_call(row));
+      std::string progress = std::to_string(i + 1) + "/" + std::to_string(total) + " " + row.serial;
+      if (reply) {
+        ++done;
+        c_.out << progress << " ok" << std::endl;
+        continue;
+      }
+      ++failures;
+      c_.out << progress << " failed" << std::endl;
+      c_.err << "error: line " << line << " (" << row.serial << "): " << reply.error().message
+             << '\n';
+      if (reply.error().kind == ErrorKind::kUnavailable) {
+        c_.err << "stopped: the relay is unreachable\n";
+        break;
+      }
+    }
+    c_.out << "imported " << done << " of " << total << " registrations";
+    if (failures) c_.out << ", " << failures << " failed";
+    if (done + failures < total) c_.out << ", " << total - done - failures << " not sent";
+    c_.out << '\n';
+    return done == total ? kExitOk : kExitFailed;
+  }
+
+  int registration_remove() {
+    auto reply = call({"DELETE", "/v1/registrations/" + url_encode(f_.remove_serial), {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(reply->is_null() ? Json{{"removed", f_.remove_serial}} : *reply);
+    c_.out << "removed registration " << f_.remove_serial << '\n';
+    return kExitOk;
+  }
+
+  int credentials() { return list("/v1/credentials", "credentials", print_credentials); }
+
+  int credential_create() {
+    if (f_.credential_name.empty()) return usage("--name is required");
+    if (!role_from(f_.credential_role)) return usage("--role must be viewer, operator or admin");
+    auto reply = call({"POST", "/v1/credentials",
+                       Json{{"name", f_.credential_name}, {"role", f_.credential_role}}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    Json cred = object_of(*reply, "credential");
+    c_.out << display(cred.value("token", Json())) << '\n';
+    c_.err << "credential " << f_.credential_name << " (" << f_.credential_role
+           << "): keep this token now; the relay stores only its hash\n";
+    return kExitOk;
+  }
+
+  int watch() {
+    std::vector<std::string> kinds = {"alert", "job", "report"};
+    if (!f_.watch_kinds.empty()) {
+      auto k = split_list(f_.watch_kinds, "--kinds");
+      if (!k) return usage(k.error().message);
+      for (const auto& kind : *k) {
+        if (kind != "alert" && kind != "job" && kind != "report") {
+          return usage("--kinds: unknown event kind '" + kind + "' (alert, job, report)");
+        }
+      }
+      kinds = *k;
+    }
+    if (f_.watch_count && *f_.watch_count < 1) return usage("--count must be at least 1");
+    if (f_.watch_timeout_s && *f_.watch_timeout_s < 1)
+      return usage("--timeout-s must be at least 1");
+    if (!connect()) return kExitUsage;
+    int seen = 0;
+    bool timed_out = false;
+    auto result = client_->follow(
+        "/v1/events", f_.watch_timeout_s ? long(*f_.watch_timeout_s) * 1000 : 0,
+        [&](const SseEvent& e) {
+          if (std::find(kinds.begin(), kinds.end(), e.event) == kinds.end()) return true;
+          auto data = Json::parse(e.data, nullptr, /*allow_exceptions=*/false);
+          if (data.is_discarded()) data = e.data;
+          if (f_.json) {
+            c_.out << json_text(Json{{"event", e.event}, {"data", data}}, -1) << std::endl;
+          } else {
+            c_.out << event_line(e.event, data, c_.now()) << std::endl;
+          }
+          ++seen;
+          return !(f_.watch_count && seen >= *f_.watch_count);
+        },
+        &timed_out);
+    if (!result) return failed(result.error());
+    if (*result) return kExitOk;  // --count events seen
+    if (timed_out) {
+      if (!f_.watch_count) return kExitOk;  // a plain "watch for N seconds" ended as asked
+      c_.err << "timeout: saw " << seen << " of " << *f_.watch_count << " events in "
+             << *f_.watch_timeout_s << " s\n";
+      return kExitTimeout;
+    }
+    c_.err << "error: the relay closed the event stream\n";
+    return kExitFailed;
+  }
+
+ private:
+  bool connect() {
+    if (client_) return true;
+    auto conn = resolve_connection(f_.connection, c_.env);
+    if (!conn) {
+      c_.err << "error: " << conn.error().message << '\n';
+      return false;
+    }
+    client_ = std::make_unique<RelayClient>(*conn);
+    return true;
+  }
+
+  // The relay's answer; a missing URL/token is reported here and marked as a usage error.
+  Result<Json> call(const ApiCall& request) {
+    if (!connect()) {
+      usage_error_ = true;
+      return Error{ErrorKind::kBadInput, ""};
+    }
+    return client_->call(request);
+  }
+
+  int failed(const Error& e) {
+    if (usage_error_) return kExitUsage;  // already explained by connect()
+    c_.err << "error: " << e.message << '\n';
+    return kExitFailed;
+  }
+
+  int usage(const std::string& message) {
+    c_.err << "error: " << message << '\n';
+    return kExitUsage;
+  }
+
+  int print_json(const Json& j) {
+    c_.out << json_text(j, 2) << '\n';
+    return kExitOk;
+  }
+
+  int list(const std::string& path, const char* key, void (*render)(const Json&, std::ostream&)) {
+    auto reply = call({"GET", path, {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    render(items_of(*reply, key), c_.out);
+    return kExitOk;
+  }
+
+  Console c_;
+  Flags& f_;
+  std::unique_ptr<RelayClient> client_;
+  bool usage_error_ = false;
+};
+
+void add_job_times(CLI::App* cmd, JobTimes& t) {
+  cmd->add_option("--not-before", t.not_before, "instructed time: RFC 3339 UTC or +10m/+2h/+1d");
+  cmd->add_option("--execute-at", t.execute_at, "execution time: RFC 3339 UTC or +10m/+2h/+1d");
+  cmd->add_option("--expires-at", t.expires_at, "expiry: RFC 3339 UTC or +10m/+2h/+1d");
+}
+
+// The deepest subcommand the user chose (the app itself when none).
+CLI::App* chosen(CLI::App* app) {
+  while (true) {
+    auto subs = app->get_subcommands();
+    if (subs.empty()) return app;
+    app = subs.front();
+  }
+}
+
+}  // namespace
+
+Console process_console() {
+  return Console{
+      std::cout, std::cerr, process_env(), [] {
+        using namespace std::chrono;
+        return TimeMs{duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()};
+      }};
+}
+
+int run_relayctl(int argc, const char* const* argv, Console console) {
+  Flags f;
+  CLI::App app{"relayctl: the service center's command line for printrelay", "relayctl"};
+  app.fallthrough();  // connection flags and --json may follow the subcommand
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "help for every command");
+  app.add_option("--url", f.connection.url, "relay URL (env PRINTRELAY_URL)");
+  app.add_option("--token", f.connection.token, "admin token (env PRINTRELAY_TOKEN)");
+  app.add_option("--ca", f.connection.ca,
+                 "CA bundle (PEM) to verify the relay (env PRINTRELAY_CA)");
+  app.add_flag("--insecure", f.connection.insecure, "do not verify the relay's certificate");
+  app.add_option("--config", f.connection.config,
+                 "JSON file {\"url\",\"token\",\"ca\"} (env PRINTRELAY_CONFIG)");
+  app.add_flag("--json", f.json, "print the relay's JSON instead of a table");
+
+  Commands cmd(console, f);
+  std::map<CLI::App*, std::function<int()>> actions;
+
+  auto* devices = app.add_subcommand("devices", "list devices");
+  devices->add_option("--state", f.device_state, "only devices in this state");
+  devices->add_option("--q", f.device_query, "search serial, model, place, customer");
+  actions[devices] = [&] { return cmd.devices(); };
+
+  auto* device = app.add_subcommand("device", "one device in detail");
+  device->add_option("SERIAL", f.device_serial, "device serial")->required();
+  actions[device] = [&] { return cmd.device(); };
+
+  auto* reports = app.add_subcommand("reports", "report history, newest first");
+  reports->add_option("--serial", f.report_serial);
+  reports->add_option("--kind", f.report_kind);
+  reports->add_option("--since", f.report_since, "RFC 3339 UTC or +10m/+2h/+1d");
+  reports->add_option("--until", f.report_until, "RFC 3339 UTC or +10m/+2h/+1d");
+  reports->add_option("--limit", f.report_limit, "1-1000 (relay default 100)")
+      ->check(CLI::Range(1, 1000));
+  actions[reports] = [&] { return cmd.reports(); };
+
+  auto* jobs = app.add_subcommand("jobs", "the job list (seed 001 Fig. 9) and job commands");
+  jobs->require_subcommand(0, 1);
+  jobs->add_option("--serial", f.job_serial);
+  jobs->add_option("--state", f.job_state);
+  jobs->add_flag("--all", f.job_all, "include finished and acknowledged jobs");
+  actions[jobs] = [&] { return cmd.jobs(); };
+
+  auto* show = jobs->add_subcommand("show", "one job and its transitions");
+  show->add_option("ID", f.job_id)->required();
+  actions[show] = [&] { return cmd.job_show(); };
+
+  auto* create = jobs->add_subcommand("create", "create a job");
+  create->require_subcommand(1);
+  auto* collect = create->add_subcommand("collect", "send data sets now or at a time");
+  collect->add_option("--serial", f.collect.serial)->required();
+  collect->add_option("--data-sets", f.collect.data_sets, "e.g. counters,supplies")->required();
+  add_job_times(collect, f.collect.times);
+  actions[collect] = [&] { return cmd.job_create(collect_job_call(f.collect, console.now())); };
+
+  auto* configure = create->add_subcommand("configure", "rewrite device settings");
+  configure->add_option("--serial", f.configure.serial)->required();
+  configure->add_option("--set", f.configure.settings, "key=value (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  add_job_times(configure, f.configure.times);
+  actions[configure] = [&] {
+    return cmd.job_create(configure_job_call(f.configure, console.now()));
+  };
+
+  auto* schedule = create->add_subcommand("schedule", "change the poll policy");
+  schedule->add_option("--serial", f.schedule.serial)->required();
+  schedule->add_option("--interval-s", f.schedule.interval_s, "periodic access, 5-604800 s");
+  schedule->add_option("--times", f.schedule.times_of_day, "extra accesses, e.g. 02:00,14:30");
+  schedule->add_option("--on-power-on", f.schedule.on_power_on, "true|false");
+  schedule->add_option("--when-counter", f.schedule.when_counter, "e.g. total>=100000 (repeatable)")
+      ->allow_extra_args(false);
+  schedule->add_option("--when-error", f.schedule.when_error, "e.g. SC542 (repeatable)")
+      ->allow_extra_args(false);
+  add_job_times(schedule, f.schedule.times);
+  actions[schedule] = [&] { return cmd.job_create(schedule_job_call(f.schedule, console.now())); };
+
+  auto* reboot = create->add_subcommand("reboot", "restart the device");
+  reboot->add_option("--serial", f.reboot_serial)->required();
+  add_job_times(reboot, f.reboot_times);
+  actions[reboot] = [&] {
+    return cmd.job_create(reboot_job_call(f.reboot_serial, f.reboot_times, console.now()));
+  };
+
+  auto* cancel = jobs->add_subcommand("cancel", "cancel a waiting or acquired job");
+  cancel->add_option("ID", f.job_id)->required();
+  actions[cancel] = [&] { return cmd.job_action("cancel", "cancelled"); };
+
+  auto* ack = jobs->add_subcommand("ack", "acknowledge a failed job");
+  ack->add_option("ID", f.job_id)->required();
+  actions[ack] = [&] { return cmd.job_action("ack", "acknowledged"); };
+
+  auto* wait =
+      jobs->add_subcommand("wait", "wait until a job ends: exit 0 succeeded, 1 not, 3 timeout");
+  wait->add_option("ID", f.job_id)->required();
+  wait->add_option("--timeout-s", f.wait_timeout_s, "default 60");
+  actions[wait] = [&] { return cmd.job_wait(); };
+
+  auto* alerts = app.add_subcommand("alerts", "open alerts (all with --all)");
+  alerts->require_subcommand(0, 1);
+  alerts->add_option("--serial", f.alert_serial);
+  alerts->add_flag("--all", f.alert_all, "include acknowledged alerts");
+  actions[alerts] = [&] { return cmd.alerts(); };
+  auto* alert_ack = alerts->add_subcommand("ack", "acknowledge (close) an alert");
+  alert_ack->add_option("ID", f.alert_id)->required();
+  actions[alert_ack] = [&] { return cmd.alert_ack(); };
+
+  auto* regs = app.add_subcommand("registrations", "the registration table");
+  regs->require_subcommand(0, 1);
+  actions[regs] = [&] { return cmd.registrations(); };
+  actions[regs->add_subcommand("list", "list registrations")] = [&] { return cmd.registrations(); };
+  auto* reg_add = regs->add_subcommand("add", "register or update a device");
+  reg_add->add_option("--serial", f.registration.serial)->required();
+  reg_add->add_option("--model", f.registration.model)->required();
+  reg_add->add_option("--place", f.registration.place);
+  reg_add->add_option("--customer", f.registration.customer);
+  reg_add->add_option("--contact", f.registration.contact);
+  reg_add->add_option("--enrollment-code", f.registration.enrollment_code)->required();
+  actions[reg_add] = [&] { return cmd.registration_add(); };
+  auto* reg_import = regs->add_subcommand(
+      "import", "register devices from a CSV: serial,model,place,customer,contact,enrollment_code");
+  reg_import->add_option("FILE", f.import_file)->required();
+  actions[reg_import] = [&] { return cmd.registration_import(); };
+  auto* reg_rm = regs->add_subcommand("rm", "remove a registration");
+  reg_rm->add_option("SERIAL", f.remove_serial)->required();
+  actions[reg_rm] = [&] { return cmd.registration_remove(); };
+
+  auto* creds = app.add_subcommand("credentials", "admin credentials");
+  creds->require_subcommand(0, 1);
+  actions[creds] = [&] { return cmd.credentials(); };
+  actions[creds->add_subcommand("list", "list credentials")] = [&] { return cmd.credentials(); };
+  auto* cred_create = creds->add_subcommand("create", "create a credential; prints its token");
+  cred_create->add_option("--name", f.credential_name)->required();
+  cred_create->add_option("--role", f.credential_role, "viewer|operator|admin")->required();
+  actions[cred_create] = [&] { return cmd.credential_create(); };
+
+  auto* watch = app.add_subcommand("watch", "follow the relay's event stream");
+  watch->add_option("--kinds", f.watch_kinds, "alert,job,report (default all)");
+  watch->add_option("--count", f.watch_count, "exit 0 after this many events");
+  watch->add_option("--timeout-s", f.watch_timeout_s,
+                    "give up after this long (exit 3 with --count)");
+  actions[watch] = [&] { return cmd.watch(); };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e, console.out, console.err);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  try {
+    auto it = actions.find(chosen(&app));
+    if (it == actions.end()) {
+      console.err << app.help();
+      return kExitUsage;
+    }
+    return it->second();
+  } catch (const std::exception& e) {
+    console.err << "error: " << e.what() << '\n';
+    return kExitFailed;
+  }
+}
+
+}  // namespace printrelay::cli

@@ -1,0 +1,400 @@
+#include "cli/render.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "cli/table.h"
+#include "core/time.h"
+
+namespace printrelay::cli {
+namespace {
+
+const Json& null_json() {
+  static const Json n;
+  return n;
+}
+
+const Json& at(const Json& j, const char* key) {
+  if (!j.is_object()) return null_json();
+  auto it = j.find(key);
+  return it == j.end() ? null_json() : *it;
+}
+
+// The first of several keys that is present and not null.
+const Json& first_of(const Json& j, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) {
+    const Json& v = at(j, k);
+    if (!v.is_null()) return v;
+  }
+  return null_json();
+}
+
+std::string number_cell(const Json& v) {
+  if (v.is_null()) return "-";
+  return display(v);
+}
+
+// A report object's body; a bare body is returned as is.
+const Json& body_of(const Json& report) {
+  const Json& b = at(report, "body");
+  return b.is_null() ? report : b;
+}
+
+// Flattens nested counters ({"paper": {"A4": 10}}) into ("paper.A4", 10) pairs.
+void flatten_into(const Json& j, const std::string& prefix,
+                  std::vector<std::pair<std::string, Json>>& out) {
+  if (!j.is_object()) {
+    out.emplace_back(prefix, j);
+    return;
+  }
+  for (const auto& [k, v] : j.items()) {
+    flatten_into(v, prefix.empty() ? k : prefix + "." + k, out);
+  }
+}
+
+std::string percent_text(std::optional<double> p) {
+  if (!p) return "-";
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.0f%%", *p);
+  return buf;
+}
+
+std::string count_of(const Json& v) {
+  if (v.is_array()) return std::to_string(v.size());
+  if (v.is_null()) return "0";
+  return display(v);
+}
+
+void print_key_values(const std::vector<std::pair<std::string, std::string>>& rows,
+                      std::ostream& out, const std::string& indent) {
+  std::size_t w = 0;
+  for (const auto& [k, v] : rows) w = std::max(w, k.size());
+  for (const auto& [k, v] : rows) {
+    out << indent << k << std::string(w - k.size() + 2, ' ') << v << '\n';
+  }
+}
+
+// Latest report of a kind in a device answer: under "latest", "latest_<kind>" or "<kind>".
+const Json& latest_report(const Json& reply, const std::string& kind) {
+  const Json& latest = at(reply, "latest");
+  if (const Json& v = at(latest, kind.c_str()); !v.is_null()) return v;
+  if (const Json& v = at(reply, ("latest_" + kind).c_str()); !v.is_null()) return v;
+  return at(reply, kind.c_str());
+}
+
+std::string section_title(const std::string& title, const Json& report) {
+  const Json& t = first_of(report, {"created_at", "received_at"});
+  if (t.is_null() || !at(report, "body").is_object()) return title;
+  return title + " (" + display_time(t) + ")";
+}
+
+}  // namespace
+
+Json items_of(const Json& reply, const char* key) {
+  if (reply.is_array()) return reply;
+  const Json& v = at(reply, key);
+  if (v.is_array()) return v;
+  if (reply.is_object()) {
+    for (const auto& [k, item] : reply.items()) {
+      if (item.is_array()) return item;
+    }
+  }
+  return Json::array();
+}
+
+Json object_of(const Json& reply, const char* key) {
+  const Json& v = at(reply, key);
+  return v.is_object() ? v : reply;
+}
+
+std::optional<double> supply_percent(const Json& supply) {
+  if (supply.is_number()) return supply.get<double>();
+  const Json& pct = first_of(supply, {"level_pct", "percent", "level_percent"});
+  if (pct.is_number()) return pct.get<double>();
+  const Json& level = at(supply, "level");
+  if (!level.is_number()) return std::nullopt;
+  const Json& capacity = at(supply, "capacity");
+  if (capacity.is_number() && capacity.get<double>() > 0) {
+    return 100.0 * level.get<double>() / capacity.get<double>();
+  }
+  return level.get<double>();
+}
+
+std::vector<std::pair<std::string, Json>> supplies_of(const Json& body) {
+  std::vector<std::pair<std::string, Json>> out;
+  const Json& list = body.is_array() ? body : at(body, "supplies");
+  if (list.is_array()) {
+    for (const auto& s : list) out.emplace_back(display(first_of(s, {"name", "id", "type"})), s);
+    return out;
+  }
+  const Json& map = list.is_object() ? list : body;
+  if (!map.is_object()) return out;
+  for (const auto& [k, v] : map.items()) {
+    if (v.is_object() || v.is_number()) out.emplace_back(k, v);
+  }
+  return out;
+}
+
+std::string report_summary(const Json& report) {
+  const std::string kind =
+      at(report, "kind").is_string() ? at(report, "kind").get<std::string>() : "";
+  const Json& body = body_of(report);
+  if (kind == "counters") {
+    return "total=" + number_cell(at(body, "total")) +
+           " color=" + number_cell(first_of(body, {"color", "colour"})) +
+           " mono=" + number_cell(first_of(body, {"mono", "black"}));
+  }
+  if (kind == "supplies") {
+    std::string lowest_name;
+    std::optional<double> lowest;
+    for (const auto& [name, s] : supplies_of(body)) {
+      auto p = supply_percent(s);
+      if (p && (!lowest || *p < *lowest)) {
+        lowest = p;
+        lowest_name = name;
+      }
+    }
+    if (!lowest) return "-";
+    return "lowest " + lowest_name + " " + percent_text(lowest);
+  }
+  if (kind == "alert") {
+    std::string s = display(at(body, "code")) + " " + display(at(body, "type"));
+    if (at(body, "sc_type").is_string()) s += " (" + display(at(body, "sc_type")) + ")";
+    return s + " " + display(at(body, "message"));
+  }
+  if (kind == "message") return display(at(body, "text"));
+  if (kind == "order") return display(at(body, "item")) + " x " + display(at(body, "quantity"));
+  std::size_t keys = body.is_object() || body.is_array() ? body.size() : 0;
+  return std::to_string(keys) + (keys == 1 ? " key" : " keys");
+}
+
+void print_devices(const Json& devices, std::ostream& out) {
+  Table t({"SERIAL", "MODEL", "PLACE", "CUSTOMER", "STATE", "LAST SEEN", "ALERTS"});
+  for (const auto& d : devices) {
+    t.add_row({cell(d, "serial"), cell(d, "model"), cell(d, "place"), cell(d, "customer"),
+               cell(d, "state"), display_time(at(d, "last_seen")),
+               count_of(first_of(d, {"open_alerts", "alerts"}))});
+  }
+  t.print(out);
+}
+
+void print_device_detail(const Json& reply, std::ostream& out) {
+  // The device may be flat or split into "device" and "registration" objects.
+  const Json& device = at(reply, "device").is_object() ? at(reply, "device") : reply;
+  const Json& reg = at(reply, "registration").is_object() ? at(reply, "registration") : device;
+  auto field = [&](const char* key) -> const Json& {
+    for (const Json* src : {&device, &reg, &reply}) {
+      if (const Json& v = at(*src, key); !v.is_null()) return v;
+    }
+    return null_json();
+  };
+  std::string firmware;
+  if (const Json& fw = field("firmware"); fw.is_object()) {
+    for (const auto& [k, v] : fw.items())
+      firmware += (firmware.empty() ? "" : " ") + k + "=" + display(v);
+  }
+  print_key_values({{"SERIAL", display(field("serial"))},
+                    {"MODEL", display(field("model"))},
+                    {"PLACE", display(field("place"))},
+                    {"CUSTOMER", display(field("customer"))},
+                    {"CONTACT", display(field("contact"))},
+                    {"STATE", display(field("state"))},
+                    {"LAST SEEN", display_time(field("last_seen"))},
+                    {"ENROLLED", display_time(field("enrolled_at"))},
+                    {"FIRMWARE", firmware.empty() ? "-" : firmware}},
+                   out, "");
+
+  const Json& counters = latest_report(reply, "counters");
+  out << '\n' << section_title("COUNTERS", counters) << '\n';
+  std::vector<std::pair<std::string, Json>> flat;
+  if (body_of(counters).is_object()) flatten_into(body_of(counters), "", flat);
+  if (flat.empty()) out << "  -\n";
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (const auto& [k, v] : flat) rows.emplace_back(k, display(v));
+  print_key_values(rows, out, "  ");
+
+  const Json& supplies = latest_report(reply, "supplies");
+  out << '\n' << section_title("SUPPLIES", supplies) << '\n';
+  auto list = supplies_of(body_of(supplies));
+  if (list.empty()) {
+    out << "  -\n";
+  } else {
+    Table t({"  NAME", "LEVEL", "STATE"});
+    for (const auto& [name, s] : list) {
+      t.add_row({"  " + name, percent_text(supply_percent(s)), cell(s, "state")});
+    }
+    t.print(out);
+  }
+
+  const Json& structure = latest_report(reply, "structure");
+  out << '\n' << section_title("STRUCTURE", structure) << '\n';
+  const Json& sbody = body_of(structure);
+  const Json& units = sbody.is_array() ? sbody : at(sbody, "units");
+  if (!units.is_array() || units.empty()) {
+    out << "  -\n";
+  } else {
+    Table t({"  ID", "NAME", "SERIAL", "VERSION", "VENDOR"});
+    for (const auto& u : units) {
+      t.add_row({"  " + display(first_of(u, {"id", "unit_id"})),
+                 display(first_of(u, {"name", "type"})), cell(u, "serial"),
+                 display(first_of(u, {"version", "software_version"})),
+                 display(first_of(u, {"vendor_id", "vendor"}))});
+    }
+    t.print(out);
+  }
+
+  const Json& settings = latest_report(reply, "settings");
+  out << '\n' << section_title("SETTINGS", settings) << '\n';
+  std::vector<std::pair<std::string, Json>> sflat;
+  if (body_of(settings).is_object()) flatten_into(body_of(settings), "", sflat);
+  if (sflat.empty()) out << "  -\n";
+  rows.clear();
+  for (const auto& [k, v] : sflat) rows.emplace_back(k, display(v));
+  print_key_values(rows, out, "  ");
+
+  out << "\nOPEN ALERTS\n";
+  const Json& alerts = first_of(reply, {"open_alerts", "alerts"});
+  if (!alerts.is_array() || alerts.empty()) {
+    out << "  -\n";
+  } else {
+    Table t({"  ID", "CODE", "TYPE", "URGENCY", "RAISED", "MESSAGE"});
+    for (const auto& a : alerts) {
+      t.add_row({"  " + cell(a, "id"), cell(a, "code"), cell(a, "type"), cell(a, "urgency"),
+                 display_time(at(a, "raised_at")), cell(a, "message")});
+    }
+    t.print(out);
+  }
+
+  out << "\nPOLL POLICY\n";
+  const Json& policy = field("poll_policy");
+  if (!policy.is_object()) {
+    out << "  -\n";
+    return;
+  }
+  std::string times;
+  for (const auto& t : at(policy, "times_of_day")) times += (times.empty() ? "" : ",") + display(t);
+  std::string conditions;
+  for (const auto& c : at(policy, "conditions")) {
+    std::string one = at(c, "kind") == "counter_at_least"
+                          ? display(at(c, "counter")) + ">=" + display(at(c, "value"))
+                      : at(c, "kind") == "error_code" ? "error " + display(at(c, "code"))
+                                                      : c.dump();
+    conditions += (conditions.empty() ? "" : ", ") + one;
+  }
+  print_key_values(
+      {{"interval",
+        at(policy, "interval_s").is_null() ? "-" : display(at(policy, "interval_s")) + " s"},
+       {"times", times.empty() ? "-" : times},
+       {"on power on", display(at(policy, "on_power_on"))},
+       {"conditions", conditions.empty() ? "-" : conditions}},
+      out, "  ");
+}
+
+void print_reports(const Json& reports, std::ostream& out) {
+  Table t({"NO", "SERIAL", "KIND", "URGENCY", "CREATED", "SUMMARY"});
+  for (const auto& r : reports) {
+    t.add_row({display(first_of(r, {"reception_no", "seq"})), cell(r, "serial"), cell(r, "kind"),
+               cell(r, "urgency"), display_time(at(r, "created_at")), report_summary(r)});
+  }
+  t.print(out);
+}
+
+void print_jobs(const Json& jobs, std::ostream& out) {
+  Table t({"ID", "SERIAL", "PLACE", "INSTRUCTION", "DATA TYPE", "RELAY", "USER", "INSTRUCTED",
+           "EXECUTED", "STATUS"});
+  for (const auto& j : jobs) {
+    std::string status = display(at(j, "state"));
+    if (at(j, "state") == "failed" && at(j, "acknowledged") == true) status += " (ack)";
+    t.add_row({cell(j, "id"), cell(j, "serial"), cell(j, "place"), cell(j, "kind"),
+               cell(j, "data_type"), cell(j, "managing_relay"), cell(j, "instructing_user"),
+               display_time(first_of(j, {"not_before", "created_at"})),
+               display_time(at(j, "executed_at")), status});
+  }
+  t.print(out);
+}
+
+void print_job_detail(const Json& reply, std::ostream& out) {
+  const Json& job = object_of(reply, "job");
+  print_jobs(Json::array({job}), out);
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"created", display_time(at(job, "created_at"))},
+      {"execute at", display_time(at(job, "execute_at"))},
+      {"expires at", display_time(at(job, "expires_at"))},
+      {"updated", display_time(at(job, "updated_at"))},
+      {"params", at(job, "params").is_null() ? "-" : at(job, "params").dump()},
+      {"result", at(job, "result").is_null() ? "-" : at(job, "result").dump()}};
+  out << '\n';
+  print_key_values(rows, out, "");
+  out << '\n';
+  Table t({"AT", "FROM", "TO", "CAUSE"});
+  for (const auto& tr : at(reply, "transitions")) {
+    t.add_row({display_time(at(tr, "at")), cell(tr, "from"), cell(tr, "to"), cell(tr, "cause")});
+  }
+  t.print(out);
+}
+
+void print_alerts(const Json& alerts, std::ostream& out) {
+  Table t({"ID", "SERIAL", "CODE", "TYPE", "URGENCY", "RAISED", "STATUS", "MESSAGE"});
+  for (const auto& a : alerts) {
+    std::string status = at(a, "open") == false ? "acked" : "open";
+    if (at(a, "open") == false && at(a, "acknowledged_by").is_string() &&
+        !at(a, "acknowledged_by").get<std::string>().empty()) {
+      status += " by " + at(a, "acknowledged_by").get<std::string>();
+    }
+    t.add_row({cell(a, "id"), cell(a, "serial"), cell(a, "code"), cell(a, "type"),
+               cell(a, "urgency"), display_time(at(a, "raised_at")), status, cell(a, "message")});
+  }
+  t.print(out);
+}
+
+void print_registrations(const Json& registrations, std::ostream& out) {
+  Table t({"SERIAL", "MODEL", "PLACE", "CUSTOMER", "CONTACT", "CREATED"});
+  for (const auto& r : registrations) {
+    t.add_row({cell(r, "serial"), cell(r, "model"), cell(r, "place"), cell(r, "customer"),
+               cell(r, "contact"), display_time(at(r, "created_at"))});
+  }
+  t.print(out);
+}
+
+void print_credentials(const Json& credentials, std::ostream& out) {
+  Table t({"NAME", "ROLE", "CREATED"});
+  for (const auto& c : credentials) {
+    t.add_row({cell(c, "name"), cell(c, "role"), display_time(at(c, "created_at"))});
+  }
+  t.print(out);
+}
+
+std::string event_line(const std::string& kind, const Json& data, TimeMs now) {
+  std::string upper = kind;
+  for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));
+  const Json& job = at(data, "job");
+  const Json& report = at(data, "report");
+  const Json& alert = at(data, "alert");
+  std::string serial = display(first_of(data, {"serial"}));
+  if (serial == "-" && job.is_object()) serial = cell(job, "serial");
+  Json time;
+  std::string summary;
+  if (kind == "job") {
+    const Json& tr = at(data, "transition");
+    time = at(tr, "at");
+    summary =
+        cell(job, "id") + " " + cell(job, "kind") + " " +
+        (tr.is_object() ? cell(tr, "from") + "->" + cell(tr, "to") + " (" + cell(tr, "cause") + ")"
+                        : cell(job, "state"));
+  } else if (kind == "alert") {
+    time = first_of(alert, {"raised_at"});
+    if (time.is_null()) time = at(report, "created_at");
+    summary = alert.is_object()
+                  ? cell(alert, "code") + " " + cell(alert, "type") + " " + cell(alert, "message")
+                  : report_summary(report);
+  } else if (kind == "report") {
+    time = at(report, "created_at");
+    summary = cell(report, "kind") + " " + report_summary(report);
+  } else {
+    summary = data.dump();
+  }
+  if (time.is_null()) time = format_time(now);
+  return display_time(time) + " " + upper + " " + serial + " " + summary;
+}
+
+}  // namespace printrelay::cli

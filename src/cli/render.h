@@ -1,0 +1,40 @@
+// Human renderings of the admin API's answers. Tolerant of extra and missing fields: the relay
+// may add fields, and a device may not have sent every data set yet.
+#pragma once
+
+#include <ostream>
+#include <string>
+
+#include "cli/sse.h"
+#include "core/model.h"
+
+namespace printrelay::cli {
+
+// The rows of a listing answer: a bare array, or the array under `key` ({"jobs": [...]}).
+Json items_of(const Json& reply, const char* key);
+// A single object answer that may be wrapped ({"job": {...}}) or bare.
+Json object_of(const Json& reply, const char* key);
+
+// The SUMMARY of a report: counters "total=N color=N mono=N"; supplies the lowest supply;
+// alert "<code> <type> <message>"; message its text; order "item x qty"; others "N keys".
+std::string report_summary(const Json& report);
+// Level of one supply entry in percent (level/capacity when a capacity is given), or nullopt.
+std::optional<double> supply_percent(const Json& supply);
+// Supplies of a supplies report body as (name, entry) pairs, whichever shape the body has:
+// {"supplies": [{"name", ...}]}, [{"name", ...}] or {"toner-black": {...}, ...}.
+std::vector<std::pair<std::string, Json>> supplies_of(const Json& body);
+
+void print_devices(const Json& devices, std::ostream& out);
+void print_device_detail(const Json& reply, std::ostream& out);
+void print_reports(const Json& reports, std::ostream& out);
+void print_jobs(const Json& jobs, std::ostream& out);
+void print_job_detail(const Json& reply, std::ostream& out);
+void print_alerts(const Json& alerts, std::ostream& out);
+void print_registrations(const Json& registrations, std::ostream& out);
+void print_credentials(const Json& credentials, std::ostream& out);
+
+// One `watch` line: "<time> <EVENT> <serial> <summary>"; the time is the event's own (transition,
+// alert or report time), else `now`.
+std::string event_line(const std::string& kind, const Json& data, TimeMs now);
+
+}  // namespace printrelay::cli

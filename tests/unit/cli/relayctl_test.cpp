@@ -1,0 +1,86 @@
+// Command-level behaviour that needs no relay: usage errors, missing settings, unreachable relay.
+#include "cli/relayctl.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace printrelay::cli {
+namespace {
+
+struct Run {
+  int rc;
+  std::string out;
+  std::string err;
+};
+
+Run run(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
+  std::ostringstream out, err;
+  args.insert(args.begin(), "relayctl");
+  Console console{out, err,
+                  [env](const char* name) -> std::optional<std::string> {
+                    auto it = env.find(name);
+                    if (it == env.end()) return std::nullopt;
+                    return it->second;
+                  },
+                  [] { return TimeMs{1'795'000'000'000}; }};
+  int rc = run_relayctl(int(args.size()), args.data(), console);
+  return {rc, out.str(), err.str()};
+}
+
+TEST(Relayctl, MissingUrlIsUsageErrorNamingTheVariable) {
+  auto r = run({"devices"});
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("PRINTRELAY_URL"), std::string::npos) << r.err;
+  r = run({"jobs", "--url", "https://127.0.0.1:1"});
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("PRINTRELAY_TOKEN"), std::string::npos) << r.err;
+}
+
+TEST(Relayctl, BadArgumentsExit2) {
+  EXPECT_EQ(run({}).rc, kExitUsage);
+  EXPECT_EQ(run({"nonsense"}).rc, kExitUsage);
+  EXPECT_EQ(run({"jobs", "create", "collect", "--serial", "S"}).rc, kExitUsage);  // no --data-sets
+  std::map<std::string, std::string> env = {{"PRINTRELAY_URL", "http://127.0.0.1:1"},
+                                            {"PRINTRELAY_TOKEN", "t"}};
+  auto r = run({"jobs", "create", "configure", "--serial", "S", "--set", "novalue"}, env);
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("key=value"), std::string::npos) << r.err;
+  EXPECT_EQ(run({"reports", "--since", "yesterday"}, env).rc, kExitUsage);
+  EXPECT_EQ(run({"reports", "--limit", "5000"}, env).rc, kExitUsage);
+  EXPECT_EQ(run({"credentials", "create", "--name", "n", "--role", "root"}, env).rc, kExitUsage);
+  EXPECT_EQ(run({"watch", "--kinds", "alert,toner"}, env).rc, kExitUsage);
+  EXPECT_EQ(run({"--help"}).rc, kExitOk);
+}
+
+TEST(Relayctl, UnreachableRelayExit1) {
+  std::map<std::string, std::string> env = {{"PRINTRELAY_URL", "http://127.0.0.1:1"},
+                                            {"PRINTRELAY_TOKEN", "t"}};
+  auto r = run({"devices"}, env);
+  EXPECT_EQ(r.rc, kExitFailed);
+  EXPECT_EQ(r.err.rfind("error: cannot reach relay at http://127.0.0.1:1: ", 0), 0u) << r.err;
+  r = run({"jobs", "show", "j-1", "--json"}, env);  // global flag after the subcommand
+  EXPECT_EQ(r.rc, kExitFailed);
+  EXPECT_NE(r.err.find("cannot reach relay"), std::string::npos) << r.err;
+}
+
+TEST(Relayctl, ImportValidatesWholeFileBeforeSending) {
+  auto path = std::filesystem::temp_directory_path() / "relayctl-import-test.csv";
+  std::ofstream(path) << "serial,model,place,customer,contact,enrollment_code\n"
+                         "SIM-1,MX,,,,c1\n"
+                         "SIM 2,MX,,,,c2\n";
+  // The URL is unreachable: a validation failure must be reported before any connection.
+  auto r = run({"registrations", "import", path.c_str()},
+               {{"PRINTRELAY_URL", "http://127.0.0.1:1"}, {"PRINTRELAY_TOKEN", "t"}});
+  std::filesystem::remove(path);
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("line 3: serial"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("cannot reach"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+}  // namespace
+}  // namespace printrelay::cli
