@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "store/store.h"
@@ -34,6 +35,9 @@ struct StoreSuiteParam {
   std::string name;
   std::function<std::unique_ptr<StoreBackend>()> make_backend;
 };
+
+// Lets gtest print a parameter by name instead of dumping its bytes.
+inline void PrintTo(const StoreSuiteParam& p, std::ostream* os) { *os << p.name; }
 
 // For INSTANTIATE_TEST_SUITE_P: names instances after the backend ("sqlite").
 inline std::string store_suite_name(const ::testing::TestParamInfo<StoreSuiteParam>& info) {
