@@ -62,6 +62,40 @@ bool alerts_only(const Json& body) {
 
 }  // namespace
 
+RelayApi::Reply RelayApi::ok_reply(int status, Json body) {
+  Reply r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+RelayApi::Reply RelayApi::error_reply(const Error& e) {
+  Reply r;
+  r.status = http_status(e.kind);
+  r.body = error_json(e);
+  if (e.kind == ErrorKind::kRateLimited) r.retry_after_s = retry_after();
+  r.www_authenticate = e.kind == ErrorKind::kUnauthorized;
+  return r;
+}
+
+RelayApi::Reply RelayApi::result_reply(const Result<Json>& res, int ok_status) {
+  if (!res) return error_reply(res.error());
+  return ok_reply(ok_status, res.value());
+}
+
+HttpResponseMsg RelayApi::make_response(const HttpRequestMsg& req, const Reply& r) {
+  if (!r.text.empty()) {
+    HttpResponseMsg res{static_cast<http::status>(r.status), req.version()};
+    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.body() = r.text;
+    return res;
+  }
+  auto res = json_response(req, r.status, r.body);
+  if (r.retry_after_s) res.set(http::field::retry_after, std::to_string(r.retry_after_s));
+  if (r.www_authenticate) res.set(http::field::www_authenticate, "Bearer");
+  return res;
+}
+
 RelayApi::RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions options)
     : relay_(relay), feed_(feed), metrics_(metrics), options_(std::move(options)) {}
 
@@ -88,83 +122,78 @@ int RelayApi::retry_after() {
 asio::awaitable<void> RelayApi::handle(Exchange& ex) {
   auto start = std::chrono::steady_clock::now();
   std::string route_name = "other";
-  int status = co_await route(ex, route_name);
+  Reply r = dispatch(ex, route_name);
+  int status = r.status;
+  if (r.special == Reply::kPoll) {
+    status = co_await device_poll(ex, r.serial, r.body);
+  } else if (r.special == Reply::kEvents) {
+    status = co_await event_stream(ex);
+  } else {
+    co_await ex.respond(make_response(ex.request(), r));
+  }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_.observe(route_name, status, secs);
 }
 
-// Answers the request; returns the status sent (for metrics).
-asio::awaitable<int> RelayApi::route(Exchange& ex, std::string& route_name) {
+// Decides the answer synchronously; long-poll and the event stream are marked for handle().
+RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   const auto& req = ex.request();
   auto method = req.method();
   auto seg = segments(ex.path());
   TimeMs now = now_ms();
 
-  auto send = [&](int status, const Json& body) -> asio::awaitable<int> {
-    co_await ex.respond(json_response(req, status, body));
-    co_return status;
-  };
-  auto fail = [&](const Error& e) -> asio::awaitable<int> {
-    auto res = json_response(req, http_status(e.kind), error_json(e));
-    if (e.kind == ErrorKind::kRateLimited) res.set(http::field::retry_after, std::to_string(retry_after()));
-    if (e.kind == ErrorKind::kUnauthorized) res.set(http::field::www_authenticate, "Bearer");
-    co_await ex.respond(std::move(res));
-    co_return http_status(e.kind);
-  };
-  auto answer = [&](const Result<Json>& r, int ok_status = 200) -> asio::awaitable<int> {
-    if (!r) co_return co_await fail(r.error());
-    co_return co_await send(ok_status, r.value());
-  };
   auto body_json = [&]() -> Result<Json> { return parse_body(req.body()); };
 
   if (seg.size() == 1 && seg[0] == "healthz" && method == http::verb::get) {
     route_name = "/healthz";
-    co_return co_await send(200, Json{{"status", "ok"},
+    return ok_reply(200, Json{{"status", "ok"},
                                       {"store", options_.store_name},
                                       {"schema_version", options_.schema_version}});
   }
   if (seg.size() == 1 && seg[0] == "metrics" && method == http::verb::get) {
     route_name = "/metrics";
-    HttpResponseMsg res{http::status::ok, req.version()};
-    res.set(http::field::content_type, "text/plain; version=0.0.4");
-    res.body() = metrics_.render({{"printrelay_devices_seen", double(relay_.devices_seen())},
-                                  {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
-                                  {"printrelay_sse_clients", double(feed_.subscribers())},
-                                  {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())}});
-    co_await ex.respond(std::move(res));
-    co_return 200;
+    Reply r;
+    r.text = metrics_.render({{"printrelay_devices_seen", double(relay_.devices_seen())},
+                              {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
+                              {"printrelay_sse_clients", double(feed_.subscribers())},
+                              {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())}});
+    return r;
   }
   if (seg.empty() || seg[0] != "v1") {
-    co_return co_await fail(not_found("no such endpoint: " + ex.path()));
+    return error_reply(not_found("no such endpoint: " + ex.path()));
   }
 
   // ---- device API ----
   if (seg.size() >= 2 && seg[1] == "device") {
-    if (method != http::verb::post) co_return co_await fail(not_found("device endpoints take POST"));
+    if (method != http::verb::post) return error_reply(not_found("device endpoints take POST"));
     if (seg.size() == 3 && seg[2] == "enroll") {
       route_name = "/v1/device/enroll";
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
-      co_return co_await answer(relay_.enroll(*body, now), 201);
+      if (!body) return error_reply(body.error());
+      return result_reply(relay_.enroll(*body, now), 201);
     }
     auto serial = relay_.authenticate_device(bearer(req));
-    if (!serial) co_return co_await fail(serial.error());
+    if (!serial) return error_reply(serial.error());
     if (!take_token(*serial)) {
-      co_return co_await fail(Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
+      return error_reply(Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
     }
     if (seg.size() == 3 && seg[2] == "poll") {
       route_name = "/v1/device/poll";
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
-      co_return co_await device_poll(ex, *serial, *body);
+      if (!body) return error_reply(body.error());
+      Reply r;
+      r.special = Reply::kPoll;
+      r.serial = *serial;
+      r.body = std::move(*body);
+      return r;
     }
     if (seg.size() == 3 && seg[2] == "reports") {
       route_name = "/v1/device/reports";
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
+      if (!body) return error_reply(body.error());
       bool urgent = alerts_only(*body);
       if (!urgent && bulk_inflight_.load() >= options_.max_bulk_inflight) {
-        co_return co_await fail(Error{ErrorKind::kRateLimited, "relay is busy; retry later (alerts are still accepted)"});
+        return error_reply(Error{ErrorKind::kRateLimited, "relay is busy; retry later (alerts are still accepted)"});
       }
       if (!urgent) ++bulk_inflight_;
       auto r = relay_.accept_reports(*serial, *body, now);
@@ -174,20 +203,20 @@ asio::awaitable<int> RelayApi::route(Exchange& ex, std::string& route_name) {
         for (const auto& rc : (*r)["receipts"]) fresh += rc.value("duplicate", false) ? 0 : 1;
         metrics_.count_reports(fresh);
       }
-      co_return co_await answer(r);
+      return result_reply(r);
     }
     if (seg.size() == 5 && seg[2] == "jobs" && seg[4] == "events") {
       route_name = "/v1/device/jobs/{id}/events";
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
-      co_return co_await answer(relay_.record_job_event(*serial, seg[3], *body, now));
+      if (!body) return error_reply(body.error());
+      return result_reply(relay_.record_job_event(*serial, seg[3], *body, now));
     }
-    co_return co_await fail(not_found("no such endpoint: " + ex.path()));
+    return error_reply(not_found("no such endpoint: " + ex.path()));
   }
 
   // ---- admin API ----
   auto admin = relay_.authenticate_admin(bearer(req));
-  if (!admin) co_return co_await fail(admin.error());
+  if (!admin) return error_reply(admin.error());
   auto need = [&](Role r) -> std::optional<Error> {
     if (role_allows(admin->role, r)) return std::nullopt;
     return forbidden(std::string("this needs the ") + to_string(r) + " role; " + admin->name +
@@ -202,92 +231,94 @@ asio::awaitable<int> RelayApi::route(Exchange& ex, std::string& route_name) {
 
   if (res == "events" && seg.size() == 2 && method == http::verb::get) {
     route_name = "/v1/events";
-    co_return co_await event_stream(ex);
+    Reply r;
+    r.special = Reply::kEvents;
+    return r;
   }
   if (res == "devices" && method == http::verb::get) {
     if (seg.size() == 2) {
       route_name = "/v1/devices";
-      co_return co_await send(200, relay_.list_devices(ex.query_value("q"), ex.query_value("state"), now));
+      return ok_reply(200, relay_.list_devices(ex.query_value("q"), ex.query_value("state"), now));
     }
     if (seg.size() == 3) {
       route_name = "/v1/devices/{serial}";
-      co_return co_await answer(relay_.get_device(seg[2], now));
+      return result_reply(relay_.get_device(seg[2], now));
     }
   }
   if (res == "reports" && seg.size() == 2 && method == http::verb::get) {
     route_name = "/v1/reports";
-    co_return co_await answer(relay_.list_reports(q));
+    return result_reply(relay_.list_reports(q));
   }
   if (res == "jobs") {
     if (seg.size() == 2 && method == http::verb::post) {
       route_name = "/v1/jobs";
-      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
+      if (auto e = need(Role::kOperator)) return error_reply(*e);
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
-      co_return co_await answer(relay_.create_job(*body, admin->name, now), 201);
+      if (!body) return error_reply(body.error());
+      return result_reply(relay_.create_job(*body, admin->name, now), 201);
     }
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/jobs";
-      co_return co_await answer(relay_.list_jobs(q, now));
+      return result_reply(relay_.list_jobs(q, now));
     }
     if (seg.size() == 3 && method == http::verb::get) {
       route_name = "/v1/jobs/{id}";
-      co_return co_await answer(relay_.get_job(seg[2]));
+      return result_reply(relay_.get_job(seg[2]));
     }
     if (seg.size() == 4 && method == http::verb::post && (seg[3] == "cancel" || seg[3] == "ack")) {
       route_name = "/v1/jobs/{id}/" + seg[3];
-      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
-      if (seg[3] == "cancel") co_return co_await answer(relay_.cancel_job(seg[2], admin->name, now));
-      co_return co_await answer(relay_.acknowledge_job(seg[2], admin->name, now));
+      if (auto e = need(Role::kOperator)) return error_reply(*e);
+      if (seg[3] == "cancel") return result_reply(relay_.cancel_job(seg[2], admin->name, now));
+      return result_reply(relay_.acknowledge_job(seg[2], admin->name, now));
     }
   }
   if (res == "alerts") {
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/alerts";
-      co_return co_await send(200, relay_.list_alerts(ex.query_value("serial"), flag("all")));
+      return ok_reply(200, relay_.list_alerts(ex.query_value("serial"), flag("all")));
     }
     if (seg.size() == 4 && seg[3] == "ack" && method == http::verb::post) {
       route_name = "/v1/alerts/{id}/ack";
-      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
-      co_return co_await answer(relay_.acknowledge_alert(seg[2], admin->name, now));
+      if (auto e = need(Role::kOperator)) return error_reply(*e);
+      return result_reply(relay_.acknowledge_alert(seg[2], admin->name, now));
     }
   }
   if (res == "registrations") {
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/registrations";
-      co_return co_await send(200, relay_.list_registrations());
+      return ok_reply(200, relay_.list_registrations());
     }
     if (seg.size() == 2 && method == http::verb::post) {
       route_name = "/v1/registrations";
-      if (auto e = need(Role::kOperator)) co_return co_await fail(*e);
+      if (auto e = need(Role::kOperator)) return error_reply(*e);
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
-      co_return co_await answer(relay_.put_registration(*body, now), 201);
+      if (!body) return error_reply(body.error());
+      return result_reply(relay_.put_registration(*body, now), 201);
     }
     if (seg.size() == 3 && method == http::verb::delete_) {
       route_name = "/v1/registrations/{serial}";
-      if (auto e = need(Role::kAdmin)) co_return co_await fail(*e);
+      if (auto e = need(Role::kAdmin)) return error_reply(*e);
       auto st = relay_.delete_registration(seg[2]);
-      if (!st) co_return co_await fail(st.error());
-      co_return co_await send(200, Json{{"deleted", seg[2]}});
+      if (!st) return error_reply(st.error());
+      return ok_reply(200, Json{{"deleted", seg[2]}});
     }
   }
   if (res == "credentials" && seg.size() == 2) {
     route_name = "/v1/credentials";
-    if (auto e = need(Role::kAdmin)) co_return co_await fail(*e);
-    if (method == http::verb::get) co_return co_await send(200, relay_.list_credentials());
+    if (auto e = need(Role::kAdmin)) return error_reply(*e);
+    if (method == http::verb::get) return ok_reply(200, relay_.list_credentials());
     if (method == http::verb::post) {
       auto body = body_json();
-      if (!body) co_return co_await fail(body.error());
+      if (!body) return error_reply(body.error());
       auto role = role_from(body->value("role", ""));
-      if (!role) co_return co_await fail(bad_input("role must be viewer, operator or admin"));
+      if (!role) return error_reply(bad_input("role must be viewer, operator or admin"));
       std::string name = (*body)["name"].is_string() ? (*body)["name"].get<std::string>() : "";
       auto token = relay_.create_admin_credential(name, *role, now);
-      if (!token) co_return co_await fail(token.error());
-      co_return co_await send(201, Json{{"name", name}, {"role", to_string(*role)}, {"token", *token}});
+      if (!token) return error_reply(token.error());
+      return ok_reply(201, Json{{"name", name}, {"role", to_string(*role)}, {"token", *token}});
     }
   }
-  co_return co_await fail(not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
+  return error_reply(not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
 }
 
 asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& serial, const Json& body) {
@@ -327,8 +358,10 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
 asio::awaitable<int> RelayApi::event_stream(Exchange& ex) {
   auto executor = co_await asio::this_coro::executor;
   auto sub = feed_.subscribe(executor);
-  bool open = co_await ex.open_stream("text/event-stream");
-  if (open) open = co_await ex.write(": connected\n\n");
+  const std::string content_type = "text/event-stream";
+  std::string hello = ": connected\n\n";
+  bool open = co_await ex.open_stream(content_type);
+  if (open) open = co_await ex.write(std::move(hello));
   while (open) {
     std::deque<std::string> frames;
     bool overflowed = false;
@@ -352,7 +385,10 @@ asio::awaitable<int> RelayApi::event_stream(Exchange& ex) {
       std::lock_guard lock(sub->mu);
       have = !sub->pending.empty() || sub->overflowed;
     }
-    if (!have && !ec) open = co_await ex.write(": keepalive\n\n");
+    if (!have && !ec) {
+      std::string keepalive = ": keepalive\n\n";
+      open = co_await ex.write(std::move(keepalive));
+    }
   }
   feed_.unsubscribe(sub);
   co_return 200;

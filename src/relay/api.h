@@ -3,6 +3,8 @@
 // /healthz and /metrics. Maps every Error kind to its status in one place (core/result.h).
 #pragma once
 
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
+
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -39,7 +41,22 @@ class RelayApi {
   };
   bool take_token(const std::string& serial);
   int retry_after();
-  boost::asio::awaitable<int> route(Exchange& ex, std::string& route_name);
+  // What dispatch() decided: a complete JSON (or text) answer, or a held request.
+  struct Reply {
+    enum Special { kNone, kPoll, kEvents };
+    int status = 200;
+    Json body;
+    std::string text;  // non-JSON body (metrics)
+    int retry_after_s = 0;
+    bool www_authenticate = false;
+    Special special = kNone;
+    std::string serial;
+  };
+  Reply dispatch(Exchange& ex, std::string& route_name);
+  Reply ok_reply(int status, Json body);
+  Reply error_reply(const Error& e);
+  Reply result_reply(const Result<Json>& r, int ok_status = 200);
+  static HttpResponseMsg make_response(const HttpRequestMsg& req, const Reply& r);
   boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial, const Json& body);
   boost::asio::awaitable<int> event_stream(Exchange& ex);
 

@@ -228,7 +228,8 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
   for (std::size_t i = 0; i < stored->size(); ++i) {
     const auto& s = (*stored)[i];
     const auto& in = incoming[i];
-    Receipt rc{s.report_id, std::to_string(s.seq), now, s.sha256, s.duplicate, std::nullopt};
+    // A duplicate answers the original receipt: same number, time and hash.
+    Receipt rc{s.report_id, std::to_string(s.seq), s.received_at, s.sha256, s.duplicate, std::nullopt};
     const auto& rep = in.report;
     if (rep.kind == "message") {
       rc.reply = PanelReply{"M-" + std::to_string(s.seq),

@@ -1,0 +1,80 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "net/http_client.h"
+#include "net/http_server.h"
+#include "net/tls.h"
+
+namespace printrelay {
+namespace {
+
+TEST(SplitTarget, DecodesPathAndQuery) {
+  std::string path;
+  std::map<std::string, std::string> q;
+  split_target("/v1/jobs?serial=S%201&all=1&x", path, q);
+  EXPECT_EQ(path, "/v1/jobs");
+  EXPECT_EQ(q["serial"], "S 1");
+  EXPECT_EQ(q["all"], "1");
+  EXPECT_EQ(q.count("x"), 1u);
+}
+
+// A real TLS server and the libcurl client talking over loopback with the quick-start PKI.
+TEST(HttpServer, ServesTlsWithQuickstartCertificates) {
+  auto dir = std::filesystem::temp_directory_path() / ("http_test_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  write_quickstart_pki(dir.string(), {"localhost", "127.0.0.1"});
+  boost::asio::io_context ioc;
+  ServerOptions o;
+  o.port = 0;
+  o.cert_file = (dir / "server.pem").string();
+  o.key_file = (dir / "server.key").string();
+  o.body_limit_bytes = 1024;
+  HttpServer server(ioc, o, [](Exchange& ex) -> boost::asio::awaitable<void> {
+    HttpResponseMsg res{http::status::ok, ex.request().version()};
+    res.body() = ex.path() + "|" + ex.query_value("a") + "|" + ex.request().body();
+    co_await ex.respond(std::move(res));
+  });
+  server.start();
+  std::thread t([&] { ioc.run(); });
+
+  ClientOptions co;
+  co.ca_file = (dir / "ca.pem").string();
+  HttpClient client(co);
+  std::string base = "https://localhost:" + std::to_string(server.port());
+  auto r = client.send({"POST", base + "/x?a=1", "hello", {}, 5000});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->body, "/x|1|hello");
+  // Keep-alive: a second request on the same client.
+  auto r2 = client.send({"GET", base + "/y", "", {}, 5000});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->body, "/y||");
+  // Over the body limit: 413 and nothing reaches the handler.
+  auto big = client.send({"POST", base + "/z", std::string(4096, 'x'), {}, 5000});
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(big->status, 413);
+
+  // A client that does not trust the CA is refused.
+  HttpClient untrusting(ClientOptions{});
+  auto bad = untrusting.send({"GET", base + "/y", "", {}, 5000});
+  EXPECT_FALSE(bad.ok());
+
+  server.stop();
+  ioc.stop();
+  t.join();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Tokens, AreRandomAndPrefixed) {
+  auto a = random_token("dt_");
+  auto b = random_token("dt_");
+  EXPECT_EQ(a.size(), 3u + 64u);
+  EXPECT_EQ(a.substr(0, 3), "dt_");
+  EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace printrelay

@@ -1,0 +1,202 @@
+#include "relay/relay.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/codec.h"
+#include "core/sha256.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace printrelay {
+namespace {
+
+struct RecordedEvents : RelayEvents {
+  std::vector<std::pair<std::string, Json>> published;
+  std::vector<std::string> woken;
+  void publish(const std::string& kind, const Json& data) override { published.emplace_back(kind, data); }
+  void wake_device(const std::string& serial) override { woken.push_back(serial); }
+};
+
+class RelayTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() /
+            ("relay_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++) + ".db");
+    store_ = open_sqlite_store(path_.string());
+    relay_ = std::make_unique<Relay>(*store_, RelayOptions{}, events_);
+    ASSERT_TRUE(relay_->put_registration(
+        Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "code-1"}, {"place", "HQ"}}, now_).ok());
+    ASSERT_TRUE(relay_->put_registration(
+        Json{{"serial", "S2"}, {"model", "MX"}, {"enrollment_code", "code-2"}}, now_).ok());
+    token1_ = enroll("S1", "code-1");
+    token2_ = enroll("S2", "code-2");
+  }
+  void TearDown() override {
+    relay_.reset();
+    store_.reset();
+    for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
+  }
+  std::string enroll(const std::string& serial, const std::string& code) {
+    auto r = relay_->enroll(Json{{"serial", serial}, {"model", "MX"}, {"enrollment_code", code}}, now_);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
+    return r.ok() ? (*r)["device_token"].get<std::string>() : "";
+  }
+  Json report(const std::string& id, const std::string& kind, Json body, const char* urgency = "normal") {
+    return Json{{"id", id}, {"kind", kind}, {"created_at", "2026-11-23T10:00:00Z"},
+                {"urgency", urgency}, {"body", std::move(body)}};
+  }
+
+  static inline int counter_ = 0;
+  std::filesystem::path path_;
+  std::unique_ptr<Store> store_;
+  RecordedEvents events_;
+  std::unique_ptr<Relay> relay_;
+  TimeMs now_ = 1795400000000;
+  std::string token1_, token2_;
+};
+
+TEST_F(RelayTest, EnrollChecksRegistrationCodeAndModel) {
+  auto unknown = relay_->enroll(Json{{"serial", "NOPE"}, {"model", "MX"}, {"enrollment_code", "x"}}, now_);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound);
+  auto wrong = relay_->enroll(Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "bad"}}, now_);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kForbidden);
+  auto model = relay_->enroll(Json{{"serial", "S1"}, {"model", "OTHER"}, {"enrollment_code", "code-1"}}, now_);
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.error().kind, ErrorKind::kForbidden);
+  EXPECT_EQ(*relay_->authenticate_device(token1_), "S1");
+  EXPECT_FALSE(relay_->authenticate_device("dt_forged").ok());
+}
+
+TEST_F(RelayTest, ReEnrollReplacesTheOldToken) {
+  auto fresh = enroll("S1", "code-1");
+  EXPECT_FALSE(relay_->authenticate_device(token1_).ok());
+  EXPECT_EQ(*relay_->authenticate_device(fresh), "S1");
+}
+
+TEST_F(RelayTest, ReceiptHashMatchesWhatTheDeviceSent) {
+  Json r = report("r-1", "counters", Json{{"total", 5}});
+  auto ans = relay_->accept_reports("S1", Json{{"reports", Json::array({r})}}, now_);
+  ASSERT_TRUE(ans.ok()) << ans.error().message;
+  auto receipt = (*ans)["receipts"][0];
+  EXPECT_EQ(receipt["sha256"], sha256_hex(canonical_report(*parse_report(r))));
+  EXPECT_FALSE(receipt["duplicate"].get<bool>());
+  auto again = relay_->accept_reports("S1", Json{{"reports", Json::array({r})}}, now_ + 5000);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)["receipts"][0]["duplicate"].get<bool>());
+  EXPECT_EQ((*again)["receipts"][0]["reception_no"], receipt["reception_no"]);
+  EXPECT_EQ((*again)["receipts"][0]["server_time"], receipt["server_time"]);
+  EXPECT_EQ(store_->count_reports("S1"), 1);
+}
+
+TEST_F(RelayTest, BadBatchStoresNothing) {
+  Json good = report("r-1", "counters", Json{{"total", 5}});
+  Json bad = report("r-2", "weather", Json::object());
+  auto ans = relay_->accept_reports("S1", Json{{"reports", Json::array({good, bad})}}, now_);
+  ASSERT_FALSE(ans.ok());
+  EXPECT_EQ(ans.error().kind, ErrorKind::kBadInput);
+  EXPECT_NE(ans.error().message.find("reports[1]"), std::string::npos);
+  EXPECT_EQ(store_->count_reports("S1"), 0);
+  Json many = Json::array();
+  for (int i = 0; i < 257; ++i) many.push_back(report("r" + std::to_string(i), "counters", Json::object()));
+  auto big = relay_->accept_reports("S1", Json{{"reports", many}}, now_);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.error().kind, ErrorKind::kTooLarge);
+}
+
+TEST_F(RelayTest, FatalAlertOpensAnAlertAndIsPublished) {
+  Json a = report("a-1", "alert", Json{{"type", "service_call"}, {"code", "SC542"}, {"sc_type", "A"}}, "fatal");
+  ASSERT_TRUE(relay_->accept_reports("S1", Json{{"reports", Json::array({a})}}, now_).ok());
+  auto alerts = relay_->list_alerts("S1", false)["alerts"];
+  ASSERT_EQ(alerts.size(), 1u);
+  EXPECT_EQ(alerts[0]["code"], "SC542");
+  bool published = false;
+  for (const auto& [kind, data] : events_.published) published |= kind == "alert";
+  EXPECT_TRUE(published);
+  auto ack = relay_->acknowledge_alert(std::to_string(alerts[0]["id"].get<int>()), "op", now_);
+  ASSERT_TRUE(ack.ok());
+  EXPECT_TRUE(relay_->list_alerts("S1", false)["alerts"].empty());
+}
+
+TEST_F(RelayTest, PanelMessageAndOrderGetAReply) {
+  Json m = report("m-1", "message", Json{{"text", "paper jam again"}});
+  Json o = report("o-1", "order", Json{{"item", "toner-black"}, {"quantity", 2}});
+  auto ans = relay_->accept_reports("S1", Json{{"reports", Json::array({m, o})}}, now_);
+  ASSERT_TRUE(ans.ok());
+  auto receipts = (*ans)["receipts"];
+  EXPECT_EQ(receipts[0]["reply"]["reception_no"].get<std::string>().substr(0, 2), "M-");
+  EXPECT_NE(receipts[1]["reply"]["description"].get<std::string>().find("toner-black"), std::string::npos);
+}
+
+TEST_F(RelayTest, JobLifecycleAndOwnership) {
+  auto job = relay_->create_job(
+      Json{{"serial", "S1"}, {"kind", "collect"}, {"params", {{"data_sets", {"counters"}}}}}, "alice", now_);
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  std::string id = (*job)["id"];
+  EXPECT_EQ((*job)["place"], "HQ");
+  EXPECT_EQ(events_.woken, std::vector<std::string>{"S1"});
+  int wait = 0;
+  auto poll = relay_->poll("S1", Json{{"state", "idle"}}, now_ + 1, wait);
+  ASSERT_TRUE(poll.ok());
+  ASSERT_EQ((*poll)["jobs"].size(), 1u);
+  auto other = relay_->poll("S2", Json::object(), now_ + 1, wait);
+  EXPECT_TRUE((*other)["jobs"].empty());
+  auto stolen = relay_->record_job_event("S2", id, Json{{"event_id", "e0"}, {"type", "acquired"}}, now_);
+  ASSERT_FALSE(stolen.ok());
+  EXPECT_EQ(stolen.error().kind, ErrorKind::kForbidden);
+  ASSERT_TRUE(relay_->record_job_event("S1", id, Json{{"event_id", "e1"}, {"type", "started"}}, now_ + 2).ok());
+  auto cancel = relay_->cancel_job(id, "bob", now_ + 3);
+  ASSERT_FALSE(cancel.ok());
+  EXPECT_EQ(cancel.error().kind, ErrorKind::kConflict);
+  auto done = relay_->record_job_event("S1", id, Json{{"event_id", "e2"}, {"type", "succeeded"}}, now_ + 4);
+  ASSERT_TRUE(done.ok());
+  auto dup = relay_->record_job_event("S1", id, Json{{"event_id", "e2"}, {"type", "succeeded"}}, now_ + 5);
+  ASSERT_TRUE(dup.ok());
+  EXPECT_TRUE((*dup)["duplicate"].get<bool>());
+  auto full = relay_->get_job(id);
+  ASSERT_TRUE(full.ok());
+  EXPECT_EQ((*full)["job"]["state"], "succeeded");
+  EXPECT_EQ((*full)["transitions"].size(), 3u);  // created, running, succeeded
+  auto none = relay_->poll("S1", Json::object(), now_ + 6, wait);
+  EXPECT_TRUE((*none)["jobs"].empty());
+}
+
+TEST_F(RelayTest, JobForUnknownDeviceIsNotFound) {
+  auto job = relay_->create_job(Json{{"serial", "GHOST"}, {"kind", "reboot"}}, "alice", now_);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.error().kind, ErrorKind::kNotFound);
+}
+
+TEST_F(RelayTest, ScheduleJobChangesThePolicyHandedOut) {
+  auto job = relay_->create_job(
+      Json{{"serial", "S1"}, {"kind", "schedule"}, {"params", {{"poll_policy", {{"interval_s", 60}}}}}},
+      "alice", now_);
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(relay_->record_job_event("S1", (*job)["id"], Json{{"event_id", "s1"}, {"type", "succeeded"}}, now_).ok());
+  int wait = 0;
+  auto poll = relay_->poll("S1", Json::object(), now_, wait);
+  EXPECT_EQ((*poll)["poll_policy"]["interval_s"], 60);
+  EXPECT_GE((*poll)["next_poll_s"].get<int>(), 54);
+  EXPECT_LE((*poll)["next_poll_s"].get<int>(), 66);
+}
+
+TEST_F(RelayTest, PollRejectsOutOfRangeWait) {
+  int wait = 0;
+  auto r = relay_->poll("S1", Json{{"wait_s", 999}}, now_, wait);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kBadInput);
+}
+
+TEST_F(RelayTest, ExpiredJobsLeaveTheDeliveryList) {
+  auto job = relay_->create_job(Json{{"serial", "S1"}, {"kind", "reboot"},
+                                     {"expires_at", format_time(now_ + 1000)}}, "alice", now_);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(relay_->expire_jobs(now_ + 500), 0);
+  EXPECT_EQ(relay_->expire_jobs(now_ + 1000), 1);
+  EXPECT_EQ((*relay_->get_job((*job)["id"]))["job"]["state"], "expired");
+}
+
+}  // namespace
+}  // namespace printrelay
