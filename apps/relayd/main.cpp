@@ -100,6 +100,7 @@ struct RunOptions {
   bool no_long_poll = false;
   double device_rate = 20;
   int max_bulk_inflight = 64;
+  int max_long_polls = 20000;
 };
 
 bool is_loopback(const std::string& host) {
@@ -137,6 +138,7 @@ int run_serve(const RunOptions& o) {
   ApiOptions ao;
   ao.device_rate_per_s = o.device_rate;
   ao.max_bulk_inflight = o.max_bulk_inflight;
+  ao.max_long_polls = o.max_long_polls;
   ao.schema_version = store->schema_version();
   RelayApi api(relay, feed, metrics, ao);
 
@@ -216,6 +218,8 @@ int main(int argc, char** argv) {
   run->add_option("--device-rate", ro.device_rate, "requests per second per device credential (0 = unlimited)")
       ->capture_default_str();
   run->add_option("--max-bulk-inflight", ro.max_bulk_inflight, "concurrent bulk uploads before 429")
+      ->capture_default_str();
+  run->add_option("--max-long-polls", ro.max_long_polls, "polls held open at once; more are answered at once")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
