@@ -1,6 +1,7 @@
 #include "cli/relayctl.h"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <iostream>
@@ -153,12 +154,14 @@ class Commands {
         }
         return *parsed == JobState::kSucceeded ? kExitOk : kExitFailed;
       }
-      if (Clock::now() + std::chrono::milliseconds(200) > deadline) {
+      const auto now = Clock::now();
+      if (now >= deadline) {
         c_.err << "timeout: job " << f_.job_id << " is still " << (state.empty() ? "?" : state)
                << " after " << f_.wait_timeout_s << " s\n";
         return kExitTimeout;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      std::this_thread::sleep_for(
+          std::min<Clock::duration>(std::chrono::milliseconds(200), deadline - now));
     }
   }
 

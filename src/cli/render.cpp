@@ -158,9 +158,8 @@ std::string report_summary(const Json& report) {
     return "lowest " + lowest_name + " " + percent_text(lowest);
   }
   if (kind == "alert") {
-    std::string s = display(at(body, "code")) + " " + display(at(body, "type"));
-    if (at(body, "sc_type").is_string()) s += " (" + display(at(body, "sc_type")) + ")";
-    return s + " " + display(at(body, "message"));
+    return display(at(body, "code")) + " " + display(at(body, "type")) + " " +
+           display(at(body, "message"));
   }
   if (kind == "message") return display(at(body, "text"));
   if (kind == "order") return display(at(body, "item")) + " x " + display(at(body, "quantity"));

@@ -128,8 +128,13 @@ std::string with_query(std::string path,
 }
 
 Result<std::string> parse_time_input(std::string_view s, TimeMs now) {
-  if (!s.empty() && s[0] == '+') {
-    if (s.size() < 3) return bad_input("relative time must look like +30s, +10m, +2h or +1d");
+  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
+    auto bad = [&] {
+      return bad_input(
+          "relative time must look like +30s, +10m, +2h or +1d (or -1d for the past): '" +
+          std::string(s) + "'");
+    };
+    if (s.size() < 3) return bad();
     auto n = parse_integer(s.substr(1, s.size() - 2));
     TimeMs unit_ms = 0;
     switch (s.back()) {
@@ -148,11 +153,8 @@ Result<std::string> parse_time_input(std::string_view s, TimeMs now) {
       default:
         break;
     }
-    if (!n || *n < 0 || unit_ms == 0 || *n > 3650LL * 86'400'000 / unit_ms) {
-      return bad_input("relative time must look like +30s, +10m, +2h or +1d: '" + std::string(s) +
-                       "'");
-    }
-    return format_time(now + *n * unit_ms);
+    if (!n || *n < 0 || unit_ms == 0 || *n > 3650LL * 86'400'000 / unit_ms) return bad();
+    return format_time(s[0] == '+' ? now + *n * unit_ms : now - *n * unit_ms);
   }
   auto t = parse_time(s);
   if (!t) return t.error();
@@ -290,8 +292,8 @@ Status validate_registration(const RegistrationArgs& r) {
     if (value->size() > 256) return bad_input(std::string(name) + " is longer than 256 characters");
   }
   if (r.enrollment_code.empty()) return bad_input("enrollment_code is required");
-  if (r.enrollment_code.size() > 256) {
-    return bad_input("enrollment_code is longer than 256 characters");
+  if (r.enrollment_code.size() < 4 || r.enrollment_code.size() > 128) {
+    return bad_input("enrollment_code must be 4-128 characters");
   }
   return ok_status();
 }

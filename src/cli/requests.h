@@ -27,7 +27,8 @@ std::string with_query(std::string path,
                        const std::vector<std::pair<std::string, std::string>>& query);
 
 // Input times: RFC 3339 UTC ("2026-11-23T09:15:00Z") or relative to `now`: "+30s", "+10m",
-// "+2h", "+1d". Returns the wire form ("2026-11-23T09:15:00.000Z").
+// "+2h", "+1d", or into the past with "-" ("-1d", handy for reports --since). Returns the wire form
+// ("2026-11-23T09:15:00.000Z").
 Result<std::string> parse_time_input(std::string_view s, TimeMs now);
 
 // "key=value" from --set: true/false become booleans, integers numbers, anything else a string.

@@ -15,7 +15,8 @@ TEST(TimeInput, AbsoluteAndRelative) {
   EXPECT_EQ(*parse_time_input("+2h", kNow), "2026-11-23T11:15:00.000Z");
   EXPECT_EQ(*parse_time_input("+1d", kNow), "2026-11-24T09:15:00.000Z");
   EXPECT_EQ(*parse_time_input("+30s", kNow), "2026-11-23T09:15:30.000Z");
-  for (const char* bad : {"+", "+m", "+10", "+10w", "+-1h", "10m", "2026-11-23 10:00:00",
+  EXPECT_EQ(*parse_time_input("-1d", kNow), "2026-11-22T09:15:00.000Z");
+  for (const char* bad : {"+", "+m", "+10", "+10w", "+-1h", "--1h", "10m", "2026-11-23 10:00:00",
                           "2026-11-23T10:00:00+02:00"}) {
     EXPECT_FALSE(parse_time_input(bad, kNow).ok()) << bad;
   }
@@ -127,9 +128,9 @@ TEST(RebootJob, HasEmptyParams) {
 TEST(RegistrationCsv, ParsesQuotedFieldsAnyColumnOrder) {
   auto import = parse_registrations_csv(
       "model,serial,enrollment_code,place,customer,contact\r\n"
-      "MX-4070,SIM-0001,k3y,\"Floor 3, east\",ACME,\"Ann \"\"the admin\"\"\"\r\n"
+      "MX-4070,SIM-0001,k3y-2026,\"Floor 3, east\",ACME,\"Ann \"\"the admin\"\"\"\r\n"
       "\r\n"
-      "MX-4070,SIM-0002,k4y,,,\n");
+      "MX-4070,SIM-0002,k4y-2026,,,\n");
   ASSERT_TRUE(import.problems.empty()) << import.problems[0];
   ASSERT_EQ(import.rows.size(), 2u);
   EXPECT_EQ(import.rows[0].first, 2);
@@ -137,13 +138,14 @@ TEST(RegistrationCsv, ParsesQuotedFieldsAnyColumnOrder) {
   EXPECT_EQ(import.rows[0].second.place, "Floor 3, east");
   EXPECT_EQ(import.rows[0].second.contact, "Ann \"the admin\"");
   EXPECT_EQ(import.rows[1].first, 4);
-  EXPECT_EQ(import.rows[1].second.enrollment_code, "k4y");
-  EXPECT_EQ(*registration_call(import.rows[1].second).body, (Json{{"serial", "SIM-0002"},
-                                                                  {"model", "MX-4070"},
-                                                                  {"place", ""},
-                                                                  {"customer", ""},
-                                                                  {"contact", ""},
-                                                                  {"enrollment_code", "k4y"}}));
+  EXPECT_EQ(import.rows[1].second.enrollment_code, "k4y-2026");
+  EXPECT_EQ(*registration_call(import.rows[1].second).body,
+            (Json{{"serial", "SIM-0002"},
+                  {"model", "MX-4070"},
+                  {"place", ""},
+                  {"customer", ""},
+                  {"contact", ""},
+                  {"enrollment_code", "k4y-2026"}}));
 }
 
 TEST(RegistrationCsv, ReportsEveryBadLineByNumber) {
@@ -154,7 +156,7 @@ TEST(RegistrationCsv, ReportsEveryBadLineByNumber) {
       "SIM-3,,,,,code\n"
       "SIM-4,MX,,,\n"
       "SIM-1,MX,,,,code\n"
-      "SIM-6,MX,,,,\n");
+      "SIM-6,MX,,,,abc\n");
   ASSERT_EQ(import.problems.size(), 5u);
   EXPECT_EQ(import.problems[0].rfind("line 3: serial", 0), 0u) << import.problems[0];
   EXPECT_EQ(import.problems[1].rfind("line 4: model", 0), 0u) << import.problems[1];
