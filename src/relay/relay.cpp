@@ -1,6 +1,7 @@
 #include "relay/relay.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "core/codec.h"
 #include "core/job_flow.h"
@@ -53,6 +54,32 @@ Relay::Relay(Store& store, RelayOptions options, RelayEvents& events)
     sightings_[d.serial] = Sighting{d.last_seen, d.state, d.boot_id, d.firmware, false};
   }
   for (const auto& c : store_.list_admin_credentials()) admin_tokens_[c.token_hash] = c;
+  JobQuery all_open;
+  all_open.all = true;
+  all_open.limit = std::numeric_limits<int>::max();
+  for (const auto& j : store_.list_jobs(all_open)) {
+    if (!is_terminal(j.state)) may_have_jobs_.insert(j.serial);
+  }
+}
+
+void Relay::note_job_for(const std::string& serial) {
+  std::lock_guard lock(mu_);
+  may_have_jobs_.insert(serial);
+}
+
+std::vector<Job> Relay::open_jobs(const std::string& serial) {
+  {
+    std::lock_guard lock(mu_);
+    if (!may_have_jobs_.count(serial)) return {};
+  }
+  auto jobs = store_.open_jobs(serial);
+  if (jobs.empty()) {
+    // Re-check under the lock: create_job notes the serial again after its commit (under the
+    // same lock), so either we see the new job here or its note comes after our erase.
+    std::lock_guard lock(mu_);
+    if (store_.open_jobs(serial).empty()) may_have_jobs_.erase(serial);
+  }
+  return jobs;
 }
 
 double Relay::unit_random() {
@@ -183,7 +210,7 @@ Result<Json> Relay::poll(const std::string& serial, const Json& body, TimeMs now
 }
 
 bool Relay::has_deliverable_jobs(const std::string& serial, TimeMs now) {
-  for (const auto& j : store_.open_jobs(serial)) {
+  for (const auto& j : open_jobs(serial)) {
     if (is_deliverable(j, now)) return true;
   }
   return false;
@@ -191,7 +218,7 @@ bool Relay::has_deliverable_jobs(const std::string& serial, TimeMs now) {
 
 Json Relay::poll_answer(const std::string& serial, TimeMs now) {
   Json jobs = Json::array();
-  for (const auto& j : store_.open_jobs(serial)) {
+  for (const auto& j : open_jobs(serial)) {
     if (is_deliverable(j, now)) jobs.push_back(to_json(j));
   }
   auto policy = policy_for(serial);
@@ -420,6 +447,7 @@ Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs
   job->updated_at = now;
   JobTransition t{job->id, now, JobState::kWaiting, JobState::kWaiting, "created by " + user};
   if (auto st = store_.create_job(*job, t); !st) return st.error();
+  note_job_for(job->serial);
   publish_transition(*job, t);
   events_.wake_device(job->serial);
   return job_row(*job);

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include "core/model.h"
@@ -51,6 +52,8 @@ class Relay {
   // The poll answer alone (after a long-poll wait).
   Json poll_answer(const std::string& serial, TimeMs now);
   bool has_deliverable_jobs(const std::string& serial, TimeMs now);
+  // Called when another relay node created a job for `serial` (shared store).
+  void note_job_for(const std::string& serial);
   Result<Json> accept_reports(const std::string& serial, const Json& body, TimeMs now);
   Result<Json> record_job_event(const std::string& serial, const std::string& job_id,
                                 const Json& body, TimeMs now);
@@ -88,6 +91,7 @@ class Relay {
   std::string device_state(const std::string& serial, const Device& d, TimeMs now);
   void publish_transition(const Job& job, const JobTransition& t);
   Json job_row(const Job& job);
+  std::vector<Job> open_jobs(const std::string& serial);
   double unit_random();
 
   Store& store_;
@@ -99,6 +103,10 @@ class Relay {
   std::map<std::string, AdminCredential> admin_tokens_;   // token hash -> credential
   std::map<std::string, Sighting> sightings_;
   std::map<std::string, PollPolicy> policies_;
+  // Devices that may have open jobs. A poll from any other device skips the store entirely,
+  // which keeps the common "nothing for you" answer cheap. Filled at start and by create_job;
+  // a device leaves it when a poll finds no open job.
+  std::set<std::string> may_have_jobs_;
   std::mt19937_64 rng_;
 };
 
