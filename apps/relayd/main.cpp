@@ -77,12 +77,14 @@ int run_init(const InitOptions& o) {
               {"ca", (dir / "tls" / "ca.pem").string()}};
   write_private(dir / "relayctl.json", cfg.dump(2) + "\n");
   std::cout << "relayd init: data directory " << dir.string() << "\n"
-            << "  CA certificate      " << (dir / "tls/ca.pem").string() << "  (give this to devices and relayctl)\n"
+            << "  CA certificate      " << (dir / "tls/ca.pem").string()
+            << "  (give this to devices and relayctl)\n"
             << "  server certificate  " << (dir / "tls/server.pem").string() << "  for";
   for (const auto& h : o.hosts) std::cout << " " << h;
   std::cout << "\n  store               " << (dir / "relayd.db").string() << " (SQLite, schema "
             << store->schema_version() << ")\n"
-            << "  admin credential    '" << o.admin_name << "' in " << (dir / "admin.token").string() << "\n"
+            << "  admin credential    '" << o.admin_name << "' in "
+            << (dir / "admin.token").string() << "\n"
             << "  relayctl config     " << (dir / "relayctl.json").string()
             << "  (export PRINTRELAY_CONFIG=" << (dir / "relayctl.json").string() << ")\n";
   return 0;
@@ -175,8 +177,9 @@ int run_serve(const RunOptions& o) {
   });
   int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
-            << "://" << host << ":" << server.port() << " (store sqlite " << (dir / "relayd.db").string()
-            << ", schema " << store->schema_version() << ", " << threads << " threads)" << std::endl;
+            << "://" << host << ":" << server.port() << " (store sqlite "
+            << (dir / "relayd.db").string() << ", schema " << store->schema_version() << ", "
+            << threads << " threads)" << std::endl;
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
   ioc.run();
@@ -193,33 +196,47 @@ int main(int argc, char** argv) {
   CLI::App app{"relayd: the printrelay relay"};
   app.require_subcommand(1);
   InitOptions io;
-  auto* init = app.add_subcommand("init", "create a data directory: CA, server certificate, store, first admin credential");
+  auto* init = app.add_subcommand(
+      "init", "create a data directory: CA, server certificate, store, first admin credential");
   init->add_option("--data-dir", io.data_dir, "data directory")->capture_default_str();
-  init->add_option("--host", io.hosts, "names/addresses the server certificate covers (first one goes into relayctl.json)")
+  init->add_option(
+          "--host", io.hosts,
+          "names/addresses the server certificate covers (first one goes into relayctl.json)")
       ->capture_default_str();
   init->add_option("--port", io.port, "port written into relayctl.json")->capture_default_str();
-  init->add_option("--admin-name", io.admin_name, "name of the first admin credential")->capture_default_str();
-  init->add_flag("--force", io.force, "start over: new certificates, new store, new admin credential");
-  init->add_flag("--plain-http", io.plain_http, "write an http:// URL into relayctl.json (loopback tests)");
+  init->add_option("--admin-name", io.admin_name, "name of the first admin credential")
+      ->capture_default_str();
+  init->add_flag("--force", io.force,
+                 "start over: new certificates, new store, new admin credential");
+  init->add_flag("--plain-http", io.plain_http,
+                 "write an http:// URL into relayctl.json (loopback tests)");
   RunOptions ro;
   auto* run = app.add_subcommand("run", "serve the relay");
-  run->add_option("--data-dir", ro.data_dir, "data directory made by relayd init")->capture_default_str();
+  run->add_option("--data-dir", ro.data_dir, "data directory made by relayd init")
+      ->capture_default_str();
   run->add_option("--listen", ro.listen, "HOST:PORT to listen on")->capture_default_str();
   run->add_flag("--plain-http", ro.plain_http, "serve plain HTTP (loopback only)");
-  run->add_option("--cert", ro.cert, "server certificate chain (PEM); default DATA_DIR/tls/server.pem");
+  run->add_option("--cert", ro.cert,
+                  "server certificate chain (PEM); default DATA_DIR/tls/server.pem");
   run->add_option("--key", ro.key, "server key (PEM); default DATA_DIR/tls/server.key");
-  run->add_option("--relay-id", ro.relay_id, "this relay's id (the job list's managing relay)")->capture_default_str();
+  run->add_option("--relay-id", ro.relay_id, "this relay's id (the job list's managing relay)")
+      ->capture_default_str();
   run->add_option("--threads", ro.threads, "I/O threads (0 = one per core)")->capture_default_str();
-  run->add_option("--job-retention-h", ro.job_retention_h, "hours a finished job stays in the default job list")
-      ->capture_default_str()->check(CLI::Range(0.0, 24.0 * 365));
+  run->add_option("--job-retention-h", ro.job_retention_h,
+                  "hours a finished job stays in the default job list")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 24.0 * 365));
   run->add_option("--poll-interval-s", ro.poll_interval_s, "default device poll interval")
-      ->capture_default_str()->check(CLI::Range(5, 7 * 86400));
+      ->capture_default_str()
+      ->check(CLI::Range(5, 7 * 86400));
   run->add_flag("--no-long-poll", ro.no_long_poll, "do not hold polls open");
-  run->add_option("--device-rate", ro.device_rate, "requests per second per device credential (0 = unlimited)")
+  run->add_option("--device-rate", ro.device_rate,
+                  "requests per second per device credential (0 = unlimited)")
       ->capture_default_str();
   run->add_option("--max-bulk-inflight", ro.max_bulk_inflight, "concurrent bulk uploads before 429")
       ->capture_default_str();
-  run->add_option("--max-long-polls", ro.max_long_polls, "polls held open at once; more are answered at once")
+  run->add_option("--max-long-polls", ro.max_long_polls,
+                  "polls held open at once; more are answered at once")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {

@@ -14,8 +14,8 @@ Result<std::string> get_string(const Json& j, const char* key, bool required, st
   if (!it->is_string()) return bad_input(std::string("field '") + key + "' must be a string");
   const auto& s = it->get_ref<const std::string&>();
   if (s.size() > max_len) {
-    return bad_input(std::string("field '") + key + "' is longer than " +
-                     std::to_string(max_len) + " characters");
+    return bad_input(std::string("field '") + key + "' is longer than " + std::to_string(max_len) +
+                     " characters");
   }
   return s;
 }
@@ -44,10 +44,14 @@ bool is_data_set(const std::string& name) {
 
 const char* to_string(Urgency u) {
   switch (u) {
-    case Urgency::kLow: return "low";
-    case Urgency::kNormal: return "normal";
-    case Urgency::kHigh: return "high";
-    case Urgency::kFatal: return "fatal";
+    case Urgency::kLow:
+      return "low";
+    case Urgency::kNormal:
+      return "normal";
+    case Urgency::kHigh:
+      return "high";
+    case Urgency::kFatal:
+      return "fatal";
   }
   return "normal";
 }
@@ -61,12 +65,18 @@ std::optional<Urgency> urgency_from(const std::string& s) {
 
 const char* to_string(JobKind k) {
   switch (k) {
-    case JobKind::kCollect: return "collect";
-    case JobKind::kConfigure: return "configure";
-    case JobKind::kSchedule: return "schedule";
-    case JobKind::kReboot: return "reboot";
-    case JobKind::kFirmware: return "firmware";
-    case JobKind::kRelayUpdate: return "relay-update";
+    case JobKind::kCollect:
+      return "collect";
+    case JobKind::kConfigure:
+      return "configure";
+    case JobKind::kSchedule:
+      return "schedule";
+    case JobKind::kReboot:
+      return "reboot";
+    case JobKind::kFirmware:
+      return "firmware";
+    case JobKind::kRelayUpdate:
+      return "relay-update";
   }
   return "collect";
 }
@@ -82,20 +92,26 @@ std::optional<JobKind> job_kind_from(const std::string& s) {
 
 const char* to_string(JobState s) {
   switch (s) {
-    case JobState::kWaiting: return "waiting";
-    case JobState::kAcquired: return "acquired";
-    case JobState::kRunning: return "running";
-    case JobState::kSucceeded: return "succeeded";
-    case JobState::kFailed: return "failed";
-    case JobState::kCancelled: return "cancelled";
-    case JobState::kExpired: return "expired";
+    case JobState::kWaiting:
+      return "waiting";
+    case JobState::kAcquired:
+      return "acquired";
+    case JobState::kRunning:
+      return "running";
+    case JobState::kSucceeded:
+      return "succeeded";
+    case JobState::kFailed:
+      return "failed";
+    case JobState::kCancelled:
+      return "cancelled";
+    case JobState::kExpired:
+      return "expired";
   }
   return "waiting";
 }
 std::optional<JobState> job_state_from(const std::string& s) {
-  for (auto st : {JobState::kWaiting, JobState::kAcquired, JobState::kRunning,
-                  JobState::kSucceeded, JobState::kFailed, JobState::kCancelled,
-                  JobState::kExpired}) {
+  for (auto st : {JobState::kWaiting, JobState::kAcquired, JobState::kRunning, JobState::kSucceeded,
+                  JobState::kFailed, JobState::kCancelled, JobState::kExpired}) {
     if (s == to_string(st)) return st;
   }
   return std::nullopt;
@@ -107,12 +123,18 @@ bool is_terminal(JobState s) {
 
 const char* to_string(JobEventType t) {
   switch (t) {
-    case JobEventType::kAcquired: return "acquired";
-    case JobEventType::kStarted: return "started";
-    case JobEventType::kProgress: return "progress";
-    case JobEventType::kDeferred: return "deferred";
-    case JobEventType::kSucceeded: return "succeeded";
-    case JobEventType::kFailed: return "failed";
+    case JobEventType::kAcquired:
+      return "acquired";
+    case JobEventType::kStarted:
+      return "started";
+    case JobEventType::kProgress:
+      return "progress";
+    case JobEventType::kDeferred:
+      return "deferred";
+    case JobEventType::kSucceeded:
+      return "succeeded";
+    case JobEventType::kFailed:
+      return "failed";
   }
   return "progress";
 }
@@ -126,9 +148,12 @@ std::optional<JobEventType> job_event_type_from(const std::string& s) {
 
 const char* to_string(Role r) {
   switch (r) {
-    case Role::kViewer: return "viewer";
-    case Role::kOperator: return "operator";
-    case Role::kAdmin: return "admin";
+    case Role::kViewer:
+      return "viewer";
+    case Role::kOperator:
+      return "operator";
+    case Role::kAdmin:
+      return "admin";
   }
   return "viewer";
 }
@@ -153,8 +178,8 @@ Result<Json> parse_body(std::string_view body) {
 bool is_valid_id(std::string_view id) {
   if (id.empty() || id.size() > kMaxIdLength) return false;
   return std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
   });
 }
 
@@ -187,8 +212,8 @@ Result<Report> parse_report(const Json& j) {
   if (body == j.end()) return bad_input("missing field 'body'");
   if (!body->is_object()) return bad_input("field 'body' must be an object");
   if (body->dump().size() > kMaxReportBodyBytes) {
-    return Error{ErrorKind::kTooLarge, "report body is larger than " +
-                                           std::to_string(kMaxReportBodyBytes) + " bytes"};
+    return Error{ErrorKind::kTooLarge,
+                 "report body is larger than " + std::to_string(kMaxReportBodyBytes) + " bytes"};
   }
   r.body = *body;
   return r;
@@ -213,8 +238,7 @@ Json to_json(const Receipt& r) {
             {"sha256", r.sha256},
             {"duplicate", r.duplicate}};
   if (r.reply) {
-    j["reply"] = {{"reception_no", r.reply->reception_no},
-                  {"description", r.reply->description}};
+    j["reply"] = {{"reception_no", r.reply->reception_no}, {"description", r.reply->description}};
   }
   return j;
 }
@@ -488,7 +512,8 @@ Result<JobEvent> parse_job_event(const Json& j, const std::string& job_id) {
   if (!type) return type.error();
   auto t = job_event_type_from(*type);
   if (!t) {
-    return bad_input("event type must be acquired, started, progress, deferred, succeeded or failed");
+    return bad_input(
+        "event type must be acquired, started, progress, deferred, succeeded or failed");
   }
   e.type = *t;
   auto at = get_time(j, "at");
@@ -538,9 +563,9 @@ Result<Registration> parse_registration(const Json& j) {
 }
 
 Json to_json(const Registration& r) {
-  return {{"serial", r.serial},   {"model", r.model},     {"place", r.place},
-          {"customer", r.customer}, {"contact", r.contact},
-          {"created_at", format_time(r.created_at)}};
+  return {{"serial", r.serial},   {"model", r.model},
+          {"place", r.place},     {"customer", r.customer},
+          {"contact", r.contact}, {"created_at", format_time(r.created_at)}};
 }
 
 Json to_json(const Device& d) {

@@ -37,7 +37,7 @@ Result<JobEvent> parse_job_event(const Json& j, const std::string& job_id);
 Json to_json(const JobEvent& e);
 
 Result<Registration> parse_registration(const Json& j);  // leaves the code hash empty
-Json to_json(const Registration& r);                      // never includes the code hash
+Json to_json(const Registration& r);                     // never includes the code hash
 Json to_json(const Device& d);
 Json to_json(const Alert& a);
 

@@ -3,11 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "core/time.h"
 
@@ -16,7 +15,7 @@ namespace printrelay {
 using Json = nlohmann::json;
 
 // --- limits (documented in docs/protocol.md; enforced by the codecs and the relay) ---
-inline constexpr std::size_t kMaxBodyBytes = 1 << 20;          // one request body
+inline constexpr std::size_t kMaxBodyBytes = 1 << 20;  // one request body
 inline constexpr std::size_t kMaxReportsPerBatch = 256;
 inline constexpr std::size_t kMaxReportBodyBytes = 256 * 1024;  // one report's body, serialized
 inline constexpr std::size_t kMaxIdLength = 64;                 // serials, report/event ids
@@ -26,9 +25,8 @@ inline constexpr int kMaxLongPollWaitS = 60;
 // seed 002. A `collect` job names data sets by these same names.
 inline const std::vector<std::string>& report_kinds() {
   static const std::vector<std::string> k = {
-      "counters",    "supplies", "identification", "structure", "calls",
-      "jams",        "adjustment", "settings",     "comm-history", "alert",
-      "error-log",   "message",  "order",          "boot"};
+      "counters", "supplies",     "identification", "structure", "calls",   "jams",  "adjustment",
+      "settings", "comm-history", "alert",          "error-log", "message", "order", "boot"};
   return k;
 }
 // The subset a `collect` job may ask for (Fig. 3).
@@ -102,13 +100,13 @@ struct Job {
   std::string instructing_user;
   std::string managing_relay;
   TimeMs created_at = 0;
-  TimeMs not_before = 0;                // instructed time: not delivered before
-  std::optional<TimeMs> execute_at;     // execution (update) time, if any
+  TimeMs not_before = 0;             // instructed time: not delivered before
+  std::optional<TimeMs> execute_at;  // execution (update) time, if any
   std::optional<TimeMs> expires_at;
-  std::optional<TimeMs> executed_at;    // when it reached a terminal state
+  std::optional<TimeMs> executed_at;  // when it reached a terminal state
   TimeMs updated_at = 0;
-  bool acknowledged = false;            // a failed job stays listed until acknowledged
-  Json result = Json::object();         // detail of the last event (reason, report ids, ...)
+  bool acknowledged = false;     // a failed job stays listed until acknowledged
+  Json result = Json::object();  // detail of the last event (reason, report ids, ...)
 };
 
 struct JobTransition {
@@ -129,7 +127,7 @@ struct JobEvent {
   std::string job_id;
   JobEventType type = JobEventType::kAcquired;
   TimeMs at = 0;
-  std::string reason;    // for failed / deferred
+  std::string reason;  // for failed / deferred
   Json detail = Json::object();
 };
 
@@ -138,10 +136,10 @@ struct PollCondition {
   std::string kind;     // "counter_at_least" | "error_code"
   std::string counter;  // for counter_at_least: a key of the counters report ("total", ...)
   std::int64_t value = 0;
-  std::string code;     // for error_code: e.g. "SC542" or "J-101"
+  std::string code;  // for error_code: e.g. "SC542" or "J-101"
 };
 struct PollPolicy {
-  int interval_s = 900;                 // periodic access (seed 001 example: 15 min)
+  int interval_s = 900;                   // periodic access (seed 001 example: 15 min)
   std::vector<std::string> times_of_day;  // "HH:MM" UTC, extra accesses at these times
   bool on_power_on = true;
   std::vector<PollCondition> conditions;
@@ -168,7 +166,7 @@ struct Device {
   std::string token_hash;  // sha256 hex of the device credential
   TimeMs enrolled_at = 0;
   TimeMs last_seen = 0;
-  std::string state;       // last heartbeat state: "idle", "printing", "error", "offline"...
+  std::string state;  // last heartbeat state: "idle", "printing", "error", "offline"...
   std::string boot_id;
   Json firmware = Json::object();
 };
@@ -177,8 +175,8 @@ struct Alert {
   std::int64_t id = 0;
   std::string serial;
   std::string report_id;
-  std::string code;      // SC/jam/supply code
-  std::string type;      // "service_call" | "jam" | "supply_empty" | "part_eol" | ...
+  std::string code;  // SC/jam/supply code
+  std::string type;  // "service_call" | "jam" | "supply_empty" | "part_eol" | ...
   Urgency urgency = Urgency::kHigh;
   std::string message;
   TimeMs raised_at = 0;

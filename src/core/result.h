@@ -9,14 +9,14 @@
 namespace printrelay {
 
 enum class ErrorKind {
-  kBadInput,       // malformed or out-of-range request: 400
-  kUnauthorized,   // missing or unknown credential: 401
-  kForbidden,      // credential valid but role/ownership does not allow it: 403
-  kNotFound,       // 404
-  kConflict,       // state does not allow the operation: 409
-  kTooLarge,       // body or batch over the documented limit: 413
-  kRateLimited,    // overload or per-credential rate limit: 429
-  kUnavailable,    // storage or upstream not reachable: 503
+  kBadInput,      // malformed or out-of-range request: 400
+  kUnauthorized,  // missing or unknown credential: 401
+  kForbidden,     // credential valid but role/ownership does not allow it: 403
+  kNotFound,      // 404
+  kConflict,      // state does not allow the operation: 409
+  kTooLarge,      // body or batch over the documented limit: 413
+  kRateLimited,   // overload or per-credential rate limit: 429
+  kUnavailable,   // storage or upstream not reachable: 503
 };
 
 struct Error {
@@ -41,7 +41,7 @@ inline Error unavailable(std::string m) { return {ErrorKind::kUnavailable, std::
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

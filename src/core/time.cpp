@@ -27,7 +27,8 @@ Result<TimeMs> parse_time(std::string_view s) {
   int y, mo, d, h, mi, sec, consumed = 0;
   std::string str(s);
   if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
-                  &consumed) != 6 || consumed != 19) {
+                  &consumed) != 6 ||
+      consumed != 19) {
     return bad_input("time must be RFC 3339 UTC like 2026-11-23T09:15:00Z: '" + str + "'");
   }
   std::string_view rest = s.substr(19);
@@ -56,7 +57,8 @@ Result<TimeMs> parse_time(std::string_view s) {
 }
 
 Result<int> parse_time_of_day(std::string_view s) {
-  if (s.size() != 5 || s[2] != ':') return bad_input("time of day must be HH:MM: '" + std::string(s) + "'");
+  if (s.size() != 5 || s[2] != ':')
+    return bad_input("time of day must be HH:MM: '" + std::string(s) + "'");
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
   if (!digit(s[0]) || !digit(s[1]) || !digit(s[3]) || !digit(s[4])) {
     return bad_input("time of day must be HH:MM: '" + std::string(s) + "'");

@@ -16,9 +16,9 @@
 namespace printrelay {
 
 struct ClientOptions {
-  std::string ca_file;        // PEM bundle to verify the relay; empty: system store
-  bool insecure = false;      // skip verification (tests only)
-  std::string proxy;          // e.g. "http://proxy.lan:3128"; empty: none ("" ignores env too)
+  std::string ca_file;    // PEM bundle to verify the relay; empty: system store
+  bool insecure = false;  // skip verification (tests only)
+  std::string proxy;      // e.g. "http://proxy.lan:3128"; empty: none ("" ignores env too)
   long connect_timeout_ms = 5000;
 };
 

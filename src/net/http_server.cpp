@@ -1,12 +1,9 @@
 #include "net/http_server.h"
 
-#include <optional>
-#include <utility>
-
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -14,7 +11,9 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 namespace printrelay {
 
@@ -22,7 +21,9 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using tcp = asio::ip::tcp;
 // Completion token that reports errors in `ec` instead of throwing.
-inline auto no_throw(beast::error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+inline auto no_throw(beast::error_code& ec) {
+  return asio::redirect_error(asio::use_awaitable, ec);
+}
 
 namespace {
 
@@ -119,8 +120,7 @@ class StreamExchange final : public Exchange {
     if (failed_ || !streaming_) co_return false;
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     beast::error_code ec;
-    co_await asio::async_write(
-        stream_, http::make_chunk(asio::buffer(chunk)), no_throw(ec));
+    co_await asio::async_write(stream_, http::make_chunk(asio::buffer(chunk)), no_throw(ec));
     beast::get_lowest_layer(stream_).expires_never();
     if (ec) failed_ = true;
     co_return !ec;
@@ -162,7 +162,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       parser.header_limit(16 * 1024);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.idle_timeout_s));
       beast::error_code ec;
-    co_await http::async_read(stream, buffer, parser, no_throw(ec));
+      co_await http::async_read(stream, buffer, parser, no_throw(ec));
       if (ec == http::error::body_limit) {
         HttpResponseMsg res{http::status::payload_too_large, 11};
         res.set(http::field::content_type, "application/json");
@@ -223,8 +223,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     auto self = shared_from_this();
     while (!stopped) {
       beast::error_code ec;
-      tcp::socket socket =
-          co_await acceptor.async_accept(asio::make_strand(ioc), no_throw(ec));
+      tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(ioc), no_throw(ec));
       if (ec) {
         if (stopped || ec == asio::error::operation_aborted) co_return;
         continue;  // e.g. too many open files: keep serving the connections we have
@@ -246,7 +245,8 @@ HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHand
                     asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
     beast::error_code ec;
     ctx.use_certificate_chain_file(o.cert_file, ec);
-    if (ec) throw std::runtime_error("cannot load TLS certificate " + o.cert_file + ": " + ec.message());
+    if (ec)
+      throw std::runtime_error("cannot load TLS certificate " + o.cert_file + ": " + ec.message());
     ctx.use_private_key_file(o.key_file, asio::ssl::context::pem, ec);
     if (ec) throw std::runtime_error("cannot load TLS key " + o.key_file + ": " + ec.message());
   }
@@ -260,8 +260,8 @@ HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHand
   if (!ec) acc.bind(ep, ec);
   if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::runtime_error("cannot listen on " + o.listen_address + ":" +
-                             std::to_string(o.port) + ": " + ec.message());
+    throw std::runtime_error("cannot listen on " + o.listen_address + ":" + std::to_string(o.port) +
+                             ": " + ec.message());
   }
 }
 

@@ -6,16 +6,15 @@
 // and write to it until the client leaves.
 #pragma once
 
-#include <optional>
-#include <utility>
-
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 
 namespace printrelay {
 

@@ -74,7 +74,8 @@ CertPtr make_cert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* 
     std::string san;
     for (const auto& h : hosts) {
       if (!san.empty()) san += ",";
-      bool ip = !h.empty() && (std::isdigit(static_cast<unsigned char>(h[0])) || h.find(':') != std::string::npos);
+      bool ip = !h.empty() && (std::isdigit(static_cast<unsigned char>(h[0])) ||
+                               h.find(':') != std::string::npos);
       san += (ip ? "IP:" : "DNS:") + h;
     }
     add_ext(cert.get(), iss, NID_subject_alt_name, san);
@@ -101,8 +102,8 @@ void write_pem_cert(const std::string& path, X509* cert) {
 
 void write_quickstart_pki(const std::string& dir, const std::vector<std::string>& hosts) {
   KeyPtr ca_key = make_key();
-  CertPtr ca = make_cert(ca_key.get(), "printrelay quick-start CA", nullptr, ca_key.get(), 3650,
-                         true, {});
+  CertPtr ca =
+      make_cert(ca_key.get(), "printrelay quick-start CA", nullptr, ca_key.get(), 3650, true, {});
   KeyPtr srv_key = make_key();
   CertPtr srv = make_cert(srv_key.get(), hosts.empty() ? "localhost" : hosts.front(), ca.get(),
                           ca_key.get(), 825, false, hosts);

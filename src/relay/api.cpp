@@ -147,8 +147,8 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (seg.size() == 1 && seg[0] == "healthz" && method == http::verb::get) {
     route_name = "/healthz";
     return ok_reply(200, Json{{"status", "ok"},
-                                      {"store", options_.store_name},
-                                      {"schema_version", options_.schema_version}});
+                              {"store", options_.store_name},
+                              {"schema_version", options_.schema_version}});
   }
   if (seg.size() == 1 && seg[0] == "metrics" && method == http::verb::get) {
     route_name = "/metrics";
@@ -175,7 +175,8 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     auto serial = relay_.authenticate_device(bearer(req));
     if (!serial) return error_reply(serial.error());
     if (!take_token(*serial)) {
-      return error_reply(Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
+      return error_reply(
+          Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
     }
     if (seg.size() == 3 && seg[2] == "poll") {
       route_name = "/v1/device/poll";
@@ -193,7 +194,8 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       if (!body) return error_reply(body.error());
       bool urgent = alerts_only(*body);
       if (!urgent && bulk_inflight_.load() >= options_.max_bulk_inflight) {
-        return error_reply(Error{ErrorKind::kRateLimited, "relay is busy; retry later (alerts are still accepted)"});
+        return error_reply(Error{ErrorKind::kRateLimited,
+                                 "relay is busy; retry later (alerts are still accepted)"});
       }
       if (!urgent) ++bulk_inflight_;
       auto r = relay_.accept_reports(*serial, *body, now);
@@ -318,10 +320,12 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       return ok_reply(201, Json{{"name", name}, {"role", to_string(*role)}, {"token", *token}});
     }
   }
-  return error_reply(not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
+  return error_reply(
+      not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
 }
 
-asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& serial, const Json& body) {
+asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& serial,
+                                           const Json& body) {
   const auto& req = ex.request();
   int wait_s = 0;
   TimeMs now = now_ms();

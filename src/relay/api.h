@@ -3,14 +3,13 @@
 // /healthz and /metrics. Maps every Error kind to its status in one place (core/result.h).
 #pragma once
 
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
-
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
 
 #include "net/http_server.h"
 #include "relay/live_feed.h"
@@ -20,11 +19,11 @@
 namespace printrelay {
 
 struct ApiOptions {
-  int max_bulk_inflight = 64;        // concurrent non-alert report uploads before 429
-  int max_long_polls = 20000;        // concurrent held polls before 429
-  double device_rate_per_s = 20;     // per device credential; 0 disables
+  int max_bulk_inflight = 64;     // concurrent non-alert report uploads before 429
+  int max_long_polls = 20000;     // concurrent held polls before 429
+  double device_rate_per_s = 20;  // per device credential; 0 disables
   double device_burst = 40;
-  int retry_after_s = 5;             // base of the Retry-After we hand out (jittered up to 2x)
+  int retry_after_s = 5;  // base of the Retry-After we hand out (jittered up to 2x)
   std::string store_name = "sqlite";
   int schema_version = 0;
 };
@@ -57,7 +56,8 @@ class RelayApi {
   Reply error_reply(const Error& e);
   Reply result_reply(const Result<Json>& r, int ok_status = 200);
   static HttpResponseMsg make_response(const HttpRequestMsg& req, const Reply& r);
-  boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial, const Json& body);
+  boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial,
+                                          const Json& body);
   boost::asio::awaitable<int> event_stream(Exchange& ex);
 
   Relay& relay_;

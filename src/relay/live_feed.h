@@ -5,8 +5,6 @@
 // to that strand, so a wake-up never races the coroutine that waits.
 #pragma once
 
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
-
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,6 +14,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
 
 #include "relay/relay.h"
 

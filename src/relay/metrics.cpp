@@ -36,16 +36,17 @@ std::string Metrics::render(const std::map<std::string, double>& gauges) const {
       out << "printrelay_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\""
           << kBuckets[i] << "\"} " << h.buckets[i] << "\n";
     }
-    out << "printrelay_http_request_duration_seconds_bucket{route=\"" << route
-        << "\",le=\"+Inf\"} " << h.count << "\n";
+    out << "printrelay_http_request_duration_seconds_bucket{route=\"" << route << "\",le=\"+Inf\"} "
+        << h.count << "\n";
     out << "printrelay_http_request_duration_seconds_sum{route=\"" << route << "\"} " << h.sum
         << "\n";
-    out << "printrelay_http_request_duration_seconds_count{route=\"" << route << "\"} "
-        << h.count << "\n";
+    out << "printrelay_http_request_duration_seconds_count{route=\"" << route << "\"} " << h.count
+        << "\n";
   }
   out << "# TYPE printrelay_reports_stored_total counter\nprintrelay_reports_stored_total "
       << reports_stored_ << "\n";
-  for (const auto& [name, v] : gauges) out << "# TYPE " << name << " gauge\n" << name << " " << v << "\n";
+  for (const auto& [name, v] : gauges)
+    out << "# TYPE " << name << " gauge\n" << name << " " << v << "\n";
   return out.str();
 }
 

@@ -105,9 +105,9 @@ Result<AdminCredential> Relay::authenticate_admin(std::string_view token) {
   return it->second;
 }
 
-Result<std::string> Relay::create_admin_credential(const std::string& name, Role role,
-                                                   TimeMs now) {
-  if (!is_valid_id(name)) return bad_input("credential name must be 1-64 characters of [A-Za-z0-9._:-]");
+Result<std::string> Relay::create_admin_credential(const std::string& name, Role role, TimeMs now) {
+  if (!is_valid_id(name))
+    return bad_input("credential name must be 1-64 characters of [A-Za-z0-9._:-]");
   AdminCredential c{name, role, "", now};
   std::string token = random_token("at_");
   c.token_hash = token_hash(token);
@@ -120,7 +120,8 @@ Result<std::string> Relay::create_admin_credential(const std::string& name, Role
 Result<Json> Relay::enroll(const Json& body, TimeMs now) {
   auto serial = body.value("serial", Json()).is_string() ? body["serial"].get<std::string>() : "";
   if (!is_valid_id(serial)) return bad_input("serial must be 1-64 characters of [A-Za-z0-9._:-]");
-  if (!body.contains("model") || !body["model"].is_string()) return bad_input("missing field 'model'");
+  if (!body.contains("model") || !body["model"].is_string())
+    return bad_input("missing field 'model'");
   if (!body.contains("enrollment_code") || !body["enrollment_code"].is_string()) {
     return bad_input("missing field 'enrollment_code'");
   }
@@ -241,8 +242,10 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
   incoming.reserve(it->size());
   for (std::size_t i = 0; i < it->size(); ++i) {
     auto r = parse_report((*it)[i]);
-    if (!r) return Error{r.error().kind, "reports[" + std::to_string(i) + "]: " + r.error().message};
-    if (r->job_id && !is_valid_id(*r->job_id)) return bad_input("reports[" + std::to_string(i) + "]: bad job_id");
+    if (!r)
+      return Error{r.error().kind, "reports[" + std::to_string(i) + "]: " + r.error().message};
+    if (r->job_id && !is_valid_id(*r->job_id))
+      return bad_input("reports[" + std::to_string(i) + "]: bad job_id");
     IncomingReport in;
     in.sha256 = sha256_hex(canonical_report(*r));
     in.alert = alert_from(serial, *r, now);
@@ -256,7 +259,8 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
     const auto& s = (*stored)[i];
     const auto& in = incoming[i];
     // A duplicate answers the original receipt: same number, time and hash.
-    Receipt rc{s.report_id, std::to_string(s.seq), s.received_at, s.sha256, s.duplicate, std::nullopt};
+    Receipt rc{s.report_id, std::to_string(s.seq), s.received_at,
+               s.sha256,    s.duplicate,           std::nullopt};
     const auto& rep = in.report;
     if (rep.kind == "message") {
       rc.reply = PanelReply{"M-" + std::to_string(s.seq),
@@ -275,7 +279,8 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
     if (s.alert_id) {
       auto a = *in.alert;
       a.id = *s.alert_id;
-      events_.publish("alert", Json{{"serial", serial}, {"alert", to_json(a)}, {"report", report_json}});
+      events_.publish("alert",
+                      Json{{"serial", serial}, {"alert", to_json(a)}, {"report", report_json}});
     }
     events_.publish("report", Json{{"serial", serial}, {"report", std::move(report_json)}});
   }
@@ -299,8 +304,9 @@ Result<Json> Relay::record_job_event(const std::string& serial, const std::strin
     // A retransmitted final event (its answer was lost) finds the job already in that state:
     // answer as a duplicate. Anything else on a finished job (cancelled, expired) is a conflict.
     auto reloaded = store_.get_job(job_id);
-    bool same_end = (e->type == JobEventType::kSucceeded && reloaded->state == JobState::kSucceeded) ||
-                    (e->type == JobEventType::kFailed && reloaded->state == JobState::kFailed);
+    bool same_end =
+        (e->type == JobEventType::kSucceeded && reloaded->state == JobState::kSucceeded) ||
+        (e->type == JobEventType::kFailed && reloaded->state == JobState::kFailed);
     if (same_end) return Json{{"job", job_row(*reloaded)}, {"duplicate", true}};
     return t.error();
   }
@@ -326,9 +332,11 @@ std::string Relay::device_state(const std::string& serial, const Device& d, Time
   std::lock_guard lock(mu_);
   auto it = sightings_.find(serial);
   TimeMs last = it != sightings_.end() ? it->second.last_seen : d.last_seen;
-  std::string state = it != sightings_.end() && !it->second.state.empty() ? it->second.state : d.state;
+  std::string state =
+      it != sightings_.end() && !it->second.state.empty() ? it->second.state : d.state;
   auto pit = policies_.find(serial);
-  int interval = pit != policies_.end() ? pit->second.interval_s : options_.default_poll_policy.interval_s;
+  int interval =
+      pit != policies_.end() ? pit->second.interval_s : options_.default_poll_policy.interval_s;
   // A device that missed three polls (and at least two minutes) is shown offline.
   if (now - last > std::max<TimeMs>(3LL * interval * 1000, 120000)) return "offline";
   return state.empty() ? "unknown" : state;
@@ -351,7 +359,8 @@ Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs 
       auto it = sightings_.find(d.serial);
       if (it != sightings_.end()) {
         row["last_seen"] = it->second.last_seen ? Json(format_time(it->second.last_seen)) : Json();
-        if (!it->second.firmware.is_null() && !it->second.firmware.empty()) row["firmware"] = it->second.firmware;
+        if (!it->second.firmware.is_null() && !it->second.firmware.empty())
+          row["firmware"] = it->second.firmware;
       }
     }
     row["state"] = device_state(d.serial, d, now);
@@ -379,7 +388,8 @@ Result<Json> Relay::get_device(const std::string& serial, TimeMs now) {
     std::lock_guard lock(mu_);
     if (auto it = sightings_.find(serial); it != sightings_.end()) {
       out["device"]["last_seen"] = format_time(it->second.last_seen);
-      if (!it->second.firmware.is_null() && !it->second.firmware.empty()) out["device"]["firmware"] = it->second.firmware;
+      if (!it->second.firmware.is_null() && !it->second.firmware.empty())
+        out["device"]["firmware"] = it->second.firmware;
       out["device"]["boot_id"] = it->second.boot_id;
     }
   } else {
@@ -413,13 +423,15 @@ Result<Json> Relay::list_reports(const std::map<std::string, std::string>& q) {
   if (auto it = q.find("limit"); it != q.end()) {
     char* end = nullptr;
     long v = std::strtol(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || v < 1 || v > 1000) return bad_input("limit must be 1..1000");
+    if (it->second.empty() || *end != '\0' || v < 1 || v > 1000)
+      return bad_input("limit must be 1..1000");
     rq.limit = int(v);
   }
   if (auto it = q.find("after"); it != q.end()) {
     char* end = nullptr;
     long long v = std::strtoll(it->second.c_str(), &end, 10);
-    if (it->second.empty() || *end != '\0' || v < 0) return bad_input("after must be a reception number");
+    if (it->second.empty() || *end != '\0' || v < 0)
+      return bad_input("after must be a reception number");
     rq.after_seq = v;
   }
   Json out = Json::array();
@@ -499,7 +511,8 @@ Result<Json> Relay::acknowledge_job(const std::string& id, const std::string& us
   auto job = store_.get_job(id);
   if (!job) return job.error();
   if (job->state != JobState::kFailed) {
-    return conflict("only failed jobs are acknowledged; job " + id + " is " + to_string(job->state));
+    return conflict("only failed jobs are acknowledged; job " + id + " is " +
+                    to_string(job->state));
   }
   job->acknowledged = true;
   job->updated_at = now;
@@ -557,7 +570,8 @@ Status Relay::delete_registration(const std::string& serial) {
 Json Relay::list_credentials() {
   Json out = Json::array();
   for (const auto& c : store_.list_admin_credentials()) {
-    out.push_back({{"name", c.name}, {"role", to_string(c.role)}, {"created_at", format_time(c.created_at)}});
+    out.push_back(
+        {{"name", c.name}, {"role", to_string(c.role)}, {"created_at", format_time(c.created_at)}});
   }
   return Json{{"credentials", std::move(out)}};
 }

@@ -98,9 +98,9 @@ class Relay {
   RelayOptions options_;
   RelayEvents& events_;
 
-  mutable std::mutex mu_;  // guards the caches below
-  std::map<std::string, std::string> device_tokens_;      // token hash -> serial
-  std::map<std::string, AdminCredential> admin_tokens_;   // token hash -> credential
+  mutable std::mutex mu_;                                // guards the caches below
+  std::map<std::string, std::string> device_tokens_;     // token hash -> serial
+  std::map<std::string, AdminCredential> admin_tokens_;  // token hash -> credential
   std::map<std::string, Sighting> sightings_;
   std::map<std::string, PollPolicy> policies_;
   // Devices that may have open jobs. A poll from any other device skips the store entirely,

@@ -63,10 +63,13 @@ TEST(Codec, JobRequestValidatesParamsPerKind) {
   EXPECT_TRUE(req(R"({"serial":"S1","kind":"collect","params":{"data_sets":["counters"]}})").ok());
   EXPECT_FALSE(req(R"({"serial":"S1","kind":"collect","params":{"data_sets":[]}})").ok());
   EXPECT_FALSE(req(R"({"serial":"S1","kind":"collect","params":{"data_sets":["weather"]}})").ok());
-  EXPECT_TRUE(req(R"({"serial":"S1","kind":"configure","params":{"settings":{"sleep_min":5}}})").ok());
+  EXPECT_TRUE(
+      req(R"({"serial":"S1","kind":"configure","params":{"settings":{"sleep_min":5}}})").ok());
   EXPECT_FALSE(req(R"({"serial":"S1","kind":"configure","params":{"settings":{"x":[1]}}})").ok());
-  EXPECT_TRUE(req(R"({"serial":"S1","kind":"schedule","params":{"poll_policy":{"interval_s":60}}})").ok());
-  EXPECT_FALSE(req(R"({"serial":"S1","kind":"schedule","params":{"poll_policy":{"interval_s":1}}})").ok());
+  EXPECT_TRUE(
+      req(R"({"serial":"S1","kind":"schedule","params":{"poll_policy":{"interval_s":60}}})").ok());
+  EXPECT_FALSE(
+      req(R"({"serial":"S1","kind":"schedule","params":{"poll_policy":{"interval_s":1}}})").ok());
   EXPECT_FALSE(req(R"({"serial":"S1","kind":"teleport"})").ok());
   EXPECT_FALSE(req(R"({"kind":"reboot"})").ok());
   EXPECT_FALSE(req(R"({"serial":"S1","kind":"reboot","expires_at":"2000-01-01T00:00:00Z"})").ok());

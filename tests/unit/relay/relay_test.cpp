@@ -14,7 +14,9 @@ namespace {
 struct RecordedEvents : RelayEvents {
   std::vector<std::pair<std::string, Json>> published;
   std::vector<std::string> woken;
-  void publish(const std::string& kind, const Json& data) override { published.emplace_back(kind, data); }
+  void publish(const std::string& kind, const Json& data) override {
+    published.emplace_back(kind, data);
+  }
   void wake_device(const std::string& serial) override { woken.push_back(serial); }
 };
 
@@ -25,10 +27,18 @@ class RelayTest : public ::testing::Test {
             ("relay_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++) + ".db");
     store_ = open_sqlite_store(path_.string());
     relay_ = std::make_unique<Relay>(*store_, RelayOptions{}, events_);
-    ASSERT_TRUE(relay_->put_registration(
-        Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "code-1"}, {"place", "HQ"}}, now_).ok());
-    ASSERT_TRUE(relay_->put_registration(
-        Json{{"serial", "S2"}, {"model", "MX"}, {"enrollment_code", "code-2"}}, now_).ok());
+    ASSERT_TRUE(relay_
+                    ->put_registration(Json{{"serial", "S1"},
+                                            {"model", "MX"},
+                                            {"enrollment_code", "code-1"},
+                                            {"place", "HQ"}},
+                                       now_)
+                    .ok());
+    ASSERT_TRUE(
+        relay_
+            ->put_registration(
+                Json{{"serial", "S2"}, {"model", "MX"}, {"enrollment_code", "code-2"}}, now_)
+            .ok());
     token1_ = enroll("S1", "code-1");
     token2_ = enroll("S2", "code-2");
   }
@@ -38,13 +48,18 @@ class RelayTest : public ::testing::Test {
     for (auto suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
   }
   std::string enroll(const std::string& serial, const std::string& code) {
-    auto r = relay_->enroll(Json{{"serial", serial}, {"model", "MX"}, {"enrollment_code", code}}, now_);
+    auto r =
+        relay_->enroll(Json{{"serial", serial}, {"model", "MX"}, {"enrollment_code", code}}, now_);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message);
     return r.ok() ? (*r)["device_token"].get<std::string>() : "";
   }
-  Json report(const std::string& id, const std::string& kind, Json body, const char* urgency = "normal") {
-    return Json{{"id", id}, {"kind", kind}, {"created_at", "2026-11-23T10:00:00Z"},
-                {"urgency", urgency}, {"body", std::move(body)}};
+  Json report(const std::string& id, const std::string& kind, Json body,
+              const char* urgency = "normal") {
+    return Json{{"id", id},
+                {"kind", kind},
+                {"created_at", "2026-11-23T10:00:00Z"},
+                {"urgency", urgency},
+                {"body", std::move(body)}};
   }
 
   static inline int counter_ = 0;
@@ -57,13 +72,16 @@ class RelayTest : public ::testing::Test {
 };
 
 TEST_F(RelayTest, EnrollChecksRegistrationCodeAndModel) {
-  auto unknown = relay_->enroll(Json{{"serial", "NOPE"}, {"model", "MX"}, {"enrollment_code", "x"}}, now_);
+  auto unknown =
+      relay_->enroll(Json{{"serial", "NOPE"}, {"model", "MX"}, {"enrollment_code", "x"}}, now_);
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound);
-  auto wrong = relay_->enroll(Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "bad"}}, now_);
+  auto wrong =
+      relay_->enroll(Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "bad"}}, now_);
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.error().kind, ErrorKind::kForbidden);
-  auto model = relay_->enroll(Json{{"serial", "S1"}, {"model", "OTHER"}, {"enrollment_code", "code-1"}}, now_);
+  auto model = relay_->enroll(
+      Json{{"serial", "S1"}, {"model", "OTHER"}, {"enrollment_code", "code-1"}}, now_);
   ASSERT_FALSE(model.ok());
   EXPECT_EQ(model.error().kind, ErrorKind::kForbidden);
   EXPECT_EQ(*relay_->authenticate_device(token1_), "S1");
@@ -100,14 +118,16 @@ TEST_F(RelayTest, BadBatchStoresNothing) {
   EXPECT_NE(ans.error().message.find("reports[1]"), std::string::npos);
   EXPECT_EQ(store_->count_reports("S1"), 0);
   Json many = Json::array();
-  for (int i = 0; i < 257; ++i) many.push_back(report("r" + std::to_string(i), "counters", Json::object()));
+  for (int i = 0; i < 257; ++i)
+    many.push_back(report("r" + std::to_string(i), "counters", Json::object()));
   auto big = relay_->accept_reports("S1", Json{{"reports", many}}, now_);
   ASSERT_FALSE(big.ok());
   EXPECT_EQ(big.error().kind, ErrorKind::kTooLarge);
 }
 
 TEST_F(RelayTest, FatalAlertOpensAnAlertAndIsPublished) {
-  Json a = report("a-1", "alert", Json{{"type", "service_call"}, {"code", "SC542"}, {"sc_type", "A"}}, "fatal");
+  Json a = report("a-1", "alert",
+                  Json{{"type", "service_call"}, {"code", "SC542"}, {"sc_type", "A"}}, "fatal");
   ASSERT_TRUE(relay_->accept_reports("S1", Json{{"reports", Json::array({a})}}, now_).ok());
   auto alerts = relay_->list_alerts("S1", false)["alerts"];
   ASSERT_EQ(alerts.size(), 1u);
@@ -127,12 +147,14 @@ TEST_F(RelayTest, PanelMessageAndOrderGetAReply) {
   ASSERT_TRUE(ans.ok());
   auto receipts = (*ans)["receipts"];
   EXPECT_EQ(receipts[0]["reply"]["reception_no"].get<std::string>().substr(0, 2), "M-");
-  EXPECT_NE(receipts[1]["reply"]["description"].get<std::string>().find("toner-black"), std::string::npos);
+  EXPECT_NE(receipts[1]["reply"]["description"].get<std::string>().find("toner-black"),
+            std::string::npos);
 }
 
 TEST_F(RelayTest, JobLifecycleAndOwnership) {
   auto job = relay_->create_job(
-      Json{{"serial", "S1"}, {"kind", "collect"}, {"params", {{"data_sets", {"counters"}}}}}, "alice", now_);
+      Json{{"serial", "S1"}, {"kind", "collect"}, {"params", {{"data_sets", {"counters"}}}}},
+      "alice", now_);
   ASSERT_TRUE(job.ok()) << job.error().message;
   std::string id = (*job)["id"];
   EXPECT_EQ((*job)["place"], "HQ");
@@ -143,16 +165,21 @@ TEST_F(RelayTest, JobLifecycleAndOwnership) {
   ASSERT_EQ((*poll)["jobs"].size(), 1u);
   auto other = relay_->poll("S2", Json::object(), now_ + 1, wait);
   EXPECT_TRUE((*other)["jobs"].empty());
-  auto stolen = relay_->record_job_event("S2", id, Json{{"event_id", "e0"}, {"type", "acquired"}}, now_);
+  auto stolen =
+      relay_->record_job_event("S2", id, Json{{"event_id", "e0"}, {"type", "acquired"}}, now_);
   ASSERT_FALSE(stolen.ok());
   EXPECT_EQ(stolen.error().kind, ErrorKind::kForbidden);
-  ASSERT_TRUE(relay_->record_job_event("S1", id, Json{{"event_id", "e1"}, {"type", "started"}}, now_ + 2).ok());
+  ASSERT_TRUE(
+      relay_->record_job_event("S1", id, Json{{"event_id", "e1"}, {"type", "started"}}, now_ + 2)
+          .ok());
   auto cancel = relay_->cancel_job(id, "bob", now_ + 3);
   ASSERT_FALSE(cancel.ok());
   EXPECT_EQ(cancel.error().kind, ErrorKind::kConflict);
-  auto done = relay_->record_job_event("S1", id, Json{{"event_id", "e2"}, {"type", "succeeded"}}, now_ + 4);
+  auto done =
+      relay_->record_job_event("S1", id, Json{{"event_id", "e2"}, {"type", "succeeded"}}, now_ + 4);
   ASSERT_TRUE(done.ok());
-  auto dup = relay_->record_job_event("S1", id, Json{{"event_id", "e2"}, {"type", "succeeded"}}, now_ + 5);
+  auto dup =
+      relay_->record_job_event("S1", id, Json{{"event_id", "e2"}, {"type", "succeeded"}}, now_ + 5);
   ASSERT_TRUE(dup.ok());
   EXPECT_TRUE((*dup)["duplicate"].get<bool>());
   auto full = relay_->get_job(id);
@@ -170,11 +197,15 @@ TEST_F(RelayTest, JobForUnknownDeviceIsNotFound) {
 }
 
 TEST_F(RelayTest, ScheduleJobChangesThePolicyHandedOut) {
-  auto job = relay_->create_job(
-      Json{{"serial", "S1"}, {"kind", "schedule"}, {"params", {{"poll_policy", {{"interval_s", 60}}}}}},
-      "alice", now_);
+  auto job = relay_->create_job(Json{{"serial", "S1"},
+                                     {"kind", "schedule"},
+                                     {"params", {{"poll_policy", {{"interval_s", 60}}}}}},
+                                "alice", now_);
   ASSERT_TRUE(job.ok());
-  ASSERT_TRUE(relay_->record_job_event("S1", (*job)["id"], Json{{"event_id", "s1"}, {"type", "succeeded"}}, now_).ok());
+  ASSERT_TRUE(relay_
+                  ->record_job_event("S1", (*job)["id"],
+                                     Json{{"event_id", "s1"}, {"type", "succeeded"}}, now_)
+                  .ok());
   int wait = 0;
   auto poll = relay_->poll("S1", Json::object(), now_, wait);
   EXPECT_EQ((*poll)["poll_policy"]["interval_s"], 60);
@@ -190,8 +221,9 @@ TEST_F(RelayTest, PollRejectsOutOfRangeWait) {
 }
 
 TEST_F(RelayTest, ExpiredJobsLeaveTheDeliveryList) {
-  auto job = relay_->create_job(Json{{"serial", "S1"}, {"kind", "reboot"},
-                                     {"expires_at", format_time(now_ + 1000)}}, "alice", now_);
+  auto job = relay_->create_job(
+      Json{{"serial", "S1"}, {"kind", "reboot"}, {"expires_at", format_time(now_ + 1000)}}, "alice",
+      now_);
   ASSERT_TRUE(job.ok());
   EXPECT_EQ(relay_->expire_jobs(now_ + 500), 0);
   EXPECT_EQ(relay_->expire_jobs(now_ + 1000), 1);
