@@ -6,6 +6,9 @@
 // and write to it until the client leaves.
 #pragma once
 
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
@@ -14,7 +17,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>
 
 namespace printrelay {
 

@@ -3,13 +3,15 @@
 // /healthz and /metrics. Maps every Error kind to its status in one place (core/result.h).
 #pragma once
 
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
 
 #include "net/http_server.h"
 #include "relay/live_feed.h"

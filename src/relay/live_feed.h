@@ -5,6 +5,9 @@
 // to that strand, so a wake-up never races the coroutine that waits.
 #pragma once
 
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
 #include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -14,7 +17,6 @@
 #include <mutex>
 #include <set>
 #include <string>
-#include <utility>  // before Asio: Boost 1.74 awaitable.hpp uses std::exchange
 
 #include "relay/relay.h"
 
