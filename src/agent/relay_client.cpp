@@ -52,11 +52,6 @@ void RelayRoster::set_token(const std::string& url, const std::string& token) {
   persist_locked();
 }
 
-void RelayRoster::clear_token(const std::string& url) {
-  std::lock_guard lock(mu_);
-  if (tokens_.erase(url)) persist_locked();
-}
-
 void RelayRoster::persist_locked() const {
   Json j = Json::object();
   for (const auto& [url, tok] : tokens_) j[url] = tok;
@@ -94,6 +89,17 @@ Status RelayClient::enroll(const std::string& url) {
   return ok_status();
 }
 
+Result<std::string> RelayClient::ensure_token(const std::string& url,
+                                              const std::optional<std::string>& stale) {
+  std::lock_guard lock(roster_.enroll_mutex());
+  auto current = roster_.token(url);
+  if (current && (!stale || *current != *stale)) return *current;
+  if (auto st = enroll(url); !st) return st.error();
+  auto fresh = roster_.token(url);
+  if (!fresh) return unavailable("enroll at " + url + ": no token stored");
+  return *fresh;
+}
+
 Result<HttpResponse> RelayClient::call(const std::string& method, const std::string& path,
                                        const Json& body, long timeout_ms) {
   if (roster_.size() == 0) return unavailable("no relay URL configured");
@@ -102,17 +108,11 @@ Result<HttpResponse> RelayClient::call(const std::string& method, const std::str
   for (std::size_t attempt = 0; attempt < roster_.size(); ++attempt) {
     const std::size_t index = roster_.current();
     const std::string& url = roster_.url(index);
-    bool enrolled_now = false;
-    auto token = roster_.token(url);
+    auto token = ensure_token(url, std::nullopt);
     if (!token) {
-      auto st = enroll(url);
-      if (!st) {
-        last_error = st.error().message;
-        roster_.advance_from(index);
-        continue;
-      }
-      enrolled_now = true;
-      token = roster_.token(url);
+      last_error = token.error().message;
+      roster_.advance_from(index);
+      continue;
     }
     HttpRequest req;
     req.method = method;
@@ -121,17 +121,16 @@ Result<HttpResponse> RelayClient::call(const std::string& method, const std::str
     req.timeout_ms = timeout_ms;
     req.headers = {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + *token}};
     auto resp = transport_(req);
-    if (resp && resp->status == 401 && !enrolled_now) {
-      // The relay does not know this token (a relay with its own store, or a replaced token):
-      // enroll there again with the registration and retry once.
-      roster_.clear_token(url);
-      auto st = enroll(url);
-      if (!st) {
-        last_error = st.error().message;
+    if (resp && resp->status == 401) {
+      // The relay does not know this token (a relay with its own store, or a token replaced by
+      // a later enrollment): enroll there again with the registration and retry once.
+      auto renewed = ensure_token(url, *token);
+      if (!renewed) {
+        last_error = renewed.error().message;
         roster_.advance_from(index);
         continue;
       }
-      req.headers[1].second = "Bearer " + roster_.token(url).value_or("");
+      req.headers[1].second = "Bearer " + *renewed;
       resp = transport_(req);
     }
     if (!resp) {

@@ -39,8 +39,10 @@ class RelayRoster {
   void advance_from(std::size_t failed);
 
   std::optional<std::string> token(const std::string& url) const;
+  // Held while enrolling: the relay replaces a device's token on every enrollment, so two threads
+  // enrolling at once would each invalidate the other's token.
+  std::mutex& enroll_mutex() { return enroll_mu_; }
   void set_token(const std::string& url, const std::string& token);
-  void clear_token(const std::string& url);
 
  private:
   void persist_locked() const;
@@ -49,6 +51,7 @@ class RelayRoster {
   const std::filesystem::path tokens_file_;
   const Enrollment enrollment_;
   mutable std::mutex mu_;
+  std::mutex enroll_mu_;
   std::size_t current_ = 0;
   std::map<std::string, std::string> tokens_;
 };
@@ -73,6 +76,10 @@ class RelayClient {
   Status enroll(const std::string& url);
 
  private:
+  // A usable token for `url`: the stored one unless it equals `stale` (refused with 401), else a
+  // new enrollment. Another thread's fresh token is reused instead of enrolling again.
+  Result<std::string> ensure_token(const std::string& url, const std::optional<std::string>& stale);
+
   RelayRoster& roster_;
   Transport transport_;
   std::string last_url_;

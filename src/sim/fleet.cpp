@@ -54,9 +54,12 @@ Status Fleet::start() {
 }
 
 void Fleet::stop() {
-  // Destroying an agent joins its threads, which are already told to stop; do it device by
-  // device, the aborted requests end within a second each.
-  for (auto& d : devices_) d->stop();
+  // Stopping an agent aborts its in-flight request (a long-poll) within about a second; stop
+  // them all at once so that a fleet of 200 also exits in about a second.
+  std::vector<std::thread> stoppers;
+  stoppers.reserve(devices_.size());
+  for (auto& d : devices_) stoppers.emplace_back([&d] { d->stop(); });
+  for (auto& t : stoppers) t.join();
 }
 
 SimDevice* Fleet::find(const std::string& serial) {
