@@ -289,7 +289,9 @@ bool DeviceAgent::conditions_fire() {
 }
 
 void DeviceAgent::poll_loop() {
-  CurlTransport transport(config_.client, &stop_);
+  ClientOptions client_options = config_.client;
+  client_options.abort = &stop_;
+  HttpClient transport(client_options);
   RelayClient client(*roster_, [&transport](const HttpRequest& r) { return transport.send(r); });
   TimeMs next_poll = 0;
   std::optional<TimeMs> next_tod;
@@ -424,7 +426,9 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
 }
 
 void DeviceAgent::send_loop() {
-  CurlTransport transport(config_.client, &stop_);
+  ClientOptions client_options = config_.client;
+  client_options.abort = &stop_;
+  HttpClient transport(client_options);
   RelayClient client(*roster_, [&transport](const HttpRequest& r) { return transport.send(r); });
   TimeMs not_before = 0;
   while (!stop_) {

@@ -11,10 +11,15 @@
 #include <string>
 #include <vector>
 
-#include "agent/curl_transport.h"
+#include <functional>
+
 #include "core/model.h"
+#include "net/http_client.h"
 
 namespace printrelay::agent {
+
+// What the relay client sends through: an HttpClient in the agent, a function in tests.
+using Transport = std::function<Result<HttpResponse>(const HttpRequest&)>;
 
 struct Enrollment {
   std::string serial;

@@ -46,6 +46,11 @@ size_t stream_body(char* ptr, size_t size, size_t nmemb, void* userdata) {
   return size * nmemb;
 }
 
+int check_abort(void* clientp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* abort = static_cast<const std::atomic<bool>*>(clientp);
+  return abort->load() ? 1 : 0;
+}
+
 }  // namespace
 
 std::string HttpResponse::header(const std::string& name) const {
@@ -77,6 +82,11 @@ struct HttpClient::Impl {
       curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req.body.data());
       curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(req.body.size()));
     }
+    if (options.abort) {
+      curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+      curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, check_abort);
+      curl_easy_setopt(curl, CURLOPT_XFERINFODATA, const_cast<std::atomic<bool>*>(options.abort));
+    }
     *list = curl_slist_append(*list, "Expect:");
     for (const auto& [k, v] : req.headers) {
       *list = curl_slist_append(*list, (k + ": " + v).c_str());
@@ -96,6 +106,8 @@ HttpClient::~HttpClient() {
 }
 
 Result<HttpResponse> HttpClient::send(const HttpRequest& req) {
+  if (!impl_->curl) return unavailable("curl_easy_init failed");
+  if (impl_->options.abort && impl_->options.abort->load()) return unavailable("client stopping");
   curl_slist* list = nullptr;
   impl_->prepare(req, &list);
   HttpResponse resp;

@@ -4,6 +4,7 @@
 // with curl's message; any HTTP status, including 4xx/5xx, is a successful HttpResponse.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,9 @@ struct ClientOptions {
   bool insecure = false;  // skip verification (tests only)
   std::string proxy;      // e.g. "http://proxy.lan:3128"; empty: none ("" ignores env too)
   long connect_timeout_ms = 5000;
+  // When set and it turns true, a request in flight ends with kUnavailable within about a
+  // second (an agent stopping must not wait out a 25 s long-poll). Must outlive the client.
+  const std::atomic<bool>* abort = nullptr;
 };
 
 struct HttpRequest {

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <filesystem>
 #include <thread>
 
@@ -74,6 +75,39 @@ TEST(Tokens, AreRandomAndPrefixed) {
   EXPECT_EQ(a.size(), 3u + 64u);
   EXPECT_EQ(a.substr(0, 3), "dt_");
   EXPECT_NE(a, b);
+}
+
+}  // namespace
+}  // namespace printrelay
+
+namespace printrelay {
+namespace {
+
+// A relay that accepts the connection but never answers: the abort flag ends the wait.
+TEST(HttpClient, AbortFlagEndsARequestInFlight) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor silent(
+      ioc, boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+  std::atomic<bool> stop{false};
+  ClientOptions o;
+  o.abort = &stop;
+  HttpClient client(o);
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    stop = true;
+  });
+  auto r = client.send({"GET",
+                        "http://127.0.0.1:" + std::to_string(silent.local_endpoint().port()) + "/",
+                        "",
+                        {},
+                        60000});
+  stopper.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("aborted"), std::string::npos) << r.error().message;
+  // Once stopping, new requests are refused without touching the network.
+  auto again = client.send({"GET", "http://127.0.0.1:1/", "", {}, 1000});
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.error().message.find("stopping"), std::string::npos);
 }
 
 }  // namespace
