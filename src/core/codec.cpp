@@ -33,6 +33,24 @@ Json opt_time(const std::optional<TimeMs>& t) { return t ? Json(format_time(*t))
 
 }  // namespace
 
+std::string text_field(const Json& obj, const char* key, const std::string& fallback) {
+  if (!obj.is_object()) return fallback;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+std::int64_t int_field(const Json& obj, const char* key, std::int64_t fallback) {
+  if (!obj.is_object()) return fallback;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_number_integer() ? it->get<std::int64_t>() : fallback;
+}
+
+bool bool_field(const Json& obj, const char* key, bool fallback) {
+  if (!obj.is_object()) return fallback;
+  auto it = obj.find(key);
+  return it != obj.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
 bool is_report_kind(const std::string& kind) {
   const auto& k = report_kinds();
   return std::find(k.begin(), k.end(), kind) != k.end();
@@ -258,9 +276,9 @@ Result<Receipt> parse_receipt(const Json& j) {
   auto t = get_time(j, "server_time");
   if (!t) return t.error();
   r.server_time = t->value_or(0);
-  r.duplicate = j.value("duplicate", false);
+  r.duplicate = bool_field(j, "duplicate", false);
   if (auto it = j.find("reply"); it != j.end() && it->is_object()) {
-    r.reply = PanelReply{it->value("reception_no", ""), it->value("description", "")};
+    r.reply = PanelReply{text_field(*it, "reception_no"), text_field(*it, "description")};
   }
   return r;
 }
@@ -305,7 +323,7 @@ Result<PollPolicy> parse_poll_policy(const Json& j) {
     for (const auto& c : *it) {
       if (!c.is_object()) return bad_input("poll_policy.conditions entries must be objects");
       PollCondition pc;
-      pc.kind = c.value("kind", "");
+      pc.kind = text_field(c, "kind");
       if (pc.kind == "counter_at_least") {
         auto counter = c.find("counter");
         auto value = c.find("value");
@@ -468,15 +486,15 @@ Result<Job> parse_job(const Json& j) {
   auto serial = get_string(j, "serial", true, kMaxIdLength);
   if (!serial) return serial.error();
   job.serial = *serial;
-  auto kind = job_kind_from(j.value("kind", ""));
+  auto kind = job_kind_from(text_field(j, "kind"));
   if (!kind) return bad_input("unknown job kind");
   job.kind = *kind;
-  job.params = j.value("params", Json::object());
-  auto st = job_state_from(j.value("state", "waiting"));
+  job.params = j.contains("params") && j["params"].is_object() ? j["params"] : Json::object();
+  auto st = job_state_from(text_field(j, "state", "waiting"));
   if (!st) return bad_input("unknown job state");
   job.state = *st;
-  job.instructing_user = j.value("instructing_user", "");
-  job.managing_relay = j.value("managing_relay", "");
+  job.instructing_user = text_field(j, "instructing_user");
+  job.managing_relay = text_field(j, "managing_relay");
   auto nb = get_time(j, "not_before");
   if (!nb) return nb.error();
   job.not_before = nb->value_or(0);

@@ -9,6 +9,12 @@
 
 namespace printrelay {
 
+// Lenient accessors for optional fields of untrusted JSON: the fallback when the key is missing
+// or of another type (nlohmann's value() throws on a type mismatch).
+std::string text_field(const Json& obj, const char* key, const std::string& fallback = "");
+std::int64_t int_field(const Json& obj, const char* key, std::int64_t fallback);
+bool bool_field(const Json& obj, const char* key, bool fallback);
+
 // Parses a request body; bad input when it is not a JSON object.
 Result<Json> parse_body(std::string_view body);
 

@@ -189,7 +189,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       }
       if (!ex.responded()) {
         HttpResponseMsg res{http::status::internal_server_error, req.version()};
-        res.body() = R"({"error":{"code":"internal","message":"no response"}})";
+        res.set(http::field::content_type, "application/json");
+        res.body() =
+            R"json({"error":{"code":"internal","message":"internal error (see the relay log)"}})json";
         co_await ex.respond(std::move(res));
       }
       if (ex.close_after()) break;

@@ -55,7 +55,7 @@ bool alerts_only(const Json& body) {
   auto it = body.find("reports");
   if (it == body.end() || !it->is_array() || it->empty()) return false;
   for (const auto& r : *it) {
-    if (!r.is_object() || r.value("kind", "") != "alert") return false;
+    if (text_field(r, "kind") != "alert") return false;
   }
   return true;
 }
@@ -156,7 +156,8 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     r.text = metrics_.render({{"printrelay_devices_seen", double(relay_.devices_seen())},
                               {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
                               {"printrelay_sse_clients", double(feed_.subscribers())},
-                              {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())}});
+                              {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())},
+                              {"printrelay_open_jobs", double(relay_.open_job_count())}});
     return r;
   }
   if (seg.empty() || seg[0] != "v1") {

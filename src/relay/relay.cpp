@@ -20,10 +20,10 @@ std::optional<Alert> alert_from(const std::string& serial, const Report& r, Time
   Alert a;
   a.serial = serial;
   a.report_id = r.id;
-  a.code = r.body.value("code", "");
-  a.type = r.body.value("type", "alert");
+  a.code = text_field(r.body, "code");
+  a.type = text_field(r.body, "type", "alert");
   a.urgency = r.urgency;
-  a.message = r.body.value("message", "");
+  a.message = text_field(r.body, "message");
   if (auto sc = r.body.find("sc_type"); sc != r.body.end() && sc->is_string()) {
     a.message = "SC type " + sc->get<std::string>() + (a.message.empty() ? "" : ": " + a.message);
   }
@@ -267,10 +267,10 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
                             "Message received by the service center (" + options_.relay_id +
                                 "). We will contact you shortly."};
     } else if (rep.kind == "order") {
-      rc.reply = PanelReply{"O-" + std::to_string(s.seq),
-                            "Order accepted: " + std::to_string(rep.body.value("quantity", 1)) +
-                                " x " + rep.body.value("item", std::string("supplies")) +
-                                ". Delivery will be arranged."};
+      rc.reply = PanelReply{
+          "O-" + std::to_string(s.seq),
+          "Order accepted: " + std::to_string(int_field(rep.body, "quantity", 1)) + " x " +
+              text_field(rep.body, "item", "supplies") + ". Delivery will be arranged."};
     }
     receipts.push_back(to_json(rc));
     if (s.duplicate) continue;

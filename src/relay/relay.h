@@ -78,6 +78,7 @@ class Relay {
   void flush_sightings();
   int expire_jobs(TimeMs now);
   std::size_t devices_seen() const;
+  std::int64_t open_job_count() { return store_.count_open_jobs(); }
 
  private:
   struct Sighting {

@@ -100,6 +100,7 @@ class Store {
   virtual std::vector<Job> list_jobs(const JobQuery& q) = 0;
   // Non-terminal jobs of one device (the relay filters by instructed time).
   virtual std::vector<Job> open_jobs(const std::string& serial) = 0;
+  virtual std::int64_t count_open_jobs() = 0;  // non-terminal jobs of all devices
   // Non-terminal jobs of all devices that have an expiry.
   virtual std::vector<Job> expirable_jobs() = 0;
   // Saves a job changed by the service center or the relay (cancel, expire, acknowledge) with

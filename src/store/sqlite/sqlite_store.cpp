@@ -488,6 +488,16 @@ class SqliteStore final : public Store {
     return read_rows<Job>(*s, read_job);
   }
 
+  std::int64_t count_open_jobs() override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare(std::string("SELECT COUNT(*) FROM jobs WHERE state IN ") +
+                         open_states_sql());
+    if (!s) return 0;
+    auto row = s->step();
+    if (!row || !*row) return 0;
+    return s->int_at(0);
+  }
+
   std::vector<Job> expirable_jobs() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state IN " +

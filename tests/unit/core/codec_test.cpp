@@ -106,3 +106,22 @@ TEST(Codec, ErrorJsonShape) {
 }
 
 }  // namespace printrelay
+
+namespace printrelay {
+
+TEST(Codec, LenientAccessorsNeverThrowOnWrongTypes) {
+  Json j = {{"s", 5}, {"i", "x"}, {"b", 1}};
+  EXPECT_EQ(text_field(j, "s", "fb"), "fb");
+  EXPECT_EQ(int_field(j, "i", 7), 7);
+  EXPECT_TRUE(bool_field(j, "b", true));
+  EXPECT_EQ(text_field(Json::array(), "s"), "");
+  EXPECT_EQ(text_field(Json{{"s", "ok"}}, "s"), "ok");
+}
+
+TEST(Codec, PollConditionWithNumericKindIsBadInputNotACrash) {
+  auto p = parse_poll_policy(Json::parse(R"({"conditions":[{"kind":7}]})"));
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.error().kind, ErrorKind::kBadInput);
+}
+
+}  // namespace printrelay

@@ -232,3 +232,20 @@ TEST_F(RelayTest, ExpiredJobsLeaveTheDeliveryList) {
 
 }  // namespace
 }  // namespace printrelay
+
+namespace printrelay {
+namespace {
+
+TEST_F(RelayTest, OddlyTypedBodyFieldsAreStoredNotFatal) {
+  Json a =
+      report("a-9", "alert", Json{{"type", 5}, {"code", 542}, {"message", Json::array()}}, "fatal");
+  Json o = report("o-9", "order", Json{{"item", 1}, {"quantity", "two"}});
+  auto ans = relay_->accept_reports("S1", Json{{"reports", Json::array({a, o})}}, now_);
+  ASSERT_TRUE(ans.ok()) << ans.error().message;
+  EXPECT_EQ(relay_->list_alerts("S1", false)["alerts"][0]["type"], "alert");
+  EXPECT_NE((*ans)["receipts"][1]["reply"]["description"].get<std::string>().find("1 x supplies"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace printrelay

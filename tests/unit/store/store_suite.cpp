@@ -475,6 +475,7 @@ TEST_P(StoreSuite, OpenJobsAreNonTerminalOfOneDeviceOldestFirst) {
   EXPECT_EQ(ids(store().open_jobs("MX-1")), (std::vector<std::string>{"j-1", "j-3", "j-4"}));
   EXPECT_EQ(ids(store().open_jobs("MX-2")), (std::vector<std::string>{"j-5"}));
   EXPECT_TRUE(store().open_jobs("MX-9").empty());
+  EXPECT_EQ(store().count_open_jobs(), 4);
 }
 
 TEST_P(StoreSuite, ExpirableJobsAreOpenJobsWithAnExpiry) {
