@@ -78,6 +78,13 @@ def free_port():
         return s.getsockname()[1]
 
 
+def clean_environ():
+    """os.environ without proxy settings: libcurl honours http_proxy/no_proxy from the
+    environment, which would reroute (or un-proxy) the loopback traffic the tests control."""
+    return {k: v for k, v in os.environ.items()
+            if k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")}
+
+
 def _die_with_parent():
     # Runs in the child between fork and exec: if the test interpreter dies (even by -9), the
     # kernel sends SIGKILL to the child, so no relayd or sim outlives its test.
@@ -98,7 +105,7 @@ class Process:
         self.log_path = os.path.join(env.log_dir, f"{name}.log")
         self.lines = []  # (monotonic time, line) when stdout_pipe
         self._lines_cv = threading.Condition()
-        penv = dict(os.environ)
+        penv = clean_environ()
         if extra_env:
             penv.update(extra_env)
         self._log = open(self.log_path, "ab", buffering=0)
@@ -443,7 +450,7 @@ class Sim:
     """One mfp-sim process running N devices SIM-0001.. under its own state dir."""
 
     def __init__(self, env, relays, devices=1, name="mfp-sim", prefix="SIM-", extra=(),
-                 proxy=None, seed=7, long_poll_wait_s=5, poll_interval_s=2, speed="10"):
+                 proxy=None, seed=7, long_poll_wait_s=5, poll_interval_s=2, speed="1", ca=None):
         self.env = env
         self.name = name
         self.prefix = prefix
@@ -456,14 +463,20 @@ class Sim:
             argv += ["--relay", r.url]
         argv += ["--enrollment-code", ENROLLMENT_CODE, "--devices", str(devices),
                  "--serial-prefix", prefix, "--model", MODEL, "--state-dir", self.state_dir,
-                 "--ca", self.relays[0].ca_file, "--seed", str(seed), "--speed", str(speed),
+                 "--ca", ca or self.relays[0].ca_file, "--seed", str(seed), "--speed", str(speed),
                  "--long-poll-wait-s", str(long_poll_wait_s),
                  "--poll-interval-s", str(poll_interval_s)]
         if proxy:
             argv += ["--proxy", proxy]
         argv += list(extra)
         self.argv = argv
-        self.proc = Process(env, name, argv)
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        self.starts += 1
+        self.proc = Process(self.env, f"{self.name}-{self.starts}", self.argv)
+        return self
 
     def serials(self):
         return [f"{self.prefix}{i:04d}" for i in range(1, self.count + 1)]
@@ -519,6 +532,34 @@ class Sim:
                    f"{self.name} to write status.json for {self.serials()}")
 
 
+def start_fleet(env, relays, devices, **kw):
+    """Registers SIM-0001.. on every relay, starts one mfp-sim, and waits until every device has
+    enrolled with the first relay and written its status.json."""
+    relays = relays if isinstance(relays, (list, tuple)) else [relays]
+    sim = Sim(env, relays, devices, **kw)
+    for r in relays:
+        for s in sim.serials():
+            r.register(s)
+    sim.start()
+    relays[0].wait_enrolled(sim.serials(), timeout=30)
+    sim.wait_status()
+    return sim
+
+
+def find_key(obj, key):
+    """The first value of `key` anywhere in a nested JSON value (settings may be nested)."""
+    if isinstance(obj, dict):
+        if key in obj:
+            return obj[key]
+        obj = list(obj.values())
+    if isinstance(obj, list):
+        for v in obj:
+            found = find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
 class Env:
     """One test's world: temp dir, processes, and cleanup."""
 
@@ -535,7 +576,7 @@ class Env:
         return Relay(self, name, plain_http)
 
     def sim(self, relays, devices=1, **kw):
-        return Sim(self, relays, devices, **kw)
+        return Sim(self, relays, devices, **kw).start()
 
     def spawn(self, name, argv, extra_env=None, stdout_pipe=False):
         return Process(self, name, argv, extra_env, stdout_pipe)
@@ -560,7 +601,7 @@ class Env:
         return r.returncode, r.stdout, r.stderr
 
     def relayctl_env(self, relay, token=None):
-        penv = {k: v for k, v in os.environ.items() if not k.startswith("PRINTRELAY_")}
+        penv = {k: v for k, v in clean_environ().items() if not k.startswith("PRINTRELAY_")}
         if token is None:
             penv["PRINTRELAY_CONFIG"] = relay.config_file
         else:
