@@ -236,6 +236,14 @@ class Relay:
         if not plain_http:
             self._ssl = ssl.create_default_context(cafile=self.ca_file)
 
+    def share_pki_of(self, other):
+        """Serves with `other`'s CA and server certificate (both cover 127.0.0.1), as two relays
+        of one service center would. Call before start()."""
+        for f in ("ca.pem", "server.pem", "server.key"):
+            shutil.copyfile(os.path.join(other.data_dir, "tls", f), os.path.join(self.data_dir, "tls", f))
+        if not self.plain_http:
+            self._ssl = ssl.create_default_context(cafile=self.ca_file)
+
     def start(self, *args, ready_timeout=30):
         """Starts `relayd run` and waits until it prints that it listens. Later calls (restart)
         reuse the previous extra arguments when none are given."""
