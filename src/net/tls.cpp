@@ -64,6 +64,10 @@ CertPtr make_cert(EVP_PKEY* key, const std::string& cn, X509* issuer, EVP_PKEY* 
                              reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   X509* iss = issuer ? issuer : cert.get();
   X509_set_issuer_name(cert.get(), X509_get_subject_name(iss));
+  // Key identifiers let a device trust several relays' CAs in one bundle and still pick the right
+  // issuer for each server certificate.
+  add_ext(cert.get(), iss, NID_subject_key_identifier, "hash");
+  if (issuer) add_ext(cert.get(), iss, NID_authority_key_identifier, "keyid:always");
   if (ca) {
     add_ext(cert.get(), iss, NID_basic_constraints, "critical,CA:TRUE");
     add_ext(cert.get(), iss, NID_key_usage, "critical,keyCertSign,cRLSign");
@@ -102,8 +106,9 @@ void write_pem_cert(const std::string& path, X509* cert) {
 
 void write_quickstart_pki(const std::string& dir, const std::vector<std::string>& hosts) {
   KeyPtr ca_key = make_key();
-  CertPtr ca =
-      make_cert(ca_key.get(), "printrelay quick-start CA", nullptr, ca_key.get(), 3650, true, {});
+  // A unique name per CA: two relays' quick-start CAs must not be mistaken for one another.
+  CertPtr ca = make_cert(ca_key.get(), "printrelay quick-start CA " + random_hex(4), nullptr,
+                         ca_key.get(), 3650, true, {});
   KeyPtr srv_key = make_key();
   CertPtr srv = make_cert(srv_key.get(), hosts.empty() ? "localhost" : hosts.front(), ca.get(),
                           ca_key.get(), 825, false, hosts);

@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "net/http_client.h"
@@ -108,6 +109,55 @@ TEST(HttpClient, AbortFlagEndsARequestInFlight) {
   auto again = client.send({"GET", "http://127.0.0.1:1/", "", {}, 1000});
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.error().message.find("stopping"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace printrelay
+
+namespace printrelay {
+namespace {
+
+// Two relays' quick-start CAs in one bundle: the client must still verify each server.
+TEST(QuickstartPki, TwoCasShareOneTrustBundle) {
+  auto base = std::filesystem::temp_directory_path() / ("pki_test_" + std::to_string(::getpid()));
+  std::vector<std::unique_ptr<boost::asio::io_context>> iocs;
+  std::vector<std::unique_ptr<HttpServer>> servers;
+  std::vector<std::thread> threads;
+  std::string bundle;
+  for (const char* name : {"a", "b"}) {
+    auto dir = base / name;
+    std::filesystem::create_directories(dir);
+    write_quickstart_pki(dir.string(), {"localhost"});
+    std::ifstream ca(dir / "ca.pem");
+    // Newest first: with identical CA names this order made both servers fail to verify.
+    bundle.insert(0, std::string(std::istreambuf_iterator<char>(ca), {}));
+    iocs.push_back(std::make_unique<boost::asio::io_context>());
+    ServerOptions o;
+    o.port = 0;
+    o.cert_file = (dir / "server.pem").string();
+    o.key_file = (dir / "server.key").string();
+    servers.push_back(std::make_unique<HttpServer>(
+        *iocs.back(), o, [](Exchange& ex) -> boost::asio::awaitable<void> {
+          HttpResponseMsg res{http::status::ok, ex.request().version()};
+          co_await ex.respond(std::move(res));
+        }));
+    servers.back()->start();
+  }
+  for (auto& io : iocs) threads.emplace_back([&io] { io->run(); });
+  std::ofstream(base / "bundle.pem") << bundle;
+  ClientOptions co;
+  co.ca_file = (base / "bundle.pem").string();
+  for (auto& s : servers) {
+    HttpClient client(co);
+    auto r =
+        client.send({"GET", "https://localhost:" + std::to_string(s->port()) + "/", "", {}, 5000});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->status, 200);
+  }
+  for (auto& s : servers) s->stop();
+  for (auto& io : iocs) io->stop();
+  for (auto& t : threads) t.join();
+  std::filesystem::remove_all(base);
 }
 
 }  // namespace
