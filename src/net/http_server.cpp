@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 
+#include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -172,6 +173,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         res.prepare_payload();
         beast::error_code wec;
         co_await http::async_write(stream, res, no_throw(wec));
+        // Read (and drop) what the client is still sending, a bounded amount for a bounded
+        // time: clients that send the whole body before reading would otherwise see a reset
+        // instead of the 413.
+        std::size_t drained = 0;
+        std::array<char, 16384> sink;
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+        while (!wec && drained < 4 * options.body_limit_bytes) {
+          drained += co_await stream.async_read_some(asio::buffer(sink), no_throw(wec));
+        }
         co_return;
       }
       if (ec) co_return;  // closed, timed out or malformed: nothing to answer
