@@ -139,18 +139,35 @@ function done(summary, latency, requests)
 end
 EOF
 
-# measure NAME URL: warm up, run wrk, append "NAME rps p50_us p99_us errors" to the results.
+# server_cpu_ticks: user+system CPU ticks of the server process and its children (nginx workers).
+server_cpu_ticks() {
+  local pids total=0 p t
+  pids="$SERVER_PID $(cat /proc/"$SERVER_PID"/task/*/children 2>/dev/null)"
+  for p in $pids; do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  echo "$total"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# measure NAME URL: warm up, run wrk, append "NAME rps p50_us p99_us errors cpu_us_per_req" to the
+# results. CPU per request is what the server itself burned, whatever share of the cores wrk took.
 measure() {
-  local name=$1 url=$2
+  local name=$1 url=$2 cpu0 cpu1
   wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s "$WORK/poll.lua" "$url" >/dev/null 2>&1 || true
+  cpu0=$(server_cpu_ticks)
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" -s "$WORK/poll.lua" "$url" >"$WORK/wrk-$name.out" 2>&1 ||
     { echo "poll_bench: wrk against $name failed:"; cat "$WORK/wrk-$name.out"; exit 1; }
+  cpu1=$(server_cpu_ticks)
   local reqs dur_us p50 p99 errs
   read -r _ reqs dur_us p50 p99 errs <<<"$(grep '^RESULT' "$WORK/wrk-$name.out")"
   [ -n "$errs" ] || { echo "poll_bench: no result from wrk against $name:"; cat "$WORK/wrk-$name.out"; exit 1; }
-  local rps=$(( reqs * 1000000 / dur_us ))
-  echo "$name $rps $p50 $p99 $errs" >>"$WORK/results"
-  printf 'poll_bench: %-14s %8d req/s  p50 %6d us  p99 %6d us  errors %d\n' "$name" "$rps" "$p50" "$p99" "$errs"
+  local rps=$((reqs * 1000000 / dur_us)) cpu=$(((cpu1 - cpu0) * TICK_US * 10 / reqs))
+  cpu="$((cpu / 10)).$((cpu % 10))"
+  echo "$name $rps $p50 $p99 $errs $cpu" >>"$WORK/results"
+  printf 'poll_bench: %-14s %8d req/s  p50 %6d us  p99 %6d us  server CPU %5s us/req  errors %d\n' \
+    "$name" "$rps" "$p50" "$p99" "$cpu" "$errs"
   [ "$errs" = 0 ] || { echo "poll_bench: WARNING: $name had $errs errors (non-2xx or socket); wrk said:"; cat "$WORK/wrk-$name.out"; }
 }
 : >"$WORK/results"
@@ -226,14 +243,14 @@ fi
 
 # Table, with relayd's share of nginx's throughput per transport.
 echo
-printf '| %-12s | %10s | %8s | %8s | %6s |\n' target "requests/s" "p50 ms" "p99 ms" errors
-printf '| %-12s | %10s | %8s | %8s | %6s |\n' ------------ ---------: -------: -------: -----:
-while read -r name rps p50 p99 errs; do
-  printf '| %-12s | %10d | %8.2f | %8.2f | %6d |\n' "$name" "$rps" \
-    "$(awk "BEGIN{print $p50/1000}")" "$(awk "BEGIN{print $p99/1000}")" "$errs"
+printf '| %-12s | %10s | %8s | %8s | %17s | %6s |\n' target "requests/s" "p50 ms" "p99 ms" "server CPU us/req" errors
+printf '| %-12s | %10s | %8s | %8s | %17s | %6s |\n' ------------ ---------: -------: -------: -----------------: -----:
+while read -r name rps p50 p99 errs cpu; do
+  printf '| %-12s | %10d | %8.2f | %8.2f | %17s | %6d |\n' "$name" "$rps" \
+    "$(awk "BEGIN{print $p50/1000}")" "$(awk "BEGIN{print $p99/1000}")" "$cpu" "$errs"
 done <"$WORK/results"
 echo
 for tr in http https; do
   r=$(awk -v t="$tr" '$1=="relayd-"t{r=$2} $1=="nginx-"t{n=$2} END{if (r && n) printf "%.2f", r/n}' "$WORK/results")
-  [ -n "$r" ] && echo "ratio relayd/nginx ($tr): $r"
+  [ -n "$r" ] && echo "ratio relayd/nginx ($tr): $r requests/s"
 done
