@@ -144,7 +144,16 @@ int run_serve(const RunOptions& o) {
   ao.schema_version = store->schema_version();
   RelayApi api(relay, feed, metrics, ao);
 
-  boost::asio::io_context ioc;
+  // One io_context per I/O thread, each with its own acceptor: a connection lives on one thread,
+  // so no strands on the hot path. `ioc` runs housekeeping and signals on the main thread.
+  int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::unique_ptr<boost::asio::io_context>> io_threads;
+  std::vector<boost::asio::io_context*> contexts;
+  for (int i = 0; i < threads; ++i) {
+    io_threads.push_back(std::make_unique<boost::asio::io_context>(1));
+    contexts.push_back(io_threads.back().get());
+  }
+  boost::asio::io_context ioc(1);
   ServerOptions so;
   so.listen_address = host;
   so.port = static_cast<unsigned short>(port);
@@ -152,7 +161,7 @@ int run_serve(const RunOptions& o) {
   so.cert_file = o.cert.empty() ? (dir / "tls/server.pem").string() : o.cert;
   so.key_file = o.key.empty() ? (dir / "tls/server.key").string() : o.key;
   so.body_limit_bytes = kMaxBodyBytes;
-  HttpServer server(ioc, so, [&api](Exchange& ex) { return api.handle(ex); });
+  HttpServer server(contexts, so, [&api](Exchange& ex) { return api.handle(ex); });
   server.start();
 
   // Housekeeping: batched last-seen writes and job expiry.
@@ -172,16 +181,15 @@ int run_serve(const RunOptions& o) {
   signals.async_wait([&](boost::system::error_code, int) {
     server.stop();
     tick.cancel();
-    relay.flush_sightings();
+    for (auto& c : io_threads) c->stop();
     ioc.stop();
   });
-  int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
             << "://" << host << ":" << server.port() << " (store sqlite "
             << (dir / "relayd.db").string() << ", schema " << store->schema_version() << ", "
             << threads << " threads)" << std::endl;
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&] { ioc.run(); });
+  for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
   relay.flush_sightings();

@@ -1,9 +1,11 @@
 #include "net/http_server.h"
 
 #include <array>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
@@ -144,15 +146,19 @@ class StreamExchange final : public Exchange {
 };
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  asio::io_context& ioc;
+  std::vector<asio::io_context*> contexts;
+  bool use_strands;  // false when each context is run by exactly one thread
   ServerOptions options;
   RequestHandler handler;
-  tcp::acceptor acceptor;
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::optional<asio::ssl::context> ssl;
-  bool stopped = false;
+  std::atomic<bool> stopped{false};
 
-  Impl(asio::io_context& io, ServerOptions opts, RequestHandler h)
-      : ioc(io), options(std::move(opts)), handler(std::move(h)), acceptor(io) {}
+  Impl(std::vector<asio::io_context*> ctxs, bool strands, ServerOptions opts, RequestHandler h)
+      : contexts(std::move(ctxs)),
+        use_strands(strands),
+        options(std::move(opts)),
+        handler(std::move(h)) {}
 
   template <typename Stream>
   asio::awaitable<void> serve(Stream& stream, std::string remote) {
@@ -231,11 +237,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     co_await stream.async_shutdown(no_throw(sec));
   }
 
-  asio::awaitable<void> accept_loop() {
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, asio::io_context& ioc) {
     auto self = shared_from_this();
     while (!stopped) {
       beast::error_code ec;
-      tcp::socket socket = co_await acceptor.async_accept(asio::make_strand(ioc), no_throw(ec));
+      tcp::socket socket(ioc);
+      if (use_strands) {
+        socket = co_await acceptor.async_accept(asio::make_strand(ioc), no_throw(ec));
+      } else {
+        socket = co_await acceptor.async_accept(ioc, no_throw(ec));
+      }
       if (ec) {
         if (stopped || ec == asio::error::operation_aborted) co_return;
         continue;  // e.g. too many open files: keep serving the connections we have
@@ -247,7 +258,17 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 };
 
 HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHandler handler)
-    : impl_(std::make_shared<Impl>(ioc, std::move(options), std::move(handler))) {
+    : HttpServer(std::vector<asio::io_context*>{&ioc}, true, std::move(options),
+                 std::move(handler)) {}
+
+HttpServer::HttpServer(std::vector<asio::io_context*> contexts, ServerOptions options,
+                       RequestHandler handler)
+    : HttpServer(std::move(contexts), false, std::move(options), std::move(handler)) {}
+
+HttpServer::HttpServer(std::vector<asio::io_context*> contexts, bool strands, ServerOptions options,
+                       RequestHandler handler)
+    : impl_(std::make_shared<Impl>(std::move(contexts), strands, std::move(options),
+                                   std::move(handler))) {
   auto& o = impl_->options;
   if (o.tls) {
     impl_->ssl.emplace(asio::ssl::context::tls_server);
@@ -266,29 +287,47 @@ HttpServer::HttpServer(asio::io_context& ioc, ServerOptions options, RequestHand
   auto addr = asio::ip::make_address(o.listen_address, ec);
   if (ec) throw std::runtime_error("bad listen address '" + o.listen_address + "'");
   tcp::endpoint ep(addr, o.port);
-  auto& acc = impl_->acceptor;
-  acc.open(ep.protocol(), ec);
-  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acc.bind(ep, ec);
-  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    throw std::runtime_error("cannot listen on " + o.listen_address + ":" + std::to_string(o.port) +
-                             ": " + ec.message());
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  // One acceptor per context on the same port (SO_REUSEPORT): the kernel spreads connections
+  // and each connection stays on one thread.
+  for (auto* ctx : impl_->contexts) {
+    auto acc = std::make_unique<tcp::acceptor>(*ctx);
+    acc->open(ep.protocol(), ec);
+    if (!ec) acc->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && impl_->contexts.size() > 1) acc->set_option(reuse_port(true), ec);
+    if (!ec) acc->bind(ep, ec);
+    if (!ec) acc->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      throw std::runtime_error("cannot listen on " + o.listen_address + ":" +
+                               std::to_string(ep.port()) + ": " + ec.message());
+    }
+    ep.port(acc->local_endpoint().port());  // port 0: the others join the one chosen
+    impl_->acceptors.push_back(std::move(acc));
   }
 }
 
 HttpServer::~HttpServer() = default;
 
-unsigned short HttpServer::port() const { return impl_->acceptor.local_endpoint().port(); }
+unsigned short HttpServer::port() const {
+  return impl_->acceptors.front()->local_endpoint().port();
+}
 
 void HttpServer::start() {
-  asio::co_spawn(impl_->acceptor.get_executor(), impl_->accept_loop(), asio::detached);
+  for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+    asio::co_spawn(*impl_->contexts[i],
+                   impl_->accept_loop(*impl_->acceptors[i], *impl_->contexts[i]), asio::detached);
+  }
 }
 
 void HttpServer::stop() {
   impl_->stopped = true;
-  beast::error_code ec;
-  impl_->acceptor.close(ec);
+  for (auto& acc : impl_->acceptors) {
+    // Close on the acceptor's own thread: acceptors are not thread-safe.
+    asio::post(acc->get_executor(), [a = acc.get()] {
+      beast::error_code ec;
+      a->close(ec);
+    });
+  }
 }
 
 }  // namespace printrelay

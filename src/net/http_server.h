@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace printrelay {
 
@@ -69,13 +70,20 @@ struct ServerOptions {
 // be bound or the certificate cannot be loaded (a startup error).
 class HttpServer {
  public:
+  // Serves on one io_context that any number of threads may run (connections use strands).
   HttpServer(boost::asio::io_context& ioc, ServerOptions options, RequestHandler handler);
+  // Serves on several io_contexts, one acceptor each on the same port (SO_REUSEPORT). Each
+  // context must be run by exactly one thread: connections then need no strands.
+  HttpServer(std::vector<boost::asio::io_context*> contexts, ServerOptions options,
+             RequestHandler handler);
   ~HttpServer();
   unsigned short port() const;  // the bound port (useful with port 0)
   void start();
   void stop();
 
  private:
+  HttpServer(std::vector<boost::asio::io_context*> contexts, bool strands, ServerOptions options,
+             RequestHandler handler);
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

@@ -78,9 +78,9 @@ RelayApi::Reply RelayApi::error_reply(const Error& e) {
   return r;
 }
 
-RelayApi::Reply RelayApi::result_reply(const Result<Json>& res, int ok_status) {
+RelayApi::Reply RelayApi::result_reply(Result<Json> res, int ok_status) {
   if (!res) return error_reply(res.error());
-  return ok_reply(ok_status, res.value());
+  return ok_reply(ok_status, std::move(res).value());
 }
 
 HttpResponseMsg RelayApi::make_response(const HttpRequestMsg& req, const Reply& r) {
@@ -206,7 +206,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
         for (const auto& rc : (*r)["receipts"]) fresh += rc.value("duplicate", false) ? 0 : 1;
         metrics_.count_reports(fresh);
       }
-      return result_reply(r);
+      return result_reply(std::move(r));
     }
     if (seg.size() == 5 && seg[2] == "jobs" && seg[4] == "events") {
       route_name = "/v1/device/jobs/{id}/events";

@@ -56,7 +56,7 @@ class RelayApi {
   Reply dispatch(Exchange& ex, std::string& route_name);
   Reply ok_reply(int status, Json body);
   Reply error_reply(const Error& e);
-  Reply result_reply(const Result<Json>& r, int ok_status = 200);
+  Reply result_reply(Result<Json> r, int ok_status = 200);
   static HttpResponseMsg make_response(const HttpRequestMsg& req, const Reply& r);
   boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial,
                                           const Json& body);

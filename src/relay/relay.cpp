@@ -223,10 +223,19 @@ Json Relay::poll_answer(const std::string& serial, TimeMs now) {
     if (is_deliverable(j, now)) jobs.push_back(to_json(j));
   }
   auto policy = policy_for(serial);
+  Json policy_json;
+  double r = 0;
+  {
+    std::lock_guard lock(mu_);
+    auto& cached = policy_json_[serial];
+    if (cached.is_null()) cached = to_json(policy);
+    policy_json = cached;
+    r = std::uniform_real_distribution<double>(0, 1)(rng_);
+  }
   return Json{{"server_time", format_time(now)},
               {"jobs", std::move(jobs)},
-              {"poll_policy", to_json(policy)},
-              {"next_poll_s", jittered_interval_s(policy, unit_random())},
+              {"poll_policy", std::move(policy_json)},
+              {"next_poll_s", jittered_interval_s(policy, r)},
               {"long_poll", options_.offer_long_poll}};
 }
 
@@ -322,6 +331,7 @@ Result<Json> Relay::record_job_event(const std::string& serial, const std::strin
       store_.set_poll_policy(serial, *p);
       std::lock_guard lock(mu_);
       policies_[serial] = *p;
+      policy_json_.erase(serial);
     }
   }
   if (*t) publish_transition(*job, **t);

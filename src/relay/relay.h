@@ -104,6 +104,7 @@ class Relay {
   std::map<std::string, AdminCredential> admin_tokens_;  // token hash -> credential
   std::map<std::string, Sighting> sightings_;
   std::map<std::string, PollPolicy> policies_;
+  std::map<std::string, Json> policy_json_;  // to_json(policies_[serial]), built on first poll
   // Devices that may have open jobs. A poll from any other device skips the store entirely,
   // which keeps the common "nothing for you" answer cheap. Filled at start and by create_job;
   // a device leaves it when a poll finds no open job.
