@@ -103,6 +103,7 @@ struct RunOptions {
   double device_rate = 20;
   int max_bulk_inflight = 64;
   int max_long_polls = 20000;
+  int retry_after_s = 5;
 };
 
 bool is_loopback(const std::string& host) {
@@ -141,6 +142,7 @@ int run_serve(const RunOptions& o) {
   ao.device_rate_per_s = o.device_rate;
   ao.max_bulk_inflight = o.max_bulk_inflight;
   ao.max_long_polls = o.max_long_polls;
+  ao.retry_after_s = o.retry_after_s;
   ao.schema_version = store->schema_version();
   RelayApi api(relay, feed, metrics, ao);
 
@@ -246,6 +248,10 @@ int main(int argc, char** argv) {
   run->add_option("--max-long-polls", ro.max_long_polls,
                   "polls held open at once; more are answered at once")
       ->capture_default_str();
+  run->add_option("--retry-after-s", ro.retry_after_s,
+                  "base Retry-After handed out with 429 (each answer adds up to as much again)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
   CLI11_PARSE(app, argc, argv);
   try {
     if (*init) return run_init(io);
