@@ -19,12 +19,16 @@ TimeMs now_ms() {
       .count();
 }
 
-HttpResponseMsg json_response(const HttpRequestMsg& req, int status, const Json& body) {
+HttpResponseMsg raw_json_response(const HttpRequestMsg& req, int status, std::string body) {
   HttpResponseMsg res{static_cast<http::status>(status), req.version()};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::server, "relayd");
-  res.body() = body.dump();
+  res.body() = std::move(body);
   return res;
+}
+
+HttpResponseMsg json_response(const HttpRequestMsg& req, int status, const Json& body) {
+  return raw_json_response(req, status, body.dump());
 }
 
 std::string bearer(const HttpRequestMsg& req) {
@@ -336,13 +340,10 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
     co_await ex.respond(std::move(res));
     co_return http_status(answer.error().kind);
   }
-  if (wait_s == 0 || !(*answer)["jobs"].empty()) {
-    co_await ex.respond(json_response(req, 200, *answer));
-    co_return 200;
-  }
-  if (long_polls_.load() >= options_.max_long_polls) {
-    // Too many held requests: answer now; the device comes back after next_poll_s.
-    co_await ex.respond(json_response(req, 200, *answer));
+  // Answer at once when there is a job, no wait was asked, or too many polls are held already
+  // (the device then comes back after next_poll_s).
+  if (wait_s == 0 || answer->has_jobs || long_polls_.load() >= options_.max_long_polls) {
+    co_await ex.respond(raw_json_response(req, 200, std::move(answer->body)));
     co_return 200;
   }
   ++long_polls_;
@@ -356,7 +357,7 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
   }
   feed_.unwatch_device(serial, waiter);
   --long_polls_;
-  co_await ex.respond(json_response(req, 200, relay_.poll_answer(serial, now_ms())));
+  co_await ex.respond(raw_json_response(req, 200, relay_.poll_answer(serial, now_ms()).body));
   co_return 200;
 }
 

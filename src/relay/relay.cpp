@@ -169,7 +169,8 @@ PollPolicy Relay::policy_for(const std::string& serial) {
   return p;
 }
 
-Result<Json> Relay::poll(const std::string& serial, const Json& body, TimeMs now, int& wait_s) {
+Result<PollAnswer> Relay::poll(const std::string& serial, const Json& body, TimeMs now,
+                               int& wait_s) {
   wait_s = 0;
   Sighting s;
   s.last_seen = now;
@@ -217,26 +218,37 @@ bool Relay::has_deliverable_jobs(const std::string& serial, TimeMs now) {
   return false;
 }
 
-Json Relay::poll_answer(const std::string& serial, TimeMs now) {
+PollAnswer Relay::poll_answer(const std::string& serial, TimeMs now) {
   Json jobs = Json::array();
   for (const auto& j : open_jobs(serial)) {
     if (is_deliverable(j, now)) jobs.push_back(to_json(j));
   }
   auto policy = policy_for(serial);
-  Json policy_json;
+  std::string policy_json;
   double r = 0;
   {
     std::lock_guard lock(mu_);
     auto& cached = policy_json_[serial];
-    if (cached.is_null()) cached = to_json(policy);
+    if (cached.empty()) cached = to_json(policy).dump();
     policy_json = cached;
     r = std::uniform_real_distribution<double>(0, 1)(rng_);
   }
-  return Json{{"server_time", format_time(now)},
-              {"jobs", std::move(jobs)},
-              {"poll_policy", std::move(policy_json)},
-              {"next_poll_s", jittered_interval_s(policy, r)},
-              {"long_poll", options_.offer_long_poll}};
+  // Keys in nlohmann's (sorted) order, so an idle answer is byte-for-byte what dump() would give.
+  PollAnswer answer;
+  answer.has_jobs = !jobs.empty();
+  answer.body.reserve(160 + policy_json.size());
+  answer.body += "{\"jobs\":";
+  answer.body += jobs.empty() ? std::string("[]") : jobs.dump();
+  answer.body += ",\"long_poll\":";
+  answer.body += options_.offer_long_poll ? "true" : "false";
+  answer.body += ",\"next_poll_s\":";
+  answer.body += std::to_string(jittered_interval_s(policy, r));
+  answer.body += ",\"poll_policy\":";
+  answer.body += policy_json;
+  answer.body += ",\"server_time\":\"";
+  answer.body += format_time(now);
+  answer.body += "\"}";
+  return answer;
 }
 
 Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, TimeMs now) {

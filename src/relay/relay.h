@@ -12,6 +12,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <unordered_map>
 
 #include "core/model.h"
 #include "core/result.h"
@@ -34,6 +35,12 @@ class RelayEvents {
   virtual void wake_device(const std::string& serial) = 0;  // a job for it was created/changed
 };
 
+// A poll answer, already serialized: an idle poll is the hot path and skips building JSON.
+struct PollAnswer {
+  std::string body;
+  bool has_jobs = false;
+};
+
 class Relay {
  public:
   Relay(Store& store, RelayOptions options, RelayEvents& events);
@@ -48,9 +55,9 @@ class Relay {
   Result<Json> enroll(const Json& body, TimeMs now);
   // Validates the heartbeat, records the sighting, and answers the jobs due and the policy.
   // `wait_s` receives the requested long-poll wait (0 when none).
-  Result<Json> poll(const std::string& serial, const Json& body, TimeMs now, int& wait_s);
+  Result<PollAnswer> poll(const std::string& serial, const Json& body, TimeMs now, int& wait_s);
   // The poll answer alone (after a long-poll wait).
-  Json poll_answer(const std::string& serial, TimeMs now);
+  PollAnswer poll_answer(const std::string& serial, TimeMs now);
   bool has_deliverable_jobs(const std::string& serial, TimeMs now);
   // Called when another relay node created a job for `serial` (shared store).
   void note_job_for(const std::string& serial);
@@ -104,7 +111,7 @@ class Relay {
   std::map<std::string, AdminCredential> admin_tokens_;  // token hash -> credential
   std::map<std::string, Sighting> sightings_;
   std::map<std::string, PollPolicy> policies_;
-  std::map<std::string, Json> policy_json_;  // to_json(policies_[serial]), built on first poll
+  std::unordered_map<std::string, std::string> policy_json_;  // to_json(policy).dump() per device
   // Devices that may have open jobs. A poll from any other device skips the store entirely,
   // which keeps the common "nothing for you" answer cheap. Filled at start and by create_job;
   // a device leaves it when a poll finds no open job.

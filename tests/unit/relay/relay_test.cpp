@@ -162,9 +162,11 @@ TEST_F(RelayTest, JobLifecycleAndOwnership) {
   int wait = 0;
   auto poll = relay_->poll("S1", Json{{"state", "idle"}}, now_ + 1, wait);
   ASSERT_TRUE(poll.ok());
-  ASSERT_EQ((*poll)["jobs"].size(), 1u);
+  EXPECT_TRUE(poll->has_jobs);
+  ASSERT_EQ(Json::parse(poll->body)["jobs"].size(), 1u);
   auto other = relay_->poll("S2", Json::object(), now_ + 1, wait);
-  EXPECT_TRUE((*other)["jobs"].empty());
+  EXPECT_FALSE(other->has_jobs);
+  EXPECT_TRUE(Json::parse(other->body)["jobs"].empty());
   auto stolen =
       relay_->record_job_event("S2", id, Json{{"event_id", "e0"}, {"type", "acquired"}}, now_);
   ASSERT_FALSE(stolen.ok());
@@ -187,7 +189,7 @@ TEST_F(RelayTest, JobLifecycleAndOwnership) {
   EXPECT_EQ((*full)["job"]["state"], "succeeded");
   EXPECT_EQ((*full)["transitions"].size(), 3u);  // created, running, succeeded
   auto none = relay_->poll("S1", Json::object(), now_ + 6, wait);
-  EXPECT_TRUE((*none)["jobs"].empty());
+  EXPECT_TRUE(Json::parse(none->body)["jobs"].empty());
 }
 
 TEST_F(RelayTest, JobForUnknownDeviceIsNotFound) {
@@ -208,9 +210,20 @@ TEST_F(RelayTest, ScheduleJobChangesThePolicyHandedOut) {
                   .ok());
   int wait = 0;
   auto poll = relay_->poll("S1", Json::object(), now_, wait);
-  EXPECT_EQ((*poll)["poll_policy"]["interval_s"], 60);
-  EXPECT_GE((*poll)["next_poll_s"].get<int>(), 54);
-  EXPECT_LE((*poll)["next_poll_s"].get<int>(), 66);
+  Json answer = Json::parse(poll->body);
+  EXPECT_EQ(answer["poll_policy"]["interval_s"], 60);
+  EXPECT_GE(answer["next_poll_s"].get<int>(), 54);
+  EXPECT_LE(answer["next_poll_s"].get<int>(), 66);
+}
+
+TEST_F(RelayTest, IdlePollAnswerIsCanonicalJson) {
+  int wait = 0;
+  auto poll = relay_->poll("S1", Json{{"state", "idle"}}, now_, wait);
+  ASSERT_TRUE(poll.ok());
+  Json parsed = Json::parse(poll->body);
+  EXPECT_EQ(parsed.dump(), poll->body);  // the same bytes nlohmann would write
+  EXPECT_EQ(parsed["server_time"], format_time(now_));
+  EXPECT_TRUE(parsed["long_poll"].get<bool>());
 }
 
 TEST_F(RelayTest, PollRejectsOutOfRangeWait) {
