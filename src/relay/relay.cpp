@@ -158,15 +158,20 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
               {"server_time", format_time(now)}};
 }
 
-PollPolicy Relay::policy_for(const std::string& serial) {
+void Relay::load_policy(const std::string& serial) {
   {
     std::lock_guard lock(mu_);
-    if (auto it = policies_.find(serial); it != policies_.end()) return it->second;
+    if (policies_.count(serial)) return;
   }
   auto p = store_.get_poll_policy(serial).value_or(options_.default_poll_policy);
   std::lock_guard lock(mu_);
-  policies_[serial] = p;
-  return p;
+  policies_.emplace(serial, std::move(p));
+}
+
+PollPolicy Relay::policy_for(const std::string& serial) {
+  load_policy(serial);
+  std::lock_guard lock(mu_);
+  return policies_[serial];
 }
 
 Result<PollAnswer> Relay::poll(const std::string& serial, const Json& body, TimeMs now,
@@ -223,15 +228,16 @@ PollAnswer Relay::poll_answer(const std::string& serial, TimeMs now) {
   for (const auto& j : open_jobs(serial)) {
     if (is_deliverable(j, now)) jobs.push_back(to_json(j));
   }
-  auto policy = policy_for(serial);
+  load_policy(serial);
   std::string policy_json;
-  double r = 0;
+  int interval_s = 0;
   {
     std::lock_guard lock(mu_);
+    const auto& policy = policies_[serial];
     auto& cached = policy_json_[serial];
     if (cached.empty()) cached = to_json(policy).dump();
     policy_json = cached;
-    r = std::uniform_real_distribution<double>(0, 1)(rng_);
+    interval_s = jittered_interval_s(policy, std::uniform_real_distribution<double>(0, 1)(rng_));
   }
   // Keys in nlohmann's (sorted) order, so an idle answer is byte-for-byte what dump() would give.
   PollAnswer answer;
@@ -242,7 +248,7 @@ PollAnswer Relay::poll_answer(const std::string& serial, TimeMs now) {
   answer.body += ",\"long_poll\":";
   answer.body += options_.offer_long_poll ? "true" : "false";
   answer.body += ",\"next_poll_s\":";
-  answer.body += std::to_string(jittered_interval_s(policy, r));
+  answer.body += std::to_string(interval_s);
   answer.body += ",\"poll_policy\":";
   answer.body += policy_json;
   answer.body += ",\"server_time\":\"";

@@ -96,6 +96,7 @@ class Relay {
     bool dirty = false;
   };
   PollPolicy policy_for(const std::string& serial);
+  void load_policy(const std::string& serial);  // into policies_, from the store or the default
   std::string device_state(const std::string& serial, const Device& d, TimeMs now);
   void publish_transition(const Job& job, const JobTransition& t);
   Json job_row(const Job& job);
@@ -109,8 +110,8 @@ class Relay {
   mutable std::mutex mu_;                                // guards the caches below
   std::map<std::string, std::string> device_tokens_;     // token hash -> serial
   std::map<std::string, AdminCredential> admin_tokens_;  // token hash -> credential
-  std::map<std::string, Sighting> sightings_;
-  std::map<std::string, PollPolicy> policies_;
+  std::unordered_map<std::string, Sighting> sightings_;
+  std::unordered_map<std::string, PollPolicy> policies_;
   std::unordered_map<std::string, std::string> policy_json_;  // to_json(policy).dump() per device
   // Devices that may have open jobs. A poll from any other device skips the store entirely,
   // which keeps the common "nothing for you" answer cheap. Filled at start and by create_job;
