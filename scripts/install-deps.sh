@@ -9,6 +9,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   python3 openssl ca-certificates procps iproute2
   tinyproxy wrk nginx-light
+  postgresql libpq-dev
 )
 
 missing=()

@@ -1,0 +1,195 @@
+// Runs the Store conformance suite against PostgreSQL, plus what only the PostgreSQL store
+// promises: migrations recorded once even when several nodes open the store at once, clear
+// startup errors, values that never become SQL.
+//
+// The server is a throwaway one started once per test binary (pg_server.h), or the one named by
+// PRINTRELAY_PG_CONNINFO. Each test gets a schema of its own, dropped when the test ends.
+#include "store/postgres/postgres_store.h"
+
+#include <libpq-fe.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include "pg_server.h"
+#include "store_suite.h"
+
+namespace printrelay::testing {
+namespace {
+
+// The conninfo of the server the tests use, starting the throwaway server on first use. Throws
+// (failing the test that asked, with the reason) when no server can be had.
+std::string server_conninfo() {
+  static std::once_flag once;
+  static std::unique_ptr<PgServer> server;
+  static std::string conninfo;
+  static std::string failure;
+  std::call_once(once, [] {
+    if (const char* env = std::getenv("PRINTRELAY_PG_CONNINFO"); env && *env) {
+      conninfo = env;
+      return;
+    }
+    try {
+      server = std::make_unique<PgServer>();
+      conninfo = server->conninfo();
+    } catch (const std::exception& e) {
+      failure = std::string("cannot start the PostgreSQL test server: ") + e.what();
+    }
+  });
+  if (!failure.empty()) throw std::runtime_error(failure);
+  return conninfo;
+}
+
+// Runs one statement through a separate libpq connection, as an operator's psql would; returns
+// the rows as text.
+std::vector<std::vector<std::string>> query(const std::string& conninfo, const std::string& sql) {
+  PGconn* c = PQconnectdb(conninfo.c_str());
+  std::vector<std::vector<std::string>> rows;
+  if (PQstatus(c) != CONNECTION_OK) {
+    ADD_FAILURE() << "cannot connect: " << PQerrorMessage(c);
+    PQfinish(c);
+    return rows;
+  }
+  // DROP SCHEMA ... CASCADE lists every table it drops; nothing a test reader needs.
+  PQsetNoticeProcessor(
+      c, [](void*, const char*) {}, nullptr);
+  PGresult* r = PQexec(c, sql.c_str());
+  const auto status = PQresultStatus(r);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
+  }
+  for (int i = 0; i < PQntuples(r); ++i) {
+    std::vector<std::string> row;
+    for (int j = 0; j < PQnfields(r); ++j) row.emplace_back(PQgetvalue(r, i, j));
+    rows.push_back(std::move(row));
+  }
+  PQclear(r);
+  PQfinish(c);
+  return rows;
+}
+
+// A schema of its own on the test server; dropped with everything in it on destruction.
+class TempSchema {
+ public:
+  TempSchema() : server_(server_conninfo()) {
+    static std::atomic<int> counter{0};
+    name_ = "printrelay_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    query(server_, "CREATE SCHEMA " + name_);
+  }
+  ~TempSchema() { query(server_, "DROP SCHEMA IF EXISTS " + name_ + " CASCADE"); }
+  TempSchema(const TempSchema&) = delete;
+  TempSchema& operator=(const TempSchema&) = delete;
+
+  // Connects with this schema first in the search path, so the store's tables land in it.
+  std::string conninfo() const { return server_ + " options='-c search_path=" + name_ + "'"; }
+
+ private:
+  std::string server_;
+  std::string name_;
+};
+
+class PostgresBackend : public StoreBackend {
+ public:
+  std::unique_ptr<Store> open() override { return open_postgres_store(schema_.conninfo()); }
+
+ private:
+  TempSchema schema_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreSuite,
+                         ::testing::Values(StoreSuiteParam{
+                             "postgres", [] { return std::make_unique<PostgresBackend>(); }}),
+                         store_suite_name);
+
+TEST(PostgresStore, MigrationsAreRecordedAndNotReappliedOnReopen) {
+  TempSchema schema;
+  auto store = open_postgres_store(schema.conninfo());
+  auto versions = query(schema.conninfo(), "SELECT version, applied_at > 0 FROM schema_migrations");
+  ASSERT_FALSE(versions.empty());
+  EXPECT_EQ(versions.back()[0], std::to_string(store->schema_version()));
+  EXPECT_EQ(versions.back()[1], "t");
+  store.reset();
+  auto before = query(schema.conninfo(), "SELECT version, applied_at FROM schema_migrations");
+  store = open_postgres_store(schema.conninfo());
+  EXPECT_EQ(query(schema.conninfo(), "SELECT version, applied_at FROM schema_migrations"), before);
+}
+
+// Several relay nodes starting at once on an empty database: the advisory lock lets one migrate
+// and the others find the schema ready, instead of failing on "relation already exists".
+TEST(PostgresStore, ConcurrentOpensMigrateOnce) {
+  TempSchema schema;
+  constexpr int kNodes = 4;
+  std::vector<std::thread> nodes;
+  std::atomic<int> opened{0};
+  for (int i = 0; i < kNodes; ++i) {
+    nodes.emplace_back([&] {
+      try {
+        auto store = open_postgres_store(schema.conninfo());
+        if (store->schema_version() > 0) ++opened;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+      }
+    });
+  }
+  for (auto& n : nodes) n.join();
+  EXPECT_EQ(opened.load(), kNodes);
+  auto counts =
+      query(schema.conninfo(), "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations");
+  ASSERT_EQ(counts.size(), 1u);
+  EXPECT_EQ(counts[0][0], counts[0][1]);
+}
+
+TEST(PostgresStore, RefusesSchemaFromNewerBuild) {
+  TempSchema schema;
+  open_postgres_store(schema.conninfo());
+  query(schema.conninfo(), "INSERT INTO schema_migrations (version, applied_at) VALUES (9999, 1)");
+  try {
+    open_postgres_store(schema.conninfo());
+    FAIL() << "opened a schema with version 9999";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+}
+
+TEST(PostgresStore, UnreachableServerIsAStartupErrorNamingItWithoutThePassword) {
+  // Port 1 on loopback: nothing listens there, the connection is refused at once.
+  const std::string conninfo =
+      "host=127.0.0.1 port=1 dbname=fleet user=relay password=s3cret connect_timeout=2";
+  try {
+    open_postgres_store(conninfo);
+    FAIL() << "connected to " << conninfo;
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("127.0.0.1"), std::string::npos) << what;
+    EXPECT_NE(what.find("fleet"), std::string::npos) << what;
+    EXPECT_EQ(what.find("s3cret"), std::string::npos) << what;
+  }
+}
+
+// Values travel as parameters: quotes, semicolons and backslashes in ids are data, not SQL.
+TEST(PostgresStore, HostileValuesAreStoredVerbatim) {
+  TempSchema schema;
+  auto store = open_postgres_store(schema.conninfo());
+  const std::string serial = "MX-1'); DROP TABLE reports; --\\";
+  IncomingReport in;
+  in.report.id = "r-1";
+  in.report.kind = "counters";
+  in.report.created_at = 1;
+  in.sha256 = "00";
+  ASSERT_TRUE(store->append_reports(serial, {in}, 2).ok());
+  Registration r;
+  r.serial = serial;
+  r.place = "O'Brien's print room; $1 $2";
+  ASSERT_TRUE(store->put_registration(r).ok());
+  EXPECT_EQ(store->count_reports(serial), 1);
+  EXPECT_EQ(store->list_reports({})[0].serial, serial);
+  EXPECT_EQ(store->get_registration(serial)->place, r.place);
+}
+
+}  // namespace
+}  // namespace printrelay::testing
