@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <set>
+#include <thread>
 
 #include "agent/durable_file.h"
 #include "core/codec.h"
@@ -40,7 +41,7 @@ class FakeDeviceApi {
       return {200,
               Json{{"server_time", format_time(0)},
                    {"jobs", jobs},
-                   {"poll_policy", {{"interval_s", 3600}, {"on_power_on", true}}},
+                   {"poll_policy", policy_},
                    {"next_poll_s", 3600},
                    {"long_poll", false}}
                   .dump(),
@@ -91,6 +92,10 @@ class FakeDeviceApi {
     std::lock_guard lock(mu_);
     jobs_.push_back(std::move(job));
   }
+  void set_policy(Json p) {
+    std::lock_guard lock(mu_);
+    policy_ = std::move(p);
+  }
   void set_status_override(int s) {
     std::lock_guard lock(mu_);
     status_override_ = s;
@@ -107,6 +112,7 @@ class FakeDeviceApi {
  private:
   std::mutex mu_;
   std::vector<Json> jobs_;
+  Json policy_ = {{"interval_s", 3600}, {"on_power_on", true}};
   std::set<std::string> stored_;
   int reception_ = 1000;
   int enrolls_ = 0;
@@ -118,6 +124,7 @@ class FakeDeviceApi {
 // A device for the hooks: fixed counters, a sleep_min schema, records panel replies.
 struct TestDevice {
   std::atomic<int> panel_replies{0};
+  std::atomic<long> total_pages{12345};
   std::string last_reply;
   std::mutex mu;
 };
@@ -140,6 +147,11 @@ pr_device_hooks hooks_for(TestDevice* d) {
     const char* why = "sleep_min must be an integer 1-240";
     pr_buffer_set(reason, why, std::strlen(why));
     return 1;
+  };
+  h.read_counters = [](void* user, pr_buffer* out) -> int {
+    std::string body = Json{{"total", static_cast<TestDevice*>(user)->total_pages.load()}}.dump();
+    pr_buffer_set(out, body.data(), body.size());
+    return 0;
   };
   h.current_state = [](void*, pr_buffer* out) -> int {
     pr_buffer_set(out, "idle", 4);
@@ -236,6 +248,42 @@ TEST(Agent, FatalFaultReachesTheRelayWellUnderASecond) {
   EXPECT_EQ(rep["body"]["code"], "SC542");
   EXPECT_EQ(rep["body"]["sc_type"], "A");
   EXPECT_EQ(rep["body"]["message"], "fusing temperature abnormal");
+}
+
+std::size_t polls(const std::vector<FakeRequest>& reqs) {
+  return std::size_t(std::count_if(
+      reqs.begin(), reqs.end(), [](const FakeRequest& r) { return r.path == "/v1/device/poll"; }));
+}
+
+// Seed 001 claim 18: besides its interval (an hour here), the device calls the relay at power-on,
+// when a counter reaches a value, and when a given error occurs.
+TEST(Agent, PollPolicyConditionsCallTheRelayEarly) {
+  FakeDeviceApi api;
+  api.set_policy(Json::parse(R"({"interval_s": 3600, "on_power_on": true, "conditions": [
+      {"kind": "counter_at_least", "counter": "total", "value": 20000},
+      {"kind": "error_code", "code": "J-101"}]})"));
+  FakeRelay relay(std::ref(api));
+  TempDir dir;
+  TestDevice dev;
+  Agent agent({relay.url()}, dir.path(), &dev);
+  ASSERT_EQ(pr_agent_start(agent.a), PR_OK);
+  ASSERT_TRUE(relay.wait_for([](const auto& reqs) { return polls(reqs) >= 1; }));  // power-on
+  std::this_thread::sleep_for(1500ms);  // the counter condition is checked every second
+  EXPECT_EQ(polls(relay.requests()), 1u) << "below the threshold nothing should call early";
+
+  dev.total_pages = 20001;
+  ASSERT_TRUE(relay.wait_for([](const auto& reqs) { return polls(reqs) >= 2; }))
+      << "the counter reaching its value did not make the device call";
+
+  pr_fault jam{};
+  jam.severity = PR_FAULT_RECOVERED;
+  jam.type = "jam";
+  jam.code = "J-101";
+  jam.location = "tray2";
+  char id[80] = {0};
+  ASSERT_EQ(pr_agent_report_fault(agent.a, &jam, id, sizeof id), PR_OK);
+  ASSERT_TRUE(relay.wait_for([](const auto& reqs) { return polls(reqs) >= 3; }))
+      << "the error code condition did not make the device call";
 }
 
 TEST(Agent, RecoveredJamIsLoggedButNotAlerted) {
