@@ -19,6 +19,7 @@
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace fs = std::filesystem;
@@ -40,6 +41,29 @@ void write_private(const fs::path& p, const std::string& content) {
   chmod(p.c_str(), 0600);
 }
 
+// The store a relay runs on: the embedded SQLite file in the data directory, or a PostgreSQL
+// database shared by several relay nodes.
+struct StoreChoice {
+  std::unique_ptr<Store> store;
+  std::string name;   // "sqlite" | "postgres"
+  std::string where;  // file path, or the conninfo with any password removed
+};
+
+std::string without_password(const std::string& conninfo) {
+  auto p = conninfo.find("password=");
+  if (p == std::string::npos) return conninfo;
+  auto e = conninfo.find(' ', p);
+  return conninfo.substr(0, p) + "password=***" +
+         (e == std::string::npos ? "" : conninfo.substr(e));
+}
+
+StoreChoice open_store(const fs::path& dir, const std::string& postgres) {
+  if (!postgres.empty()) {
+    return {open_postgres_store(postgres), "postgres", without_password(postgres)};
+  }
+  return {open_sqlite_store((dir / "relayd.db").string()), "sqlite", (dir / "relayd.db").string()};
+}
+
 struct InitOptions {
   std::string data_dir = "var/relay";
   std::vector<std::string> hosts{"localhost", "127.0.0.1"};
@@ -47,6 +71,7 @@ struct InitOptions {
   std::string admin_name = "admin";
   bool force = false;
   bool plain_http = false;
+  std::string postgres;
 };
 
 int run_init(const InitOptions& o) {
@@ -62,7 +87,8 @@ int run_init(const InitOptions& o) {
   }
   fs::create_directories(dir / "tls");
   write_quickstart_pki((dir / "tls").string(), o.hosts);
-  auto store = open_sqlite_store((dir / "relayd.db").string());
+  auto chosen = open_store(dir, o.postgres);
+  auto& store = chosen.store;
   LiveFeed feed;
   Relay relay(*store, RelayOptions{}, feed);
   auto token = relay.create_admin_credential(o.admin_name, Role::kAdmin, now_ms());
@@ -81,7 +107,7 @@ int run_init(const InitOptions& o) {
             << "  (give this to devices and relayctl)\n"
             << "  server certificate  " << (dir / "tls/server.pem").string() << "  for";
   for (const auto& h : o.hosts) std::cout << " " << h;
-  std::cout << "\n  store               " << (dir / "relayd.db").string() << " (SQLite, schema "
+  std::cout << "\n  store               " << chosen.where << " (" << chosen.name << ", schema "
             << store->schema_version() << ")\n"
             << "  admin credential    '" << o.admin_name << "' in "
             << (dir / "admin.token").string() << "\n"
@@ -104,6 +130,7 @@ struct RunOptions {
   int max_bulk_inflight = 64;
   int max_long_polls = 20000;
   int retry_after_s = 5;
+  std::string postgres;
 };
 
 bool is_loopback(const std::string& host) {
@@ -123,12 +150,13 @@ int run_serve(const RunOptions& o) {
     std::cerr << "relayd: --plain-http is only allowed on a loopback address, not " << host << "\n";
     return 2;
   }
-  if (!fs::exists(dir / "relayd.db")) {
+  if (o.postgres.empty() && !fs::exists(dir / "relayd.db")) {
     std::cerr << "relayd: no store in " << dir << "; run `relayd init --data-dir " << o.data_dir
               << "` first\n";
     return 1;
   }
-  auto store = open_sqlite_store((dir / "relayd.db").string());
+  auto chosen = open_store(dir, o.postgres);
+  auto& store = chosen.store;
 
   RelayOptions ro;
   ro.relay_id = o.relay_id;
@@ -144,6 +172,7 @@ int run_serve(const RunOptions& o) {
   ao.max_long_polls = o.max_long_polls;
   ao.retry_after_s = o.retry_after_s;
   ao.schema_version = store->schema_version();
+  ao.store_name = chosen.name;
   RelayApi api(relay, feed, metrics, ao);
 
   // One io_context per I/O thread, each with its own acceptor: a connection lives on one thread,
@@ -187,9 +216,9 @@ int run_serve(const RunOptions& o) {
     ioc.stop();
   });
   std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
-            << "://" << host << ":" << server.port() << " (store sqlite "
-            << (dir / "relayd.db").string() << ", schema " << store->schema_version() << ", "
-            << threads << " threads)" << std::endl;
+            << "://" << host << ":" << server.port() << " (store " << chosen.name << " "
+            << chosen.where << ", schema " << store->schema_version() << ", " << threads
+            << " threads)" << std::endl;
   std::vector<std::thread> pool;
   for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
   ioc.run();
@@ -220,12 +249,17 @@ int main(int argc, char** argv) {
                  "start over: new certificates, new store, new admin credential");
   init->add_flag("--plain-http", io.plain_http,
                  "write an http:// URL into relayctl.json (loopback tests)");
+  init->add_option("--postgres", io.postgres,
+                   "use this PostgreSQL database (libpq conninfo) instead of DATA_DIR/relayd.db");
   RunOptions ro;
   auto* run = app.add_subcommand("run", "serve the relay");
   run->add_option("--data-dir", ro.data_dir, "data directory made by relayd init")
       ->capture_default_str();
   run->add_option("--listen", ro.listen, "HOST:PORT to listen on")->capture_default_str();
   run->add_flag("--plain-http", ro.plain_http, "serve plain HTTP (loopback only)");
+  run->add_option("--postgres", ro.postgres,
+                  "use this PostgreSQL database (libpq conninfo, shared by relay nodes) instead of "
+                  "DATA_DIR/relayd.db");
   run->add_option("--cert", ro.cert,
                   "server certificate chain (PEM); default DATA_DIR/tls/server.pem");
   run->add_option("--key", ro.key, "server key (PEM); default DATA_DIR/tls/server.key");
