@@ -95,10 +95,19 @@ def _die_with_parent():
         pass
 
 
+def _as_user(pw):
+    """preexec_fn: die with the parent, then drop to the system user `pw` (a pwd entry)."""
+    def run():
+        _die_with_parent()
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    return run
+
+
 class Process:
     """A child process whose stdout and stderr go to one log file."""
 
-    def __init__(self, env, name, argv, extra_env=None, stdout_pipe=False):
+    def __init__(self, env, name, argv, extra_env=None, stdout_pipe=False, user=None):
         self.env = env
         self.name = name
         self.argv = argv
@@ -110,6 +119,7 @@ class Process:
             penv.update(extra_env)
         self._log = open(self.log_path, "ab", buffering=0)
         self._log.write(("$ " + " ".join(argv) + "\n").encode())
+        preexec = _die_with_parent if user is None else _as_user(user)
         if stdout_pipe:
             self.popen = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._log,
                                           stdin=subprocess.DEVNULL, env=penv,
@@ -119,7 +129,7 @@ class Process:
         else:
             self.popen = subprocess.Popen(argv, stdout=self._log, stderr=self._log,
                                           stdin=subprocess.DEVNULL, env=penv,
-                                          preexec_fn=_die_with_parent)
+                                          preexec_fn=preexec)
         env.processes.append(self)
 
     def _read_stdout(self):
@@ -207,10 +217,11 @@ class HttpAnswer:
 class Relay:
     """One relayd: `init` on its own data dir, then `start`/`kill9`/`restart` on a fixed port."""
 
-    def __init__(self, env, name="relayd", plain_http=False):
+    def __init__(self, env, name="relayd", plain_http=False, postgres=None):
         self.env = env
         self.name = name
         self.plain_http = plain_http
+        self.postgres = postgres
         self.data_dir = os.path.join(env.tmp, name)
         self.port = free_port()
         self.proc = None
@@ -220,10 +231,14 @@ class Relay:
                 "--host", "localhost", "--port", str(self.port)]
         if plain_http:
             argv.append("--plain-http")
+        if postgres:
+            argv += ["--postgres", postgres]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         check(r.returncode == 0, f"relayd init failed ({r.returncode}): {r.stdout}{r.stderr}")
-        for f in ("tls/ca.pem", "tls/server.pem", "tls/server.key", "admin.token",
-                  "relayctl.json", "relayd.db"):
+        made = ["tls/ca.pem", "tls/server.pem", "tls/server.key", "admin.token", "relayctl.json"]
+        if not postgres:
+            made.append("relayd.db")
+        for f in made:
             check(os.path.exists(os.path.join(self.data_dir, f)),
                   f"relayd init did not create {f} in {self.data_dir}")
         with open(os.path.join(self.data_dir, "admin.token")) as f:
@@ -253,6 +268,8 @@ class Relay:
                 "--listen", f"127.0.0.1:{self.port}"] + self.run_args
         if self.plain_http:
             argv.append("--plain-http")
+        if self.postgres:
+            argv += ["--postgres", self.postgres]
         self.starts += 1
         self.proc = Process(self.env, f"{self.name}-{self.starts}", argv)
         marker = f"listening on {'http' if self.plain_http else 'https'}://127.0.0.1:{self.port}"
@@ -580,8 +597,43 @@ class Env:
         self.failed = False
         self._closed = False
 
-    def relay(self, name="relayd", plain_http=False):
-        return Relay(self, name, plain_http)
+    def relay(self, name="relayd", plain_http=False, postgres=None):
+        return Relay(self, name, plain_http, postgres)
+
+    def postgres(self):
+        """Starts a throwaway PostgreSQL server (Debian's postgresql) on 127.0.0.1 and returns
+        the libpq conninfo of a fresh database. As root the server runs as the `postgres` user.
+        A server that cannot start fails the test."""
+        import glob
+        import pwd
+        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+        check(bins, "no PostgreSQL server under /usr/lib/postgresql (scripts/install-deps.sh "
+                    "installs Debian's postgresql)")
+        bindir = os.path.dirname(bins[-1])
+        pw = pwd.getpwnam("postgres") if os.geteuid() == 0 else pwd.getpwuid(os.geteuid())
+        root = os.path.join(self.tmp, "pg")
+        data = os.path.join(root, "data")
+        os.makedirs(root)
+        os.chmod(self.tmp, 0o755)
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        r = subprocess.run([os.path.join(bindir, "initdb"), "-D", data, "-A", "trust", "-U",
+                            "postgres", "--no-sync"], capture_output=True, text=True, timeout=120,
+                           preexec_fn=_as_user(pw) if os.geteuid() == 0 else None)
+        check(r.returncode == 0, f"initdb failed ({r.returncode}): {r.stdout}{r.stderr}")
+        port = free_port()
+        proc = Process(self, "postgres", [os.path.join(bindir, "postgres"), "-D", data,
+                                          "-p", str(port), "-k", root,
+                                          "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+                       user=pw if os.geteuid() == 0 else None)
+
+        def ready():
+            check(proc.alive(), "the PostgreSQL test server exited at start (see postgres.log)")
+            r = subprocess.run([os.path.join(bindir, "pg_isready"), "-h", "127.0.0.1", "-p",
+                                str(port)], capture_output=True)
+            return r.returncode == 0
+        wait_until(ready, 60, "the PostgreSQL test server to accept connections")
+        conninfo = f"host=127.0.0.1 port={port} user=postgres dbname=postgres"
+        return conninfo
 
     def sim(self, relays, devices=1, **kw):
         return Sim(self, relays, devices, **kw).start()
