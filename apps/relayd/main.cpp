@@ -165,6 +165,10 @@ int run_serve(const RunOptions& o) {
   ro.offer_long_poll = !o.no_long_poll;
   LiveFeed feed;
   Relay relay(*store, ro, feed);
+  // Several nodes on one PostgreSQL: a job created through any of them wakes the device's
+  // long-poll here.
+  const bool cross_node = store->watch_jobs_changed(
+      [&relay](const std::string& serial) { relay.jobs_changed(serial); });
   Metrics metrics;
   ApiOptions ao;
   ao.device_rate_per_s = o.device_rate;
@@ -218,11 +222,12 @@ int run_serve(const RunOptions& o) {
   std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
             << "://" << host << ":" << server.port() << " (store " << chosen.name << " "
             << chosen.where << ", schema " << store->schema_version() << ", " << threads
-            << " threads)" << std::endl;
+            << " threads" << (cross_node ? ", cross-node job wake-ups" : "") << ")" << std::endl;
   std::vector<std::thread> pool;
   for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  store->unwatch_jobs_changed();
   relay.flush_sightings();
   std::cout << "relayd: stopped" << std::endl;
   return 0;

@@ -67,6 +67,26 @@ void Relay::note_job_for(const std::string& serial) {
   may_have_jobs_.insert(serial);
 }
 
+void Relay::jobs_changed(const std::string& serial) {
+  if (!serial.empty()) {
+    note_job_for(serial);
+    events_.wake_device(serial);
+    return;
+  }
+  JobQuery all_open;
+  all_open.all = true;
+  all_open.limit = std::numeric_limits<int>::max();
+  std::set<std::string> serials;
+  for (const auto& j : store_.list_jobs(all_open)) {
+    if (!is_terminal(j.state)) serials.insert(j.serial);
+  }
+  {
+    std::lock_guard lock(mu_);
+    may_have_jobs_.insert(serials.begin(), serials.end());
+  }
+  for (const auto& s : serials) events_.wake_device(s);
+}
+
 std::vector<Job> Relay::open_jobs(const std::string& serial) {
   {
     std::lock_guard lock(mu_);
@@ -90,19 +110,31 @@ double Relay::unit_random() {
 Result<std::string> Relay::authenticate_device(std::string_view token) {
   if (token.empty()) return unauthorized("missing device credential (Authorization: Bearer)");
   auto h = token_hash(token);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = device_tokens_.find(h); it != device_tokens_.end()) return it->second;
+  }
+  // Not in the cache: the device may have enrolled through another node sharing the store.
+  auto d = store_.find_device_by_token_hash(h);
+  if (!d) return unauthorized("unknown device credential");
   std::lock_guard lock(mu_);
-  auto it = device_tokens_.find(h);
-  if (it == device_tokens_.end()) return unauthorized("unknown device credential");
-  return it->second;
+  device_tokens_[h] = d->serial;
+  return d->serial;
 }
 
 Result<AdminCredential> Relay::authenticate_admin(std::string_view token) {
   if (token.empty()) return unauthorized("missing admin credential (Authorization: Bearer)");
   auto h = token_hash(token);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = admin_tokens_.find(h); it != admin_tokens_.end()) return it->second;
+  }
+  // Not in the cache: the credential may have been made through another node.
+  auto c = store_.find_admin_by_token_hash(h);
+  if (!c) return unauthorized("unknown admin credential");
   std::lock_guard lock(mu_);
-  auto it = admin_tokens_.find(h);
-  if (it == admin_tokens_.end()) return unauthorized("unknown admin credential");
-  return it->second;
+  admin_tokens_[h] = *c;
+  return *c;
 }
 
 Result<std::string> Relay::create_admin_credential(const std::string& name, Role role, TimeMs now) {
@@ -358,7 +390,9 @@ Result<Json> Relay::record_job_event(const std::string& serial, const std::strin
 
 std::string Relay::device_state(const std::string& serial, const Device& d, TimeMs now) {
   std::lock_guard lock(mu_);
+  // The store is fresher when the device polls another node sharing it.
   auto it = sightings_.find(serial);
+  if (it != sightings_.end() && it->second.last_seen < d.last_seen) it = sightings_.end();
   TimeMs last = it != sightings_.end() ? it->second.last_seen : d.last_seen;
   std::string state =
       it != sightings_.end() && !it->second.state.empty() ? it->second.state : d.state;
@@ -385,7 +419,7 @@ Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs 
     {
       std::lock_guard lock(mu_);
       auto it = sightings_.find(d.serial);
-      if (it != sightings_.end()) {
+      if (it != sightings_.end() && it->second.last_seen >= d.last_seen) {
         row["last_seen"] = it->second.last_seen ? Json(format_time(it->second.last_seen)) : Json();
         if (!it->second.firmware.is_null() && !it->second.firmware.empty())
           row["firmware"] = it->second.firmware;
@@ -414,7 +448,8 @@ Result<Json> Relay::get_device(const std::string& serial, TimeMs now) {
     out["device"] = to_json(*d);
     out["device"]["state"] = device_state(serial, *d, now);
     std::lock_guard lock(mu_);
-    if (auto it = sightings_.find(serial); it != sightings_.end()) {
+    if (auto it = sightings_.find(serial);
+        it != sightings_.end() && it->second.last_seen >= d->last_seen) {
       out["device"]["last_seen"] = format_time(it->second.last_seen);
       if (!it->second.firmware.is_null() && !it->second.firmware.empty())
         out["device"]["firmware"] = it->second.firmware;

@@ -61,6 +61,10 @@ class Relay {
   bool has_deliverable_jobs(const std::string& serial, TimeMs now);
   // Called when another relay node created a job for `serial` (shared store).
   void note_job_for(const std::string& serial);
+  // The store's announcement that the jobs of `serial` changed on some relay node: notes the
+  // device and wakes its long-poll. An empty serial (announcements may have been missed) re-reads
+  // every open job and wakes every waiting device.
+  void jobs_changed(const std::string& serial);
   Result<Json> accept_reports(const std::string& serial, const Json& body, TimeMs now);
   Result<Json> record_job_event(const std::string& serial, const std::string& job_id,
                                 const Json& body, TimeMs now);

@@ -10,6 +10,7 @@
 // - Thread-safe: calls may come from several threads; the implementation serializes as needed.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -24,8 +25,8 @@ namespace printrelay {
 // A report on its way in, already validated and hashed by the relay.
 struct IncomingReport {
   Report report;
-  std::string sha256;            // of canonical_report(report)
-  std::optional<Alert> alert;    // opened together with the report, if the report is new
+  std::string sha256;          // of canonical_report(report)
+  std::optional<Alert> alert;  // opened together with the report, if the report is new
 };
 
 // What append_reports returns for each report, in input order.
@@ -39,18 +40,18 @@ struct StoredReceipt {
 };
 
 struct ReportQuery {
-  std::string serial;          // empty: all devices
-  std::string kind;            // empty: all kinds
-  std::optional<TimeMs> since; // created_at >= since
-  std::optional<TimeMs> until; // created_at <  until
+  std::string serial;           // empty: all devices
+  std::string kind;             // empty: all kinds
+  std::optional<TimeMs> since;  // created_at >= since
+  std::optional<TimeMs> until;  // created_at <  until
   std::optional<std::int64_t> after_seq;
-  int limit = 100;             // newest first unless after_seq is set (then oldest first)
+  int limit = 100;  // newest first unless after_seq is set (then oldest first)
 };
 
 struct JobQuery {
   std::string serial;
   std::optional<JobState> state;
-  bool all = false;             // include jobs hidden from the default list
+  bool all = false;  // include jobs hidden from the default list
   TimeMs retention_ms = 24LL * 3600 * 1000;
   TimeMs now = 0;
   int limit = 500;
@@ -79,6 +80,9 @@ class Store {
   // --- devices ---
   virtual Status put_device(const Device& d) = 0;  // enrol or re-enrol (replaces the token)
   virtual Result<Device> get_device(const std::string& serial) = 0;
+  // The device whose credential hashes to `token_hash` (not found if none): how a relay node
+  // recognises a device that enrolled through another node sharing the store.
+  virtual Result<Device> find_device_by_token_hash(const std::string& token_hash) = 0;
   virtual std::vector<Device> list_devices() = 0;
   // Heartbeats are batched by the relay; last-seen is not acknowledged data.
   virtual Status record_sightings(const std::vector<DeviceSighting>& s) = 0;
@@ -116,6 +120,19 @@ class Store {
   virtual std::vector<Alert> list_alerts(const std::string& serial, bool open_only) = 0;
   virtual Result<Alert> acknowledge_alert(std::int64_t id, const std::string& user, TimeMs now) = 0;
   virtual std::map<std::string, int> open_alert_counts() = 0;  // serial -> open alerts
+
+  // --- several relay nodes on one store ---
+  // Delivers, from a thread of the store's and until the store is destroyed, the serial of every
+  // device whose jobs were created or changed through any relay node sharing this store (this
+  // one included): how a device long-polling one node is woken by a job created on another.
+  // An empty serial means "announcements may have been missed (the channel was re-established):
+  // re-read everything". Returns false when the store serves a single node and has no channel.
+  virtual bool watch_jobs_changed(std::function<void(const std::string& serial)> on_change) {
+    (void)on_change;
+    return false;
+  }
+  // Stops those deliveries; when it returns, `on_change` is not running and will not be called.
+  virtual void unwatch_jobs_changed() {}
 
   // --- admin credentials ---
   virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name

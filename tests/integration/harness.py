@@ -78,6 +78,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def netns_exec(ns, argv):
+    """argv run inside the network namespace `ns` (`ip netns exec`, which execs the command, so
+    the pid is the command's own). `ns` None: argv unchanged."""
+    return (["ip", "netns", "exec", ns] if ns else []) + [str(a) for a in argv]
+
+
 def clean_environ():
     """os.environ without proxy settings: libcurl honours http_proxy/no_proxy from the
     environment, which would reroute (or un-proxy) the loopback traffic the tests control."""
@@ -217,7 +223,7 @@ class HttpAnswer:
 class Relay:
     """One relayd: `init` on its own data dir, then `start`/`kill9`/`restart` on a fixed port."""
 
-    def __init__(self, env, name="relayd", plain_http=False, postgres=None):
+    def __init__(self, env, name="relayd", plain_http=False, postgres=None, admin_name=None):
         self.env = env
         self.name = name
         self.plain_http = plain_http
@@ -233,6 +239,8 @@ class Relay:
             argv.append("--plain-http")
         if postgres:
             argv += ["--postgres", postgres]
+        if admin_name:
+            argv += ["--admin-name", admin_name]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
         check(r.returncode == 0, f"relayd init failed ({r.returncode}): {r.stdout}{r.stderr}")
         made = ["tls/ca.pem", "tls/server.pem", "tls/server.key", "admin.token", "relayctl.json"]
@@ -594,11 +602,12 @@ class Env:
         self.log_dir = os.path.join(self.tmp, "logs")
         os.makedirs(self.log_dir)
         self.processes = []
+        self.cleanups = []  # callables run by close() after every process is killed
         self.failed = False
         self._closed = False
 
-    def relay(self, name="relayd", plain_http=False, postgres=None):
-        return Relay(self, name, plain_http, postgres)
+    def relay(self, name="relayd", plain_http=False, postgres=None, admin_name=None):
+        return Relay(self, name, plain_http, postgres, admin_name)
 
     def postgres(self):
         """Starts a throwaway PostgreSQL server (Debian's postgresql) on 127.0.0.1 and returns
@@ -641,10 +650,11 @@ class Env:
     def spawn(self, name, argv, extra_env=None, stdout_pipe=False):
         return Process(self, name, argv, extra_env, stdout_pipe)
 
-    def relayctl(self, relay, *args, timeout=60, env=None, token=None):
+    def relayctl(self, relay, *args, timeout=60, env=None, token=None, netns=None):
         """Runs relayctl against `relay` (PRINTRELAY_CONFIG = its relayctl.json, or PRINTRELAY_URL
-        + TOKEN + CA when `token` is given). Returns (rc, stdout, stderr)."""
-        argv = [binary("relayctl")] + [str(a) for a in args]
+        + TOKEN + CA when `token` is given), inside network namespace `netns` if given.
+        Returns (rc, stdout, stderr)."""
+        argv = netns_exec(netns, [binary("relayctl")] + [str(a) for a in args])
         penv = self.relayctl_env(relay, token)
         if env:
             penv.update(env)
@@ -681,9 +691,9 @@ class Env:
         except ValueError:
             raise TestFailure(f"relayctl {' '.join(map(str, args))} --json printed no JSON: {out!r}")
 
-    def relayctl_spawn(self, relay, name, *args):
+    def relayctl_spawn(self, relay, name, *args, netns=None):
         """A long-running relayctl (watch); its stdout lines are timestamped as they arrive."""
-        return Process(self, name, [binary("relayctl")] + [str(a) for a in args],
+        return Process(self, name, netns_exec(netns, [binary("relayctl")] + [str(a) for a in args]),
                        extra_env=self.relayctl_env(relay), stdout_pipe=True)
 
     def dump_logs(self):
@@ -708,6 +718,11 @@ class Env:
         self._closed = True
         for p in reversed(self.processes):
             p.close()
+        for cleanup in reversed(self.cleanups):
+            try:
+                cleanup()
+            except Exception as e:
+                sys.stderr.write(f"cleanup {cleanup!r} failed: {e!r}\n")
         if self.failed:
             self.dump_logs()
         if os.environ.get("PRINTRELAY_KEEP_TMP") == "1":

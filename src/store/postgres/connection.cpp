@@ -1,5 +1,8 @@
 #include "store/postgres/connection.h"
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -131,6 +134,78 @@ Status Transaction::commit() {
   // A failed COMMIT leaves nothing to roll back: the server has already ended the transaction.
   open_ = false;
   return st;
+}
+
+Listener::Listener(std::string conninfo, std::string channel,
+                   std::function<void(const std::string&)> on_payload)
+    : conninfo_(std::move(conninfo)),
+      channel_(std::move(channel)),
+      on_payload_(std::move(on_payload)) {
+  if (pipe(stop_pipe_) != 0) throw std::runtime_error("store: cannot create the listener's pipe");
+  // The first LISTEN happens before the constructor returns, so that nothing committed after
+  // it is missed.
+  if (!listen()) {
+    ::close(stop_pipe_[0]);
+    ::close(stop_pipe_[1]);
+    throw std::runtime_error("cannot LISTEN on PostgreSQL channel " + channel_);
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+Listener::~Listener() {
+  stop_ = true;
+  char b = 1;
+  (void)!::write(stop_pipe_[1], &b, 1);
+  thread_.join();
+  if (conn_ != nullptr) PQfinish(conn_);
+  ::close(stop_pipe_[0]);
+  ::close(stop_pipe_[1]);
+}
+
+bool Listener::listen() {
+  if (conn_ != nullptr) PQfinish(conn_);
+  conn_ = PQconnectdb(conninfo_.c_str());
+  if (conn_ != nullptr && PQstatus(conn_) == CONNECTION_OK) {
+    PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
+    char* quoted = PQescapeIdentifier(conn_, channel_.c_str(), channel_.size());
+    if (quoted != nullptr) {
+      PGresult* res = PQexec(conn_, ("LISTEN " + std::string(quoted)).c_str());
+      PQfreemem(quoted);
+      const bool ok = res != nullptr && PQresultStatus(res) == PGRES_COMMAND_OK;
+      PQclear(res);
+      if (ok) return true;
+    }
+  }
+  if (conn_ != nullptr) PQfinish(conn_);
+  conn_ = nullptr;
+  return false;
+}
+
+void Listener::run() {
+  while (!stop_) {
+    deliver();
+    // The connection broke: reconnect, then tell the receiver that it may have missed some.
+    while (!stop_ && !listen()) {
+      pollfd p{stop_pipe_[0], POLLIN, 0};
+      ::poll(&p, 1, 1000);
+    }
+    if (!stop_) on_payload_("");
+  }
+}
+
+void Listener::deliver() {
+  while (!stop_) {
+    pollfd fds[2] = {{PQsocket(conn_), POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+    if (fds[0].fd < 0) return;
+    if (::poll(fds, 2, -1) < 0) continue;  // EINTR
+    if (stop_) return;
+    if (PQconsumeInput(conn_) == 0 || PQstatus(conn_) != CONNECTION_OK) return;
+    while (PGnotify* n = PQnotifies(conn_)) {
+      std::string payload = n->extra != nullptr ? n->extra : "";
+      PQfreemem(n);
+      on_payload_(payload);
+    }
+  }
 }
 
 }  // namespace printrelay::postgres

@@ -6,9 +6,12 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/result.h"
@@ -103,6 +106,35 @@ class Transaction {
   Connection& c_;
   Status begun_;
   bool open_ = false;
+};
+
+// LISTENs on one channel with a connection of its own, on a thread of its own, and hands every
+// notification's payload to `on_payload` (on that thread). When the connection is lost it
+// reconnects (every second until the server answers) and then calls `on_payload("")`: whatever
+// was notified meanwhile is lost, so the receiver must re-read. Destruction stops and joins.
+class Listener {
+ public:
+  Listener(std::string conninfo, std::string channel,
+           std::function<void(const std::string&)> on_payload);
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+  ~Listener();
+
+ private:
+  void run();
+  // Connects and LISTENs; false (and the connection closed) on failure.
+  bool listen();
+  // Waits on the socket (or the stop pipe) and delivers notifications until the connection
+  // breaks or stop is asked.
+  void deliver();
+
+  std::string conninfo_;
+  std::string channel_;
+  std::function<void(const std::string&)> on_payload_;
+  PGconn* conn_ = nullptr;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 }  // namespace printrelay::postgres

@@ -217,7 +217,7 @@ Status write_job(Connection& c, const Job& j) {
 // bottleneck; the contract (every call one transaction) does not change with it.
 class PostgresStore final : public Store {
  public:
-  explicit PostgresStore(const std::string& conninfo) : db_(conninfo) {
+  explicit PostgresStore(const std::string& conninfo) : conninfo_(conninfo), db_(conninfo) {
     schema_version_ = postgres::migrate(db_);
   }
 
@@ -294,6 +294,14 @@ class PostgresStore final : public Store {
         db_.query(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE serial = $1",
                   params(serial)),
         read_device, "device " + serial);
+  }
+
+  Result<Device> find_device_by_token_hash(const std::string& token_hash) override {
+    std::lock_guard lock(mu_);
+    return read_one<Device>(
+        db_.query(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE token_hash = $1",
+                  params(token_hash)),
+        read_device, "device with that credential");
   }
 
   std::vector<Device> list_devices() override {
@@ -439,6 +447,11 @@ class PostgresStore final : public Store {
       return st;
     }
     if (auto t = insert_transition(db_, created); !t) return t;
+    // Delivered to every node's listener when (and only if) the transaction commits.
+    if (auto n =
+            db_.exec("SELECT pg_notify('" + std::string(kJobsChannel) + "', $1)", params(j.serial));
+        !n)
+      return n;
     return tx.commit();
   }
 
@@ -513,6 +526,11 @@ class PostgresStore final : public Store {
     if (t) {
       if (auto st = insert_transition(db_, *t); !st) return st;
     }
+    // Delivered to every node's listener when (and only if) the transaction commits.
+    if (auto n =
+            db_.exec("SELECT pg_notify('" + std::string(kJobsChannel) + "', $1)", params(j.serial));
+        !n)
+      return n;
     return tx.commit();
   }
 
@@ -681,9 +699,24 @@ class PostgresStore final : public Store {
     return receipt;
   }
 
+  bool watch_jobs_changed(std::function<void(const std::string&)> on_change) override {
+    std::lock_guard lock(listener_mu_);
+    listener_ = std::make_unique<postgres::Listener>(conninfo_, kJobsChannel, std::move(on_change));
+    return true;
+  }
+
+  void unwatch_jobs_changed() override {
+    std::lock_guard lock(listener_mu_);
+    listener_.reset();
+  }
+
+  static constexpr const char* kJobsChannel = "printrelay_jobs";
+  std::string conninfo_;
   std::mutex mu_;
   Connection db_;
   int schema_version_ = 0;
+  std::mutex listener_mu_;
+  std::unique_ptr<postgres::Listener> listener_;  // last: stopped before the rest goes
 };
 
 }  // namespace

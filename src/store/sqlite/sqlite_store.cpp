@@ -285,6 +285,15 @@ class SqliteStore final : public Store {
     return read_one<Device>(*s, read_device, "device " + serial);
   }
 
+  Result<Device> find_device_by_token_hash(const std::string& token_hash) override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare(std::string("SELECT ") + kDeviceColumns +
+                         " FROM devices WHERE token_hash = ?");
+    if (!s) return s.error();
+    s->bind_all(token_hash);
+    return read_one<Device>(*s, read_device, "device with that credential");
+  }
+
   std::vector<Device> list_devices() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kDeviceColumns + " FROM devices ORDER BY serial");

@@ -9,7 +9,10 @@
 #include <libpq-fe.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -237,6 +240,99 @@ TEST(PostgresStore, HostileValuesAreStoredVerbatim) {
   EXPECT_EQ(store->count_reports(serial), 1);
   EXPECT_EQ(store->list_reports({})[0].serial, serial);
   EXPECT_EQ(store->get_registration(serial)->place, r.place);
+}
+
+// What a relay node's watcher has been told, for the cross-node tests below.
+class Announcements {
+ public:
+  void add(const std::string& serial) {
+    std::lock_guard lock(mu_);
+    serials_.push_back(serial);
+    cv_.notify_all();
+  }
+  // True once `serial` was announced; gives up after a generous bound (not a timing assertion:
+  // delivery takes milliseconds, the bound only keeps a broken build from hanging).
+  bool wait_for(const std::string& serial) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] {
+      return std::find(serials_.begin(), serials_.end(), serial) != serials_.end();
+    });
+  }
+  std::vector<std::string> all() {
+    std::lock_guard lock(mu_);
+    return serials_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> serials_;
+};
+
+Job collect_job(const std::string& id, const std::string& serial) {
+  Job j;
+  j.id = id;
+  j.serial = serial;
+  j.kind = JobKind::kCollect;
+  j.params = {{"data_sets", {"counters"}}};
+  j.instructing_user = "alice";
+  j.managing_relay = "root";
+  j.created_at = j.not_before = j.updated_at = 1000;
+  return j;
+}
+
+// A job created or cancelled through node A is announced to node B's watcher (LISTEN/NOTIFY):
+// how a device long-polling B is woken by a job posted on A.
+TEST(PostgresStore, JobChangesOnOneNodeAreAnnouncedToTheOthers) {
+  TempSchema schema;
+  auto node_a = open_postgres_store(schema.conninfo());
+  auto node_b = open_postgres_store(schema.conninfo());
+  Announcements seen_by_b;
+  ASSERT_TRUE(node_b->watch_jobs_changed([&](const std::string& s) { seen_by_b.add(s); }));
+
+  Job j = collect_job("j-x1", "MX-CROSS-1");
+  ASSERT_TRUE(node_a->create_job(j, {j.id, 1000, JobState::kWaiting, JobState::kWaiting, "new"}));
+  EXPECT_TRUE(seen_by_b.wait_for("MX-CROSS-1"));
+
+  j.state = JobState::kCancelled;
+  j.updated_at = 2000;
+  j.serial = "MX-CROSS-1";
+  ASSERT_TRUE(node_a->update_job(j, JobTransition{j.id, 2000, JobState::kWaiting,
+                                                  JobState::kCancelled, "cancelled by alice"}));
+  // A second announcement for the same serial (the first is already in the list).
+  auto count = [&] {
+    auto all = seen_by_b.all();
+    return std::count(all.begin(), all.end(), std::string("MX-CROSS-1"));
+  };
+  for (int i = 0; i < 400 && count() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_GE(count(), 2);
+  node_b->unwatch_jobs_changed();
+}
+
+// A job that is not committed (its id is taken) announces nothing: the notification rides the
+// transaction.
+TEST(PostgresStore, AFailedJobWriteAnnouncesNothing) {
+  TempSchema schema;
+  auto node_a = open_postgres_store(schema.conninfo());
+  auto node_b = open_postgres_store(schema.conninfo());
+  Announcements seen_by_b;
+  ASSERT_TRUE(node_b->watch_jobs_changed([&](const std::string& s) { seen_by_b.add(s); }));
+  Job first = collect_job("j-dup", "MX-FIRST");
+  ASSERT_TRUE(
+      node_a->create_job(first, {"j-dup", 1000, JobState::kWaiting, JobState::kWaiting, ""}));
+  Job clash = collect_job("j-dup", "MX-CLASH");
+  auto st = node_a->create_job(clash, {"j-dup", 1000, JobState::kWaiting, JobState::kWaiting, ""});
+  ASSERT_FALSE(st.ok());
+  // A later, good job is announced; by then the clash would have been delivered before it
+  // (notifications arrive in commit order on one connection).
+  Job later = collect_job("j-later", "MX-LATER");
+  ASSERT_TRUE(
+      node_a->create_job(later, {"j-later", 1000, JobState::kWaiting, JobState::kWaiting, ""}));
+  ASSERT_TRUE(seen_by_b.wait_for("MX-LATER"));
+  auto all = seen_by_b.all();
+  EXPECT_EQ(std::count(all.begin(), all.end(), std::string("MX-CLASH")), 0);
+  EXPECT_EQ(std::count(all.begin(), all.end(), std::string("MX-FIRST")), 1);
 }
 
 }  // namespace

@@ -717,6 +717,12 @@ TEST_P(StoreSuite, PutDeviceEnrolsAndReEnrolReplacesToken) {
   again.enrolled_at = kT0 + kHour;
   ASSERT_TRUE(store().put_device(again).ok());
   EXPECT_EQ(store().get_device("MX-1")->token_hash, sha256_hex("new token"));
+  auto by_token = store().find_device_by_token_hash(sha256_hex("new token"));
+  ASSERT_TRUE(by_token.ok());
+  EXPECT_EQ(by_token->serial, "MX-1");
+  auto old = store().find_device_by_token_hash(sha256_hex("token-MX-1"));
+  ASSERT_FALSE(old.ok());
+  EXPECT_EQ(old.error().kind, ErrorKind::kNotFound);
   auto list = store().list_devices();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].serial, "MX-1");
