@@ -172,6 +172,8 @@ const char* to_string(Role r) {
       return "operator";
     case Role::kAdmin:
       return "admin";
+    case Role::kRelay:
+      return "relay";
   }
   return "viewer";
 }
@@ -179,6 +181,7 @@ std::optional<Role> role_from(const std::string& s) {
   if (s == "viewer") return Role::kViewer;
   if (s == "operator") return Role::kOperator;
   if (s == "admin") return Role::kAdmin;
+  if (s == "relay") return Role::kRelay;
   return std::nullopt;
 }
 

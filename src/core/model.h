@@ -145,7 +145,9 @@ struct PollPolicy {
   std::vector<PollCondition> conditions;
 };
 
-enum class Role { kViewer, kOperator, kAdmin };
+// kRelay is a child relay's credential: it may use the relay-sync API and nothing else; the
+// admin roles are ordered viewer < operator < admin.
+enum class Role { kViewer, kOperator, kAdmin, kRelay };
 const char* to_string(Role r);
 std::optional<Role> role_from(const std::string& s);
 

@@ -53,7 +53,10 @@ std::vector<std::string> segments(const std::string& path) {
   return out;
 }
 
-bool role_allows(Role have, Role need) { return static_cast<int>(have) >= static_cast<int>(need); }
+bool role_allows(Role have, Role need) {
+  if (have == Role::kRelay || need == Role::kRelay) return have == need;
+  return static_cast<int>(have) >= static_cast<int>(need);
+}
 
 bool alerts_only(const Json& body) {
   auto it = body.find("reports");

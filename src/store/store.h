@@ -65,6 +65,16 @@ struct DeviceSighting {
   Json firmware = Json::object();
 };
 
+// One thing a child relay owes its parent: a device's enrolment ("device"), a batch of its
+// reports ("reports") or a job event ("event"). `body` is what goes upward as it is.
+struct UpstreamItem {
+  std::int64_t seq = 0;  // assigned by the store, increasing in commit order
+  std::string kind;
+  std::string serial;
+  Json body;
+  TimeMs queued_at = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -133,6 +143,15 @@ class Store {
   }
   // Stops those deliveries; when it returns, `on_change` is not running and will not be called.
   virtual void unwatch_jobs_changed() {}
+
+  // --- a child relay's upstream outbox ---
+  // Appends items in order (one transaction); the parent sees them in seq order.
+  virtual Status enqueue_upstream(const std::vector<UpstreamItem>& items) = 0;
+  // The oldest `limit` items still owed.
+  virtual std::vector<UpstreamItem> peek_upstream(int limit) = 0;
+  // Drops every item up to and including `seq`: the parent has stored them.
+  virtual Status ack_upstream(std::int64_t seq) = 0;
+  virtual std::int64_t count_upstream() = 0;
 
   // --- admin credentials ---
   virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name

@@ -121,6 +121,16 @@ CREATE TABLE admin_credentials (
   created_at BIGINT NOT NULL
 );
 )sql"},
+      // A child relay's queue of what it still owes its parent, in the order it was accepted.
+      {2, R"sql(
+CREATE TABLE upstream_outbox (
+  seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  kind TEXT NOT NULL,
+  serial TEXT NOT NULL,
+  body TEXT NOT NULL,
+  queued_at BIGINT NOT NULL
+);
+)sql"},
   };
   return all;
 }

@@ -699,6 +699,45 @@ class PostgresStore final : public Store {
     return receipt;
   }
 
+  // --- upstream outbox ---
+
+  Status enqueue_upstream(const std::vector<UpstreamItem>& items) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    for (const auto& it : items) {
+      auto st = db_.exec(
+          "INSERT INTO upstream_outbox (kind, serial, body, queued_at) VALUES ($1, $2, $3, $4)",
+          params(it.kind, it.serial, json_text(it.body), it.queued_at));
+      if (!st) return st;
+    }
+    return tx.commit();
+  }
+
+  std::vector<UpstreamItem> peek_upstream(int limit) override {
+    std::lock_guard lock(mu_);
+    auto rows = db_.query(
+        "SELECT seq, kind, serial, body, queued_at FROM upstream_outbox ORDER BY seq LIMIT $1",
+        params(std::int64_t(limit)));
+    std::vector<UpstreamItem> out;
+    if (!rows) return out;
+    for (int i = 0; i < rows->size(); ++i) {
+      out.push_back({rows->int_at(i, 0), rows->text_at(i, 1), rows->text_at(i, 2),
+                     json_or(rows->text_at(i, 3), Json::object()), rows->int_at(i, 4)});
+    }
+    return out;
+  }
+
+  Status ack_upstream(std::int64_t seq) override {
+    std::lock_guard lock(mu_);
+    return db_.exec("DELETE FROM upstream_outbox WHERE seq <= $1", params(seq));
+  }
+
+  std::int64_t count_upstream() override {
+    std::lock_guard lock(mu_);
+    return read_count(db_.query("SELECT COUNT(*) FROM upstream_outbox"));
+  }
+
   bool watch_jobs_changed(std::function<void(const std::string&)> on_change) override {
     std::lock_guard lock(listener_mu_);
     listener_ = std::make_unique<postgres::Listener>(conninfo_, kJobsChannel, std::move(on_change));

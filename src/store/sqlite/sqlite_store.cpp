@@ -287,8 +287,8 @@ class SqliteStore final : public Store {
 
   Result<Device> find_device_by_token_hash(const std::string& token_hash) override {
     std::lock_guard lock(mu_);
-    auto s = db_.prepare(std::string("SELECT ") + kDeviceColumns +
-                         " FROM devices WHERE token_hash = ?");
+    auto s =
+        db_.prepare(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE token_hash = ?");
     if (!s) return s.error();
     s->bind_all(token_hash);
     return read_one<Device>(*s, read_device, "device with that credential");
@@ -499,8 +499,8 @@ class SqliteStore final : public Store {
 
   std::int64_t count_open_jobs() override {
     std::lock_guard lock(mu_);
-    auto s = db_.prepare(std::string("SELECT COUNT(*) FROM jobs WHERE state IN ") +
-                         open_states_sql());
+    auto s =
+        db_.prepare(std::string("SELECT COUNT(*) FROM jobs WHERE state IN ") + open_states_sql());
     if (!s) return 0;
     auto row = s->step();
     if (!row || !*row) return 0;
@@ -616,6 +616,54 @@ class SqliteStore final : public Store {
       if (!row || !*row) return counts;
       counts[s->text_at(0)] = static_cast<int>(s->int_at(1));
     }
+  }
+
+  // --- upstream outbox ---
+
+  Status enqueue_upstream(const std::vector<UpstreamItem>& items) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    for (const auto& it : items) {
+      auto s = db_.prepare(
+          "INSERT INTO upstream_outbox (kind, serial, body, queued_at) VALUES (?, ?, ?, ?)");
+      if (!s) return s.error();
+      if (auto st = s->bind_all(it.kind, it.serial, json_text(it.body), it.queued_at).run(); !st)
+        return st;
+    }
+    return tx.commit();
+  }
+
+  std::vector<UpstreamItem> peek_upstream(int limit) override {
+    std::lock_guard lock(mu_);
+    std::vector<UpstreamItem> out;
+    auto s = db_.prepare(
+        "SELECT seq, kind, serial, body, queued_at FROM upstream_outbox ORDER BY seq LIMIT ?");
+    if (!s) return out;
+    s->bind_all(std::int64_t(limit));
+    while (true) {
+      auto row = s->step();
+      if (!row || !*row) break;
+      out.push_back({s->int_at(0), s->text_at(1), s->text_at(2),
+                     json_or(s->text_at(3), Json::object()), s->int_at(4)});
+    }
+    return out;
+  }
+
+  Status ack_upstream(std::int64_t seq) override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare("DELETE FROM upstream_outbox WHERE seq <= ?");
+    if (!s) return s.error();
+    return s->bind_all(seq).run();
+  }
+
+  std::int64_t count_upstream() override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare("SELECT COUNT(*) FROM upstream_outbox");
+    if (!s) return 0;
+    auto row = s->step();
+    if (!row || !*row) return 0;
+    return s->int_at(0);
   }
 
   // --- admin credentials ---

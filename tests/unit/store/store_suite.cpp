@@ -795,6 +795,44 @@ TEST_P(StoreSuite, AdminCredentialsAreUniqueByName) {
   EXPECT_EQ(list[1].role, Role::kViewer);
 }
 
+// --- upstream outbox ---
+
+TEST_P(StoreSuite, UpstreamOutboxKeepsOrderUntilAcknowledged) {
+  EXPECT_EQ(store().count_upstream(), 0);
+  EXPECT_TRUE(store().peek_upstream(10).empty());
+  ASSERT_TRUE(store()
+                  .enqueue_upstream({{0, "device", "MX-1", {{"serial", "MX-1"}}, kT0},
+                                     {0, "reports", "MX-1", {{"reports", Json::array()}}, kT0}})
+                  .ok());
+  ASSERT_TRUE(
+      store().enqueue_upstream({{0, "event", "MX-2", {{"event_id", "e-1"}}, kT0 + 1}}).ok());
+  auto all = store().peek_upstream(10);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].kind, "device");
+  EXPECT_EQ(all[1].kind, "reports");
+  EXPECT_EQ(all[2].kind, "event");
+  EXPECT_EQ(all[2].serial, "MX-2");
+  EXPECT_EQ(all[2].body["event_id"], "e-1");
+  EXPECT_EQ(all[2].queued_at, kT0 + 1);
+  EXPECT_LT(all[0].seq, all[1].seq);
+  EXPECT_LT(all[1].seq, all[2].seq);
+  EXPECT_EQ(store().peek_upstream(2).size(), 2u);
+
+  ASSERT_TRUE(store().ack_upstream(all[1].seq).ok());
+  auto rest = store().peek_upstream(10);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0].seq, all[2].seq);
+  EXPECT_EQ(store().count_upstream(), 1);
+
+  // Numbers keep rising after an acknowledgement and across a reopen.
+  reopen();
+  ASSERT_EQ(store().count_upstream(), 1);
+  ASSERT_TRUE(store().enqueue_upstream({{0, "event", "MX-3", Json::object(), kT0 + 2}}).ok());
+  auto after = store().peek_upstream(10);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_GT(after[1].seq, all[2].seq);
+}
+
 // --- durability ---
 
 TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
