@@ -7,7 +7,7 @@ PACKAGES=(
   cmake ninja-build g++ pkg-config git clang-format
   libboost1.74-dev libssl-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev curl
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
-  python3 openssl ca-certificates procps iproute2
+  python3 openssl ca-certificates procps iproute2 nftables
   tinyproxy wrk nginx-light
   postgresql libpq-dev
 )
