@@ -13,12 +13,14 @@
 #include <iostream>
 #include <thread>
 
+#include "core/codec.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "relay/api.h"
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
+#include "relay/upstream_link.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -131,7 +133,25 @@ struct RunOptions {
   int max_long_polls = 20000;
   int retry_after_s = 5;
   std::string postgres;
+  // Child role: the ordered parents and how to reach them.
+  std::vector<std::string> upstream;
+  std::string upstream_token_file;
+  std::string upstream_ca;
+  std::string upstream_proxy;
+  int sync_interval_s = 60;
+  std::vector<std::string> sync_at;
+  bool no_upstream_long_poll = false;
 };
+
+std::string read_token_file(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read the upstream credential file " + path);
+  std::string token;
+  std::getline(f, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) throw std::runtime_error("the upstream credential file " + path + " is empty");
+  return token;
+}
 
 bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
@@ -163,8 +183,34 @@ int run_serve(const RunOptions& o) {
   ro.job_retention_ms = TimeMs(o.job_retention_h * 3600 * 1000);
   ro.default_poll_policy.interval_s = o.poll_interval_s;
   ro.offer_long_poll = !o.no_long_poll;
+  if (!o.upstream.empty() && o.upstream_token_file.empty()) {
+    std::cerr << "relayd: --upstream needs --upstream-token-file (make one with `relayctl relays "
+                 "add ID` on the parent)\n";
+    return 2;
+  }
+  std::unique_ptr<UpstreamLink> upstream;
+  ro.forward_upstream = !o.upstream.empty();
+  ro.on_upstream_queued = [&upstream](bool urgent) {
+    if (upstream) upstream->nudge(urgent);
+  };
   LiveFeed feed;
   Relay relay(*store, ro, feed);
+  if (!o.upstream.empty()) {
+    UpstreamOptions uo;
+    uo.urls = o.upstream;
+    uo.token = read_token_file(o.upstream_token_file);
+    uo.ca_file = o.upstream_ca;
+    uo.proxy = o.upstream_proxy;
+    uo.policy.interval_s = o.sync_interval_s;
+    uo.policy.times_of_day = o.sync_at;
+    if (auto p = parse_poll_policy(to_json(uo.policy)); !p) {
+      std::cerr << "relayd: bad --sync-at: " << p.error().message << "\n";
+      return 2;
+    }
+    uo.long_poll = !o.no_upstream_long_poll;
+    uo.version = PRINTRELAY_VERSION;
+    upstream = std::make_unique<UpstreamLink>(relay, uo);
+  }
   // Several nodes on one PostgreSQL: a job created through any of them wakes the device's
   // long-poll here.
   const bool cross_node = store->watch_jobs_changed(
@@ -223,10 +269,17 @@ int run_serve(const RunOptions& o) {
             << "://" << host << ":" << server.port() << " (store " << chosen.name << " "
             << chosen.where << ", schema " << store->schema_version() << ", " << threads
             << " threads" << (cross_node ? ", cross-node job wake-ups" : "") << ")" << std::endl;
+  if (upstream) {
+    upstream->start();
+    std::cout << "relayd: child of";
+    for (const auto& u : o.upstream) std::cout << " " << u;
+    std::cout << " (" << store->count_upstream() << " items waiting to go up)" << std::endl;
+  }
   std::vector<std::thread> pool;
   for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  if (upstream) upstream->stop();
   store->unwatch_jobs_changed();
   relay.flush_sightings();
   std::cout << "relayd: stopped" << std::endl;
@@ -291,6 +344,20 @@ int main(int argc, char** argv) {
                   "base Retry-After handed out with 429 (each answer adds up to as much again)")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  run->add_option("--upstream", ro.upstream,
+                  "parent relay URL; repeat for fallbacks, tried in order (makes this a child)");
+  run->add_option("--upstream-token-file", ro.upstream_token_file,
+                  "file holding this relay's credential at its parents (relayctl relays add)");
+  run->add_option("--upstream-ca", ro.upstream_ca,
+                  "CA certificate (PEM) that signed the parents' certificates");
+  run->add_option("--upstream-proxy", ro.upstream_proxy, "HTTP proxy on the way to the parents");
+  run->add_option("--sync-interval-s", ro.sync_interval_s,
+                  "regular sync with the parent when nothing else triggers one")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 7 * 86400));
+  run->add_option("--sync-at", ro.sync_at, "extra syncs at these times of day (HH:MM UTC)");
+  run->add_flag("--no-upstream-long-poll", ro.no_upstream_long_poll,
+                "do not hold a request open at the parent (jobs come at the regular syncs)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (*init) return run_init(io);

@@ -1,5 +1,7 @@
 #include "cli/relayctl.h"
 
+#include <sys/stat.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -45,6 +47,7 @@ struct Flags {
   std::string import_file, remove_serial;
 
   std::string credential_name, credential_role;
+  std::string relay_id, relay_token_file;
 
   std::string watch_kinds;
   std::optional<int> watch_count, watch_timeout_s;
@@ -254,6 +257,29 @@ class Commands {
     c_.out << display(cred.value("token", Json())) << '\n';
     c_.err << "credential " << f_.credential_name << " (" << f_.credential_role
            << "): keep this token now; the relay stores only its hash\n";
+    return kExitOk;
+  }
+
+  int relays() { return list("/v1/relays", "relays", print_relays); }
+
+  // A child relay's credential. With --token-file the token goes to that file (mode 0600), ready
+  // for `relayd run --upstream-token-file`; otherwise to standard output.
+  int relay_add() {
+    auto reply = call({"POST", "/v1/relays", Json{{"id", f_.relay_id}}});
+    if (!reply) return failed(reply.error());
+    const std::string token = reply->value("token", "");
+    if (!f_.relay_token_file.empty()) {
+      std::ofstream out(f_.relay_token_file, std::ios::trunc);
+      if (!out) return failed(unavailable("cannot write " + f_.relay_token_file));
+      out << token << '\n';
+      out.close();
+      ::chmod(f_.relay_token_file.c_str(), 0600);
+    }
+    if (f_.json) return print_json(*reply);
+    if (f_.relay_token_file.empty()) c_.out << token << '\n';
+    c_.err << "child relay " << f_.relay_id << ": its credential "
+           << (f_.relay_token_file.empty() ? "is above" : "is in " + f_.relay_token_file)
+           << "; the parent stores only its hash\n";
     return kExitOk;
   }
 
@@ -505,6 +531,15 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   reg_rm->add_option("SERIAL", f.remove_serial)->required();
   actions[reg_rm] = [&] { return cmd.registration_remove(); };
 
+  auto* relays = app.add_subcommand("relays", "child relays of this relay");
+  actions[relays] = [&] { return cmd.relays(); };
+  actions[relays->add_subcommand("list", "list child relays and their last sync")] = [&] {
+    return cmd.relays();
+  };
+  auto* relay_add = relays->add_subcommand("add", "create a child relay's credential");
+  relay_add->add_option("ID", f.relay_id, "the child's relay id (its --relay-id)")->required();
+  relay_add->add_option("--token-file", f.relay_token_file, "write the token to this file");
+  actions[relay_add] = [&] { return cmd.relay_add(); };
   auto* creds = app.add_subcommand("credentials", "admin credentials");
   creds->require_subcommand(0, 1);
   actions[creds] = [&] { return cmd.credentials(); };

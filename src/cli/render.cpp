@@ -363,6 +363,15 @@ void print_credentials(const Json& credentials, std::ostream& out) {
   t.print(out);
 }
 
+void print_relays(const Json& relays, std::ostream& out) {
+  Table t({"ID", "LAST SYNC", "VERSION", "DEVICES", "ITEMS RECEIVED", "CREATED"});
+  for (const auto& r : relays) {
+    t.add_row({cell(r, "id"), display_time(at(r, "last_sync")), cell(r, "version"),
+               cell(r, "devices"), cell(r, "items_received"), display_time(at(r, "created_at"))});
+  }
+  t.print(out);
+}
+
 std::string event_line(const std::string& kind, const Json& data, TimeMs now) {
   std::string upper = kind;
   for (char& c : upper) c = char(std::toupper(static_cast<unsigned char>(c)));

@@ -32,6 +32,7 @@ void print_job_detail(const Json& reply, std::ostream& out);
 void print_alerts(const Json& alerts, std::ostream& out);
 void print_registrations(const Json& registrations, std::ostream& out);
 void print_credentials(const Json& credentials, std::ostream& out);
+void print_relays(const Json& relays, std::ostream& out);
 
 // One `watch` line: "<time> <EVENT> <serial> <summary>"; the time is the event's own (transition,
 // alert or report time), else `now`.

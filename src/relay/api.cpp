@@ -135,6 +135,8 @@ asio::awaitable<void> RelayApi::handle(Exchange& ex) {
     status = co_await device_poll(ex, r.serial, r.body);
   } else if (r.special == Reply::kEvents) {
     status = co_await event_stream(ex);
+  } else if (r.special == Reply::kSync) {
+    status = co_await relay_sync(ex, r.serial, r.body);
   } else {
     co_await ex.respond(make_response(ex.request(), r));
   }
@@ -160,11 +162,14 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (seg.size() == 1 && seg[0] == "metrics" && method == http::verb::get) {
     route_name = "/metrics";
     Reply r;
-    r.text = metrics_.render({{"printrelay_devices_seen", double(relay_.devices_seen())},
-                              {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
-                              {"printrelay_sse_clients", double(feed_.subscribers())},
-                              {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())},
-                              {"printrelay_open_jobs", double(relay_.open_job_count())}});
+    r.text = metrics_.render(
+        {{"printrelay_devices_seen", double(relay_.devices_seen())},
+         {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
+         {"printrelay_sse_clients", double(feed_.subscribers())},
+         {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())},
+         {"printrelay_open_jobs", double(relay_.open_job_count())},
+         {"printrelay_upstream_backlog",
+          relay_.options().forward_upstream ? double(relay_.store().count_upstream()) : 0.0}});
     return r;
   }
   if (seg.empty() || seg[0] != "v1") {
@@ -224,9 +229,31 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     return error_reply(not_found("no such endpoint: " + ex.path()));
   }
 
+  // ---- relay-sync API (a child relay's credential) ----
+  if (seg.size() == 3 && seg[1] == "relay" && seg[2] == "sync") {
+    route_name = "/v1/relay/sync";
+    if (method != http::verb::post) return error_reply(not_found("relay sync takes POST"));
+    auto child = relay_.authenticate_admin(bearer(req));
+    if (!child) return error_reply(child.error());
+    if (child->role != Role::kRelay)
+      return error_reply(forbidden("relay sync needs a relay credential; " + child->name + " is " +
+                                   to_string(child->role)));
+    auto body = body_json();
+    if (!body) return error_reply(body.error());
+    Reply r;
+    r.special = Reply::kSync;
+    r.serial = child->name;
+    r.body = std::move(*body);
+    return r;
+  }
+
   // ---- admin API ----
   auto admin = relay_.authenticate_admin(bearer(req));
   if (!admin) return error_reply(admin.error());
+  if (admin->role == Role::kRelay) {
+    return error_reply(
+        forbidden("a relay credential (" + admin->name + ") may only use the relay-sync API"));
+  }
   auto need = [&](Role r) -> std::optional<Error> {
     if (role_allows(admin->role, r)) return std::nullopt;
     return forbidden(std::string("this needs the ") + to_string(r) + " role; " + admin->name +
@@ -321,15 +348,65 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       auto body = body_json();
       if (!body) return error_reply(body.error());
       auto role = role_from(body->value("role", ""));
-      if (!role) return error_reply(bad_input("role must be viewer, operator or admin"));
+      if (!role || *role == Role::kRelay) {
+        return error_reply(
+            bad_input("role must be viewer, operator or admin (child relays: POST /v1/relays)"));
+      }
       std::string name = (*body)["name"].is_string() ? (*body)["name"].get<std::string>() : "";
       auto token = relay_.create_admin_credential(name, *role, now);
       if (!token) return error_reply(token.error());
       return ok_reply(201, Json{{"name", name}, {"role", to_string(*role)}, {"token", *token}});
     }
   }
+  if (res == "relays" && seg.size() == 2) {
+    route_name = "/v1/relays";
+    if (method == http::verb::get) return ok_reply(200, children_.list(now));
+    if (method == http::verb::post) {
+      if (auto e = need(Role::kAdmin)) return error_reply(*e);
+      auto body = body_json();
+      if (!body) return error_reply(body.error());
+      std::string id = text_field(*body, "id");
+      auto token = relay_.create_relay_credential(id, now);
+      if (!token) return error_reply(token.error());
+      return ok_reply(201, Json{{"id", id}, {"role", "relay"}, {"token", *token}});
+    }
+  }
   return error_reply(
       not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
+}
+
+asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child_id,
+                                          const Json& body) {
+  const auto& req = ex.request();
+  auto parsed = parse_sync_request(body);
+  if (!parsed) {
+    co_await ex.respond(
+        json_response(req, http_status(parsed.error().kind), error_json(parsed.error())));
+    co_return http_status(parsed.error().kind);
+  }
+  auto answer = children_.sync(child_id, *parsed, now_ms());
+  if (!answer.has_news && parsed->wait_s > 0 && long_polls_.load() < options_.max_long_polls) {
+    ++long_polls_;
+    auto executor = co_await asio::this_coro::executor;
+    auto keys = parsed->serials;
+    keys.push_back(kDirectoryWakeKey);
+    auto waiter = feed_.watch_devices(keys, executor);
+    // Anything that became deliverable between the first answer and the watch is seen here.
+    answer = children_.downward(child_id, *parsed, now_ms());
+    if (!answer.has_news) {
+      waiter->timer.expires_after(std::chrono::seconds(parsed->wait_s));
+      boost::system::error_code ec;
+      co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      answer = children_.downward(child_id, *parsed, now_ms());
+    }
+    feed_.unwatch_devices(keys, waiter);
+    --long_polls_;
+    answer.body["acked_seq"] = 0;
+    answer.body["rejected"] = Json::array();
+    answer.body["receipts"] = Json::array();
+  }
+  co_await ex.respond(json_response(req, 200, answer.body));
+  co_return 200;
 }
 
 asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& serial,

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "net/http_server.h"
+#include "relay/child_relays.h"
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
@@ -44,7 +45,7 @@ class RelayApi {
   int retry_after();
   // What dispatch() decided: a complete JSON (or text) answer, or a held request.
   struct Reply {
-    enum Special { kNone, kPoll, kEvents };
+    enum Special { kNone, kPoll, kEvents, kSync };
     int status = 200;
     Json body;
     std::string text;  // non-JSON body (metrics)
@@ -61,8 +62,11 @@ class RelayApi {
   boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial,
                                           const Json& body);
   boost::asio::awaitable<int> event_stream(Exchange& ex);
+  boost::asio::awaitable<int> relay_sync(Exchange& ex, const std::string& child_id,
+                                         const Json& body);
 
   Relay& relay_;
+  ChildRelays children_{relay_};
   LiveFeed& feed_;
   Metrics& metrics_;
   ApiOptions options_;

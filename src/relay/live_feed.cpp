@@ -23,6 +23,19 @@ void LiveFeed::unwatch_device(const std::string& serial, const std::shared_ptr<W
   }
 }
 
+std::shared_ptr<LiveFeed::Waiter> LiveFeed::watch_devices(const std::vector<std::string>& serials,
+                                                          boost::asio::any_io_executor ex) {
+  auto w = std::make_shared<Waiter>(ex);
+  std::lock_guard lock(mu_);
+  for (const auto& s : serials) waiters_.emplace(s, w);
+  return w;
+}
+
+void LiveFeed::unwatch_devices(const std::vector<std::string>& serials,
+                               const std::shared_ptr<Waiter>& w) {
+  for (const auto& s : serials) unwatch_device(s, w);
+}
+
 std::shared_ptr<LiveFeed::Subscriber> LiveFeed::subscribe(boost::asio::any_io_executor ex) {
   auto s = std::make_shared<Subscriber>(ex);
   std::lock_guard lock(mu_);

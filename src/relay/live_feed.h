@@ -17,6 +17,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "relay/relay.h"
 
@@ -41,6 +42,10 @@ class LiveFeed final : public RelayEvents {
 
   std::shared_ptr<Waiter> watch_device(const std::string& serial, boost::asio::any_io_executor ex);
   void unwatch_device(const std::string& serial, const std::shared_ptr<Waiter>& w);
+  // One waiter woken by a job for any of `serials` (a child relay's sync long-poll).
+  std::shared_ptr<Waiter> watch_devices(const std::vector<std::string>& serials,
+                                        boost::asio::any_io_executor ex);
+  void unwatch_devices(const std::vector<std::string>& serials, const std::shared_ptr<Waiter>& w);
   std::shared_ptr<Subscriber> subscribe(boost::asio::any_io_executor ex);
   void unsubscribe(const std::shared_ptr<Subscriber>& s);
 

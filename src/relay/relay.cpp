@@ -184,6 +184,17 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
     device_tokens_[d.token_hash] = serial;
     sightings_[serial] = Sighting{now, "enrolled", "", Json::object(), false};
   }
+  directory_changed();
+  // The parent (and through it the other relays) must accept this credential when the device
+  // fails over. Only the hash travels.
+  if (auto st = queue_upstream("device", serial,
+                               Json{{"serial", serial},
+                                    {"model", model},
+                                    {"token_hash", d.token_hash},
+                                    {"enrolled_at", d.enrolled_at}},
+                               now);
+      !st)
+    return st.error();
   return Json{{"serial", serial},
               {"device_token", token},
               {"poll_policy", to_json(policy_for(serial))},
@@ -313,6 +324,14 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
   }
   auto stored = store_.append_reports(serial, incoming, now);
   if (!stored) return stored.error();
+  // Queued even when every report was a duplicate: the first attempt may have been stored and
+  // then lost before it was queued (the parent drops repeats by report id).
+  if (options_.forward_upstream) {
+    bool urgent = false;
+    for (const auto& in : incoming) urgent = urgent || in.alert.has_value();
+    if (auto st = queue_upstream("reports", serial, Json{{"reports", *it}}, now, urgent); !st)
+      return st.error();
+  }
   Json receipts = Json::array();
   for (std::size_t i = 0; i < stored->size(); ++i) {
     const auto& s = (*stored)[i];
@@ -366,11 +385,19 @@ Result<Json> Relay::record_job_event(const std::string& serial, const std::strin
     bool same_end =
         (e->type == JobEventType::kSucceeded && reloaded->state == JobState::kSucceeded) ||
         (e->type == JobEventType::kFailed && reloaded->state == JobState::kFailed);
-    if (same_end) return Json{{"job", job_row(*reloaded)}, {"duplicate", true}};
+    if (same_end) {
+      if (auto st = queue_upstream("event", serial, Json{{"job_id", job_id}, {"event", body}}, now);
+          !st)
+        return st.error();
+      return Json{{"job", job_row(*reloaded)}, {"duplicate", true}};
+    }
     return t.error();
   }
   auto fresh = store_.record_job_event(*e, *job, *t);
   if (!fresh) return fresh.error();
+  if (auto st = queue_upstream("event", serial, Json{{"job_id", job_id}, {"event", body}}, now);
+      !st)
+    return st.error();
   if (!*fresh) {
     auto cur = store_.get_job(job_id);
     return Json{{"job", job_row(cur ? *cur : *job)}, {"duplicate", true}};
@@ -386,6 +413,130 @@ Result<Json> Relay::record_job_event(const std::string& serial, const std::strin
   }
   if (*t) publish_transition(*job, **t);
   return Json{{"job", job_row(*job)}, {"duplicate", false}};
+}
+
+Status Relay::queue_upstream(const std::string& kind, const std::string& serial, Json body,
+                             TimeMs now, bool urgent) {
+  if (!options_.forward_upstream) return ok_status();
+  if (auto st = store_.enqueue_upstream({UpstreamItem{0, kind, serial, std::move(body), now}}); !st)
+    return st;
+  if (options_.on_upstream_queued) options_.on_upstream_queued(urgent);
+  return ok_status();
+}
+
+Result<bool> Relay::adopt_device(const Device& d) {
+  auto cur = store_.get_device(d.serial);
+  if (cur && cur->enrolled_at >= d.enrolled_at) return false;
+  Device merged = cur ? *cur : d;
+  merged.model = d.model;
+  merged.token_hash = d.token_hash;
+  merged.enrolled_at = d.enrolled_at;
+  if (!cur) {
+    merged.last_seen = 0;
+    merged.state = "enrolled";
+  }
+  if (auto st = store_.put_device(merged); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    if (cur && cur->token_hash != d.token_hash) device_tokens_.erase(cur->token_hash);
+    device_tokens_[d.token_hash] = d.serial;
+  }
+  directory_changed();
+  return true;
+}
+
+void Relay::directory_changed() {
+  ++directory_epoch_;
+  events_.wake_device(kDirectoryWakeKey);
+}
+
+void Relay::note_sighting(const std::string& serial, TimeMs last_seen, const std::string& state) {
+  std::lock_guard lock(mu_);
+  auto& cur = sightings_[serial];
+  if (cur.last_seen >= last_seen) return;
+  cur.last_seen = last_seen;
+  if (!state.empty()) cur.state = state;
+  cur.dirty = true;
+}
+
+std::vector<Job> Relay::deliverable_jobs(const std::string& serial, TimeMs now) {
+  std::vector<Job> out;
+  for (auto& j : open_jobs(serial)) {
+    if (is_deliverable(j, now)) out.push_back(std::move(j));
+  }
+  return out;
+}
+
+std::vector<std::string> Relay::served_devices(TimeMs since) {
+  std::vector<std::string> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [serial, s] : sightings_) {
+    if (s.last_seen >= since) out.push_back(serial);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Json Relay::served_sightings(TimeMs since) {
+  Json out = Json::array();
+  std::lock_guard lock(mu_);
+  for (const auto& [serial, s] : sightings_) {
+    if (s.last_seen < since) continue;
+    out.push_back({{"serial", serial}, {"last_seen", s.last_seen}, {"state", s.state}});
+  }
+  return out;
+}
+
+Status Relay::adopt_job(const Job& job, const std::string& cause, TimeMs now) {
+  Job j = job;
+  j.managing_relay = job.managing_relay.empty() ? options_.relay_id : job.managing_relay;
+  JobTransition t{j.id, now, j.state, j.state, cause};
+  auto st = store_.create_job(j, t);
+  if (!st) {
+    if (st.error().kind == ErrorKind::kConflict) return ok_status();  // held already
+    return st;
+  }
+  note_job_for(j.serial);
+  publish_transition(j, t);
+  events_.wake_device(j.serial);
+  return ok_status();
+}
+
+Status Relay::end_job_from_parent(const std::string& id, JobState state, const std::string& cause,
+                                  TimeMs now) {
+  auto job = store_.get_job(id);
+  if (!job) return job.error().kind == ErrorKind::kNotFound ? ok_status() : Status(job.error());
+  if (is_terminal(job->state)) return ok_status();
+  JobTransition t{id, now, job->state, state, cause};
+  job->state = state;
+  job->updated_at = now;
+  if (auto st = store_.update_job(*job, t); !st) return st;
+  publish_transition(*job, t);
+  events_.wake_device(job->serial);
+  return ok_status();
+}
+
+Status Relay::note_handed_down(Job& job, const std::string& child_id, TimeMs now) {
+  const std::string path = options_.relay_id + " > " + child_id;
+  if (job.managing_relay == path) return ok_status();
+  JobTransition t{job.id, now, job.state, job.state, "handed to child relay " + child_id};
+  job.managing_relay = path;
+  job.updated_at = now;
+  if (auto st = store_.update_job(job, t); !st) return st;
+  publish_transition(job, t);
+  return ok_status();
+}
+
+Result<std::string> Relay::create_relay_credential(const std::string& relay_id, TimeMs now) {
+  if (!is_valid_id(relay_id))
+    return bad_input("relay id must be 1-64 characters of [A-Za-z0-9._:-]");
+  AdminCredential c{relay_id, Role::kRelay, "", now};
+  std::string token = random_token("rt_");
+  c.token_hash = token_hash(token);
+  if (auto st = store_.put_admin_credential(c); !st) return st.error();
+  std::lock_guard lock(mu_);
+  admin_tokens_[c.token_hash] = c;
+  return token;
 }
 
 std::string Relay::device_state(const std::string& serial, const Device& d, TimeMs now) {
@@ -623,11 +774,14 @@ Result<Json> Relay::put_registration(const Json& body, TimeMs now) {
   }
   r->created_at = existing ? existing->created_at : now;
   if (auto st = store_.put_registration(*r); !st) return st.error();
+  directory_changed();
   return to_json(*r);
 }
 
 Status Relay::delete_registration(const std::string& serial) {
-  return store_.delete_registration(serial);
+  auto st = store_.delete_registration(serial);
+  if (st) directory_changed();
+  return st;
 }
 
 Json Relay::list_credentials() {

@@ -5,6 +5,7 @@
 // Thread-safe: calls may come from several I/O threads at once.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -25,7 +26,15 @@ struct RelayOptions {
   TimeMs job_retention_ms = 24LL * 3600 * 1000;
   PollPolicy default_poll_policy;  // handed to devices without a policy of their own
   bool offer_long_poll = true;
+  // A child relay: everything devices leave here is also queued for the parent (Store's upstream
+  // outbox), and `on_upstream_queued` is called after each enqueue so the link can send at once.
+  bool forward_upstream = false;
+  std::function<void(bool urgent)> on_upstream_queued;
 };
+
+// The long-poll key that wakes child relays when the directory (registrations, device
+// credentials) changes; never a valid serial.
+inline const std::string kDirectoryWakeKey = "*directory*";
 
 // Where the relay announces what happened: the event stream and the long-poll waiters.
 class RelayEvents {
@@ -69,6 +78,31 @@ class Relay {
   Result<Json> record_job_event(const std::string& serial, const std::string& job_id,
                                 const Json& body, TimeMs now);
 
+  // --- relay tree: used by the parent's sync handler (child_relays.h) and the child's link
+  // (upstream_link.h) ---
+  const RelayOptions& options() const { return options_; }
+  Store& store() { return store_; }
+  // A device enrolled elsewhere in the tree (or on another node): stored and trusted here unless
+  // this relay already holds a newer enrolment of it. Returns true when it was taken.
+  Result<bool> adopt_device(const Device& d);
+  // A heartbeat seen by a child relay: kept (and later written) when newer than what we have.
+  void note_sighting(const std::string& serial, TimeMs last_seen, const std::string& state);
+  std::vector<Job> deliverable_jobs(const std::string& serial, TimeMs now);
+  // Counts changes to registrations and device credentials made through this node; each also
+  // wakes the long-poll waiters on kDirectoryWakeKey (children waiting at this parent).
+  std::uint64_t directory_epoch() const { return directory_epoch_.load(); }
+  // Devices that polled this relay at or after `since`, for the parent to know whom we serve.
+  std::vector<std::string> served_devices(TimeMs since);
+  Json served_sightings(TimeMs since);  // [{serial, last_seen, state}] of those devices
+  // A job handed down by the parent: stored under its own id (a repeat is not an error).
+  Status adopt_job(const Job& job, const std::string& cause, TimeMs now);
+  // The parent says a job this relay holds ended there (cancelled, expired, finished through
+  // another relay): ended here too unless it already is.
+  Status end_job_from_parent(const std::string& id, JobState state, const std::string& cause,
+                             TimeMs now);
+  // Records that the job went down to child relay `child_id` (the job list's managing relay).
+  Status note_handed_down(Job& job, const std::string& child_id, TimeMs now);
+
   // --- admin API ---
   Json list_devices(const std::string& q, const std::string& state, TimeMs now);
   Result<Json> get_device(const std::string& serial, TimeMs now);
@@ -84,6 +118,8 @@ class Relay {
   Result<Json> put_registration(const Json& body, TimeMs now);
   Status delete_registration(const std::string& serial);
   Json list_credentials();
+  // A child relay's credential (role relay, named by its relay id); the token is shown once.
+  Result<std::string> create_relay_credential(const std::string& relay_id, TimeMs now);
 
   // --- housekeeping, called by timers ---
   void flush_sightings();
@@ -106,6 +142,11 @@ class Relay {
   Json job_row(const Job& job);
   std::vector<Job> open_jobs(const std::string& serial);
   double unit_random();
+  void directory_changed();
+  // Queues an item for the parent when this is a child relay; a failure is the caller's
+  // failure (the device retries, and the repeat is queued again).
+  Status queue_upstream(const std::string& kind, const std::string& serial, Json body, TimeMs now,
+                        bool urgent = false);
 
   Store& store_;
   RelayOptions options_;
@@ -122,6 +163,7 @@ class Relay {
   // a device leaves it when a poll finds no open job.
   std::set<std::string> may_have_jobs_;
   std::mt19937_64 rng_;
+  std::atomic<std::uint64_t> directory_epoch_{0};
 };
 
 }  // namespace printrelay

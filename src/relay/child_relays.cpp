@@ -1,0 +1,236 @@
+#include "relay/child_relays.h"
+
+#include "core/codec.h"
+#include "core/job_flow.h"
+#include "core/sha256.h"
+#include "core/time.h"
+
+namespace printrelay {
+
+namespace {
+
+Result<std::vector<std::string>> id_list(const Json& body, const char* key, std::size_t max) {
+  std::vector<std::string> out;
+  auto it = body.find(key);
+  if (it == body.end()) return out;
+  if (!it->is_array()) return bad_input(std::string("field '") + key + "' must be an array");
+  if (it->size() > max) {
+    return bad_input(std::string("field '") + key + "' holds more than " + std::to_string(max));
+  }
+  out.reserve(it->size());
+  for (const auto& v : *it) {
+    if (!v.is_string() || !is_valid_id(v.get_ref<const std::string&>())) {
+      return bad_input(std::string("field '") + key + "' must hold ids");
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<SyncRequest> parse_sync_request(const Json& body) {
+  if (!body.is_object()) return bad_input("body must be a JSON object");
+  SyncRequest r;
+  r.version = text_field(body, "version");
+  if (r.version.size() > 64) return bad_input("field 'version' is longer than 64 characters");
+  if (auto it = body.find("wait_s"); it != body.end()) {
+    if (!it->is_number_integer() || it->get<int>() < 0 || it->get<int>() > kMaxSyncWaitS) {
+      return bad_input("field 'wait_s' must be an integer 0.." + std::to_string(kMaxSyncWaitS));
+    }
+    r.wait_s = it->get<int>();
+  }
+  auto serials = id_list(body, "serials", kMaxSyncSerials);
+  if (!serials) return serials.error();
+  r.serials = std::move(*serials);
+  auto held = id_list(body, "held_jobs", kMaxSyncSerials);
+  if (!held) return held.error();
+  r.held_jobs.insert(held->begin(), held->end());
+  r.directory_version = text_field(body, "directory_version");
+  if (auto it = body.find("sightings"); it != body.end()) {
+    if (!it->is_array() || it->size() > kMaxSyncSerials)
+      return bad_input("field 'sightings' must be an array");
+    for (const auto& s : *it) {
+      if (!s.is_object() || !s.contains("serial") || !s["serial"].is_string() ||
+          !is_valid_id(s["serial"].get_ref<const std::string&>()) || !s.contains("last_seen") ||
+          !s["last_seen"].is_number_integer()) {
+        return bad_input("each sighting needs a serial and an integer last_seen");
+      }
+    }
+    r.sightings = *it;
+  }
+  if (auto it = body.find("items"); it != body.end()) {
+    if (!it->is_array()) return bad_input("field 'items' must be an array");
+    if (it->size() > kMaxSyncItems) {
+      return Error{ErrorKind::kTooLarge,
+                   "at most " + std::to_string(kMaxSyncItems) + " items per sync"};
+    }
+    std::int64_t last = 0;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const auto& item = (*it)[i];
+      const std::string where = "items[" + std::to_string(i) + "]";
+      if (!item.is_object() || !item.contains("seq") || !item["seq"].is_number_integer())
+        return bad_input(where + ": needs an integer seq");
+      if (item["seq"].get<std::int64_t>() <= last) return bad_input(where + ": seq must increase");
+      last = item["seq"].get<std::int64_t>();
+      const std::string kind = text_field(item, "kind");
+      if (kind != "device" && kind != "reports" && kind != "event")
+        return bad_input(where + ": kind must be device, reports or event");
+      if (!is_valid_id(text_field(item, "serial"))) return bad_input(where + ": bad serial");
+      if (!item.contains("body") || !item["body"].is_object())
+        return bad_input(where + ": body must be an object");
+    }
+    r.items = *it;
+  }
+  return r;
+}
+
+SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req, TimeMs now) {
+  std::int64_t acked = 0;
+  Json rejected = Json::array();
+  Json receipts = Json::array();
+  std::string stopped;
+  for (const auto& item : req.items) {
+    const std::int64_t seq = item["seq"].get<std::int64_t>();
+    const std::string kind = item["kind"].get<std::string>();
+    const std::string serial = item["serial"].get<std::string>();
+    const Json& body = item["body"];
+    Status outcome = ok_status();
+    if (kind == "device") {
+      Device d;
+      d.serial = serial;
+      d.model = text_field(body, "model");
+      d.token_hash = text_field(body, "token_hash");
+      d.enrolled_at = int_field(body, "enrolled_at", 0);
+      if (d.model.empty() || d.token_hash.size() != 64 || d.enrolled_at <= 0) {
+        outcome = bad_input("device item needs model, token_hash and enrolled_at");
+      } else if (auto taken = relay_.adopt_device(d); !taken) {
+        outcome = taken.error();
+      }
+    } else if (kind == "reports") {
+      auto r = relay_.accept_reports(serial, body, now);
+      if (r) {
+        Json hashes = Json::array();
+        for (const auto& rc : (*r)["receipts"]) hashes.push_back(rc.value("sha256", ""));
+        receipts.push_back({{"seq", seq}, {"sha256", std::move(hashes)}});
+      } else {
+        outcome = r.error();
+      }
+    } else {
+      const std::string job_id = text_field(body, "job_id");
+      auto r = relay_.record_job_event(serial, job_id, body.value("event", Json::object()), now);
+      if (!r) outcome = r.error();
+    }
+    if (!outcome && outcome.error().kind == ErrorKind::kUnavailable) {
+      // The store cannot take it now: stop here, the child keeps this and what follows.
+      stopped = outcome.error().message;
+      break;
+    }
+    if (!outcome) {
+      // Refused for good (bad input, unknown job, a conflict): the child drops it, and says so.
+      rejected.push_back({{"seq", seq}, {"error", error_json(outcome.error())["error"]}});
+    }
+    acked = seq;
+  }
+  for (const auto& s : req.sightings) {
+    relay_.note_sighting(s["serial"].get<std::string>(), s["last_seen"].get<TimeMs>(),
+                         text_field(s, "state"));
+  }
+  {
+    std::lock_guard lock(mu_);
+    auto& seen = seen_[child_id];
+    seen.last_sync = now;
+    seen.version = req.version;
+    seen.devices = req.serials.size();
+    seen.items += static_cast<std::int64_t>(req.items.size());
+  }
+  SyncAnswer answer = downward(child_id, req, now);
+  answer.body["acked_seq"] = acked;
+  answer.body["rejected"] = std::move(rejected);
+  answer.body["receipts"] = std::move(receipts);
+  if (!stopped.empty()) answer.body["stopped"] = stopped;
+  answer.has_news = answer.has_news || !req.items.empty();
+  return answer;
+}
+
+SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest& req, TimeMs now) {
+  SyncAnswer answer;
+  Json jobs = Json::array();
+  for (const auto& serial : req.serials) {
+    for (auto& job : relay_.deliverable_jobs(serial, now)) {
+      if (req.held_jobs.count(job.id)) continue;
+      // A failure to record the hop must not keep the job from the device.
+      (void)relay_.note_handed_down(job, child_id, now);
+      jobs.push_back(to_json(job));
+    }
+  }
+  Json ended = Json::array();
+  for (const auto& id : req.held_jobs) {
+    auto job = relay_.store().get_job(id);
+    if (job && !is_terminal(job->state)) continue;
+    if (!job && job.error().kind != ErrorKind::kNotFound) continue;  // store trouble: next time
+    ended.push_back({{"id", id},
+                     {"state", job ? to_string(job->state) : "cancelled"},
+                     {"cause", job ? "ended at the parent relay" : "unknown at the parent relay"}});
+  }
+  answer.has_news = !jobs.empty() || !ended.empty();
+  answer.body = Json{{"jobs", std::move(jobs)},
+                     {"job_updates", std::move(ended)},
+                     {"server_time", format_time(now)}};
+  auto [version, dir] = directory(now);
+  answer.body["directory_version"] = version;
+  if (version != req.directory_version) {
+    answer.body["directory"] = dir;
+    answer.has_news = true;
+  }
+  return answer;
+}
+
+std::pair<std::string, Json> ChildRelays::directory(TimeMs now) {
+  std::lock_guard lock(mu_);
+  const auto epoch = relay_.directory_epoch();
+  if (!directory_version_.empty() && epoch == directory_epoch_ && now - directory_at_ < 5000 &&
+      now >= directory_at_)
+    return {directory_version_, directory_};
+  Json regs = Json::array();
+  for (const auto& r : relay_.store().list_registrations()) {
+    Json j = to_json(r);
+    j["enrollment_code_hash"] = r.enrollment_code_hash;
+    j["created_at_ms"] = r.created_at;
+    regs.push_back(std::move(j));
+  }
+  Json devices = Json::array();
+  for (const auto& d : relay_.store().list_devices()) {
+    devices.push_back({{"serial", d.serial},
+                       {"model", d.model},
+                       {"token_hash", d.token_hash},
+                       {"enrolled_at", d.enrolled_at}});
+  }
+  directory_ = Json{{"registrations", std::move(regs)}, {"devices", std::move(devices)}};
+  directory_version_ = sha256_hex(directory_.dump()).substr(0, 16);
+  directory_at_ = now;
+  directory_epoch_ = epoch;
+  return {directory_version_, directory_};
+}
+
+Json ChildRelays::list(TimeMs now) {
+  Json out = Json::array();
+  std::lock_guard lock(mu_);
+  for (const auto& c : relay_.store().list_admin_credentials()) {
+    if (c.role != Role::kRelay) continue;
+    Json row{{"id", c.name}, {"created_at", format_time(c.created_at)}};
+    if (auto it = seen_.find(c.name); it != seen_.end()) {
+      row["last_sync"] = format_time(it->second.last_sync);
+      row["seconds_since_sync"] = (now - it->second.last_sync) / 1000;
+      row["version"] = it->second.version;
+      row["devices"] = it->second.devices;
+      row["items_received"] = it->second.items;
+    } else {
+      row["last_sync"] = nullptr;
+    }
+    out.push_back(std::move(row));
+  }
+  return Json{{"relays", std::move(out)}};
+}
+
+}  // namespace printrelay

@@ -1,0 +1,76 @@
+// The parent's side of the relay-sync API (seed 001 claims 23-34): a child relay sends what its
+// devices left with it (enrolments, reports, job events, in the order it accepted them) and is
+// answered with the jobs for the devices it serves, the end of jobs it holds, and the directory
+// (registrations and device credentials) so that any relay of the tree can take a device over.
+//
+// Thread-safe.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+#include "relay/relay.h"
+
+namespace printrelay {
+
+inline constexpr std::size_t kMaxSyncItems = 500;
+inline constexpr std::size_t kMaxSyncSerials = 100000;
+inline constexpr int kMaxSyncWaitS = 60;
+
+// One sync request, validated.
+struct SyncRequest {
+  std::string version;  // the child's relayd version
+  int wait_s = 0;
+  std::vector<std::string> serials;  // devices the child serves now
+  std::set<std::string> held_jobs;   // open jobs the child holds
+  std::string directory_version;
+  Json sightings = Json::array();
+  Json items = Json::array();  // [{seq, kind, serial, body}]
+};
+Result<SyncRequest> parse_sync_request(const Json& body);
+
+// What goes down. `has_news` is false when the answer carries nothing: the caller may hold the
+// request (long-poll) and ask again.
+struct SyncAnswer {
+  Json body;
+  bool has_news = false;
+};
+
+class ChildRelays {
+ public:
+  explicit ChildRelays(Relay& relay) : relay_(relay) {}
+
+  // Stores the items in order (stopping at the first the store cannot take: the child sends
+  // the rest again), then answers downward.
+  SyncAnswer sync(const std::string& child_id, const SyncRequest& req, TimeMs now);
+  // The downward part alone (after a long-poll wait).
+  SyncAnswer downward(const std::string& child_id, const SyncRequest& req, TimeMs now);
+  // Children known to this node: credentials, and for those that synced since it started, the
+  // time, version, devices served and items received.
+  Json list(TimeMs now);
+
+ private:
+  struct Seen {
+    TimeMs last_sync = 0;
+    std::string version;
+    std::size_t devices = 0;
+    std::int64_t items = 0;
+  };
+  // {version, registrations, devices}; recomputed after a change through this node, and at
+  // least every few seconds for changes made through other nodes sharing the store.
+  std::pair<std::string, Json> directory(TimeMs now);
+
+  Relay& relay_;
+  std::mutex mu_;
+  std::map<std::string, Seen> seen_;
+  TimeMs directory_at_ = 0;
+  std::uint64_t directory_epoch_ = 0;
+  std::string directory_version_;
+  Json directory_;
+};
+
+}  // namespace printrelay
