@@ -5,9 +5,11 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -20,7 +22,9 @@
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
+#include "relay/relay_update.h"
 #include "relay/upstream_link.h"
+#include "store/blob_dir.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -141,7 +145,44 @@ struct RunOptions {
   int sync_interval_s = 60;
   std::vector<std::string> sync_at;
   bool no_upstream_long_poll = false;
+  std::vector<std::string> trust_keys;
+  int max_artifact_mb = 512;
+  std::vector<std::string> argv;  // as started, for a relay-update's new build
 };
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// A relay-update installs builds under DATA_DIR/bin and points DATA_DIR/bin/current at the one
+// that serves; a relayd started from anywhere else runs that build instead, so a restart (by
+// hand or by the service manager) keeps the update.
+void run_installed_build(const fs::path& dir, const std::vector<std::string>& argv) {
+  const fs::path current = dir / "bin" / "current";
+  if (std::getenv("PRINTRELAY_NO_REEXEC") != nullptr || !fs::exists(current)) return;
+  std::error_code ec;
+  const auto target = fs::canonical(current, ec);
+  const auto self = fs::canonical("/proc/self/exe", ec);
+  if (ec || target == self) return;
+  std::vector<std::string> args = argv;
+  args[0] = target.string();
+  std::vector<char*> raw;
+  for (auto& a : args) raw.push_back(a.data());
+  raw.push_back(nullptr);
+  std::cout << "relayd: running the installed build " << target.string() << std::endl;
+  execv(target.c_str(), raw.data());
+  std::cerr << "relayd: cannot run the installed build " << target.string() << ": "
+            << std::strerror(errno) << "; running this one" << std::endl;
+}
+
+// The build this process runs: the artifact it was installed from, or "dev".
+std::string build_id() {
+  std::error_code ec;
+  const auto self = fs::canonical("/proc/self/exe", ec).filename().string();
+  return self.rfind("relayd-", 0) == 0 ? self.substr(7) : "dev";
+}
 
 std::string read_token_file(const std::string& path) {
   std::ifstream f(path);
@@ -157,8 +198,48 @@ bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
+// At start: a build started by a relay-update says it serves and reports the job done; any other
+// start ends an update that was cut off while its new build was starting (never stuck), and
+// resumes one that was downloading.
+void finish_or_resume_updates(Relay& relay, RelayUpdater& updater, const std::string& data_dir,
+                              const std::string& relay_id) {
+  const char* finishing = std::getenv(kUpdateJobEnv);
+  const TimeMs now = now_ms();
+  if (finishing != nullptr && *finishing != '\0') {
+    const std::string job_id = finishing;
+    std::ofstream(update_ready_file(data_dir, job_id)) << getpid() << "\n";
+    Json ev{{"event_id", "ru-" + job_id + "-succeeded"},
+            {"type", "succeeded"},
+            {"detail",
+             {{"version", std::getenv(kUpdateVersionEnv) ? std::getenv(kUpdateVersionEnv) : ""},
+              {"relayd_version", PRINTRELAY_VERSION},
+              {"build", build_id()}}}};
+    if (auto r = relay.record_job_event(relay_id, job_id, ev, now); !r)
+      std::cerr << "relayd: cannot report relay-update " << job_id << ": " << r.error().message
+                << std::endl;
+    std::cout << "relayd: relay-update " << job_id << " finished: now running build " << build_id()
+              << std::endl;
+    unsetenv(kUpdateJobEnv);
+  }
+  for (const auto& job : relay.store().open_jobs(relay_id)) {
+    if (job.kind != JobKind::kRelayUpdate) continue;
+    if (job.state == JobState::kRunning) {
+      Json ev{{"event_id", "ru-" + job.id + "-failed"},
+              {"type", "failed"},
+              {"reason",
+               "relayd restarted while the new build was starting; running build " + build_id()}};
+      if (auto r = relay.record_job_event(relay_id, job.id, ev, now); !r)
+        std::cerr << "relayd: cannot end relay-update " << job.id << ": " << r.error().message
+                  << std::endl;
+    } else {
+      updater.run(job);
+    }
+  }
+}
+
 int run_serve(const RunOptions& o) {
   fs::path dir = fs::absolute(o.data_dir);
+  run_installed_build(dir, o.argv);
   auto colon = o.listen.rfind(':');
   if (colon == std::string::npos) {
     std::cerr << "relayd: --listen must be HOST:PORT, got '" << o.listen << "'\n";
@@ -189,6 +270,8 @@ int run_serve(const RunOptions& o) {
     return 2;
   }
   std::unique_ptr<UpstreamLink> upstream;
+  std::unique_ptr<RelayUpdater> updater;
+  std::function<void()> stop_serving;  // set once the server exists
   ro.forward_upstream = !o.upstream.empty();
   ro.on_upstream_queued = [&upstream](bool urgent) {
     if (upstream) upstream->nudge(urgent);
@@ -209,8 +292,21 @@ int run_serve(const RunOptions& o) {
     }
     uo.long_poll = !o.no_upstream_long_poll;
     uo.version = PRINTRELAY_VERSION;
+    uo.on_own_job = [&updater](const Job& job) {
+      if (updater && job.kind == JobKind::kRelayUpdate &&
+          (job.state == JobState::kWaiting || job.state == JobState::kAcquired))
+        updater->run(job);
+    };
     upstream = std::make_unique<UpstreamLink>(relay, uo);
+    RelayUpdateOptions up;
+    up.data_dir = dir.string();
+    for (const auto& k : o.trust_keys) up.trusted_keys.push_back(read_file(k));
+    up.argv = o.argv;
+    updater = std::make_unique<RelayUpdater>(relay, *upstream, up, [&stop_serving] {
+      if (stop_serving) stop_serving();
+    });
   }
+  BlobDirectory artifacts((dir / "artifacts").string());
   // Several nodes on one PostgreSQL: a job created through any of them wakes the device's
   // long-poll here.
   const bool cross_node = store->watch_jobs_changed(
@@ -223,6 +319,8 @@ int run_serve(const RunOptions& o) {
   ao.retry_after_s = o.retry_after_s;
   ao.schema_version = store->schema_version();
   ao.store_name = chosen.name;
+  ao.artifacts = &artifacts;
+  ao.version = std::string(PRINTRELAY_VERSION) + " (build " + build_id() + ")";
   RelayApi api(relay, feed, metrics, ao);
 
   // One io_context per I/O thread, each with its own acceptor: a connection lives on one thread,
@@ -242,6 +340,8 @@ int run_serve(const RunOptions& o) {
   so.cert_file = o.cert.empty() ? (dir / "tls/server.pem").string() : o.cert;
   so.key_file = o.key.empty() ? (dir / "tls/server.key").string() : o.key;
   so.body_limit_bytes = kMaxBodyBytes;
+  so.large_body_path_prefix = "/v1/artifacts/";
+  so.large_body_limit_bytes = std::size_t(o.max_artifact_mb) << 20;
   HttpServer server(contexts, so, [&api](Exchange& ex) { return api.handle(ex); });
   server.start();
 
@@ -259,17 +359,20 @@ int run_serve(const RunOptions& o) {
   schedule();
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](boost::system::error_code, int) {
+  auto shut_down = [&] {
     server.stop();
     tick.cancel();
     for (auto& c : io_threads) c->stop();
     ioc.stop();
-  });
+  };
+  signals.async_wait([&](boost::system::error_code, int) { shut_down(); });
+  stop_serving = [&] { boost::asio::post(ioc, shut_down); };
   std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
             << "://" << host << ":" << server.port() << " (store " << chosen.name << " "
             << chosen.where << ", schema " << store->schema_version() << ", " << threads
             << " threads" << (cross_node ? ", cross-node job wake-ups" : "") << ")" << std::endl;
   if (upstream) {
+    finish_or_resume_updates(relay, *updater, dir.string(), o.relay_id);
     upstream->start();
     std::cout << "relayd: child of";
     for (const auto& u : o.upstream) std::cout << " " << u;
@@ -279,6 +382,7 @@ int run_serve(const RunOptions& o) {
   for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  updater.reset();
   if (upstream) upstream->stop();
   store->unwatch_jobs_changed();
   relay.flush_sightings();
@@ -356,11 +460,17 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 86400));
   run->add_option("--sync-at", ro.sync_at, "extra syncs at these times of day (HH:MM UTC)");
+  run->add_option("--trust-key", ro.trust_keys,
+                  "Ed25519 public key (PEM) a relay-update build must be signed by; repeatable");
+  run->add_option("--max-artifact-mb", ro.max_artifact_mb, "largest artifact upload accepted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 8192));
   run->add_flag("--no-upstream-long-poll", ro.no_upstream_long_poll,
                 "do not hold a request open at the parent (jobs come at the regular syncs)");
   CLI11_PARSE(app, argc, argv);
   try {
     if (*init) return run_init(io);
+    ro.argv.assign(argv, argv + argc);
     return run_serve(ro);
   } catch (const std::exception& e) {
     std::cerr << "relayd: " << e.what() << "\n";

@@ -405,8 +405,16 @@ Status validate_job_params(JobKind kind, const Json& params) {
     }
     case JobKind::kReboot:
       return ok_status();
+    case JobKind::kRelayUpdate: {
+      // The artifact to install: a relayd build pushed with `relayctl artifact push --kind relay`.
+      const std::string a = text_field(params, "artifact");
+      const bool hex = a.size() == 64 && std::all_of(a.begin(), a.end(), [](char c) {
+                         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       });
+      if (!hex) return bad_input("relay-update needs params.artifact: the build's sha256 (64 hex)");
+      return ok_status();
+    }
     case JobKind::kFirmware:
-    case JobKind::kRelayUpdate:
       return bad_input(std::string("job kind '") + to_string(kind) +
                        "' is not available yet on this relay");
   }

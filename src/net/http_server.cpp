@@ -169,12 +169,20 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       parser.header_limit(16 * 1024);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.idle_timeout_s));
       beast::error_code ec;
-      co_await http::async_read(stream, buffer, parser, no_throw(ec));
+      // The header first: uploads to the large-body path get their own (larger) limit.
+      co_await http::async_read_header(stream, buffer, parser, no_throw(ec));
+      std::size_t limit = options.body_limit_bytes;
+      if (!ec && !options.large_body_path_prefix.empty() &&
+          parser.get().target().starts_with(options.large_body_path_prefix)) {
+        limit = options.large_body_limit_bytes;
+        parser.body_limit(limit);
+      }
+      if (!ec) co_await http::async_read(stream, buffer, parser, no_throw(ec));
       if (ec == http::error::body_limit) {
         HttpResponseMsg res{http::status::payload_too_large, 11};
         res.set(http::field::content_type, "application/json");
         res.body() = R"({"error":{"code":"too_large","message":"body is larger than )" +
-                     std::to_string(options.body_limit_bytes) + R"( bytes"}})";
+                     std::to_string(limit) + R"( bytes"}})";
         res.keep_alive(false);
         res.prepare_payload();
         beast::error_code wec;

@@ -62,6 +62,10 @@ struct ServerOptions {
   std::string cert_file;  // PEM chain; required with tls
   std::string key_file;
   std::size_t body_limit_bytes = 1 << 20;
+  // Requests whose target starts with this prefix (artifact uploads) may carry up to
+  // large_body_limit_bytes; the body is still read into memory.
+  std::string large_body_path_prefix;
+  std::size_t large_body_limit_bytes = 0;
   int idle_timeout_s = 75;     // keep-alive connections idle longer are closed
   int request_timeout_s = 30;  // to read one request
 };

@@ -1,10 +1,13 @@
 #include "relay/api.h"
 
+#include <algorithm>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <random>
+#include <sstream>
 
+#include "core/artifact.h"
 #include "core/codec.h"
 
 namespace printrelay {
@@ -12,6 +15,10 @@ namespace printrelay {
 namespace asio = boost::asio;
 
 namespace {
+
+// How `relayctl artifact push` sends an artifact's manifest and signature with its bytes.
+constexpr const char* kManifestHeader = "X-Artifact-Manifest";
+constexpr const char* kSignatureHeader = "X-Artifact-Signature";
 
 TimeMs now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -91,10 +98,15 @@ RelayApi::Reply RelayApi::result_reply(Result<Json> res, int ok_status) {
 }
 
 HttpResponseMsg RelayApi::make_response(const HttpRequestMsg& req, const Reply& r) {
-  if (!r.text.empty()) {
+  if (!r.text.empty() || !r.content_type.empty()) {
     HttpResponseMsg res{static_cast<http::status>(r.status), req.version()};
-    res.set(http::field::content_type, "text/plain; version=0.0.4");
+    res.set(http::field::content_type,
+            r.content_type.empty() ? "text/plain; version=0.0.4" : r.content_type);
+    if (!r.content_range.empty()) res.set(http::field::content_range, r.content_range);
+    if (r.status == 200 || r.status == 206) res.set(http::field::accept_ranges, "bytes");
     res.body() = r.text;
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
     return res;
   }
   auto res = json_response(req, r.status, r.body);
@@ -156,6 +168,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (seg.size() == 1 && seg[0] == "healthz" && method == http::verb::get) {
     route_name = "/healthz";
     return ok_reply(200, Json{{"status", "ok"},
+                              {"version", options_.version},
                               {"store", options_.store_name},
                               {"schema_version", options_.schema_version}});
   }
@@ -174,6 +187,12 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   }
   if (seg.empty() || seg[0] != "v1") {
     return error_reply(not_found("no such endpoint: " + ex.path()));
+  }
+
+  // ---- artifacts: devices, child relays and the service center download them ----
+  if (seg.size() >= 3 && seg[1] == "artifacts" && method == http::verb::get) {
+    route_name = seg.size() == 4 ? "/v1/artifacts/{sha}/data" : "/v1/artifacts/{sha}";
+    return artifact_download(ex, seg);
   }
 
   // ---- device API ----
@@ -358,6 +377,18 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       return ok_reply(201, Json{{"name", name}, {"role", to_string(*role)}, {"token", *token}});
     }
   }
+  if (res == "artifacts" && seg.size() == 2 && method == http::verb::get) {
+    route_name = "/v1/artifacts";
+    if (!options_.artifacts) return ok_reply(200, Json{{"artifacts", Json::array()}});
+    Json list = Json::array();
+    for (auto& m : options_.artifacts->list()) list.push_back(std::move(m));
+    return ok_reply(200, Json{{"artifacts", std::move(list)}});
+  }
+  if (res == "artifacts" && seg.size() == 3 && method == http::verb::put) {
+    route_name = "/v1/artifacts/{sha}";
+    if (auto e = need(Role::kAdmin)) return error_reply(*e);
+    return artifact_upload(ex, seg[2]);
+  }
   if (res == "relays" && seg.size() == 2) {
     route_name = "/v1/relays";
     if (method == http::verb::get) return ok_reply(200, children_.list(now));
@@ -375,6 +406,84 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
 }
 
+RelayApi::Reply RelayApi::artifact_upload(Exchange& ex, const std::string& sha) {
+  const auto& req = ex.request();
+  if (!options_.artifacts) return error_reply(not_found("this relay keeps no artifacts"));
+  auto manifest_text = std::string(req[kManifestHeader]);
+  auto signature = std::string(req[kSignatureHeader]);
+  auto parsed = parse_body(manifest_text);
+  if (manifest_text.empty() || !parsed) {
+    return error_reply(bad_input(std::string("header ") + kManifestHeader +
+                                 " must hold the artifact's manifest (JSON)"));
+  }
+  auto manifest = parse_manifest(*parsed);
+  if (!manifest) return error_reply(manifest.error());
+  if ((*manifest)["sha256"] != sha) {
+    return error_reply(bad_input("the manifest's sha256 is not the one in the path"));
+  }
+  if ((*manifest)["size"].get<std::int64_t>() != static_cast<std::int64_t>(req.body().size())) {
+    return error_reply(bad_input("the manifest's size is not the body's size (" +
+                                 std::to_string(req.body().size()) + " bytes)"));
+  }
+  const bool hex_sig =
+      signature.size() == 128 && std::all_of(signature.begin(), signature.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      });
+  if (!hex_sig) {
+    return error_reply(bad_input(std::string("header ") + kSignatureHeader +
+                                 " must hold the Ed25519 signature (128 hex)"));
+  }
+  // The relay does not judge the signature: devices and child relays verify it against the keys
+  // they trust, so a tampered relay cannot make them install anything.
+  Json meta = *manifest;
+  meta["signature"] = signature;
+  if (auto st = options_.artifacts->put(sha, req.body(), meta); !st) return error_reply(st.error());
+  return ok_reply(201, Json{{"artifact", meta}});
+}
+
+RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::vector<std::string>& seg) {
+  const auto& req = ex.request();
+  const auto token = bearer(req);
+  if (!relay_.authenticate_admin(token) && !relay_.authenticate_device(token)) {
+    return error_reply(unauthorized("artifacts need a device, relay or admin credential"));
+  }
+  if (!options_.artifacts) return error_reply(not_found("this relay keeps no artifacts"));
+  const std::string& sha = seg[2];
+  auto meta = options_.artifacts->meta(sha);
+  if (!meta) return error_reply(meta.error());
+  if (seg.size() == 3) return ok_reply(200, Json{{"artifact", *meta}});
+  if (seg.size() != 4 || seg[3] != "data") return error_reply(not_found("no such endpoint"));
+  auto size = options_.artifacts->size(sha);
+  if (!size) return error_reply(size.error());
+  std::int64_t from = 0, to = *size - 1;
+  const std::string range(req[http::field::range]);
+  Reply r;
+  r.status = 200;
+  if (!range.empty()) {
+    // One range, "bytes=FROM-" or "bytes=FROM-TO": what a resuming download sends.
+    std::int64_t a = -1, b = -1;
+    char dash = 0;
+    std::istringstream in(range.rfind("bytes=", 0) == 0 ? range.substr(6) : "");
+    in >> a >> dash;
+    if (in && dash == '-' && !(in >> b)) b = *size - 1;
+    if (a < 0 || dash != '-' || a >= *size || (b >= 0 && b < a)) {
+      Reply bad = error_reply(Error{ErrorKind::kBadInput, "unsatisfiable range " + range});
+      bad.status = 416;
+      return bad;
+    }
+    from = a;
+    to = std::min(b, *size - 1);
+    r.status = 206;
+    r.content_range =
+        "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" + std::to_string(*size);
+  }
+  auto bytes = options_.artifacts->read(sha, from, to - from + 1);
+  if (!bytes) return error_reply(bytes.error());
+  r.text = std::move(*bytes);
+  r.content_type = "application/octet-stream";
+  return r;
+}
+
 asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child_id,
                                           const Json& body) {
   const auto& req = ex.request();
@@ -390,6 +499,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
     auto executor = co_await asio::this_coro::executor;
     auto keys = parsed->serials;
     keys.push_back(kDirectoryWakeKey);
+    keys.push_back(child_id);  // a job for the child itself
     auto waiter = feed_.watch_devices(keys, executor);
     // Anything that became deliverable between the first answer and the watch is seen here.
     answer = children_.downward(child_id, *parsed, now_ms());

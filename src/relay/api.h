@@ -18,6 +18,7 @@
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
+#include "store/blob_dir.h"
 
 namespace printrelay {
 
@@ -28,6 +29,8 @@ struct ApiOptions {
   double device_burst = 40;
   int retry_after_s = 5;  // base of the Retry-After we hand out (jittered up to 2x)
   std::string store_name = "sqlite";
+  BlobDirectory* artifacts = nullptr;  // signed artifacts (firmware, relay builds); none: 404
+  std::string version;                 // this relayd's version, in /healthz
   int schema_version = 0;
 };
 
@@ -48,13 +51,18 @@ class RelayApi {
     enum Special { kNone, kPoll, kEvents, kSync };
     int status = 200;
     Json body;
-    std::string text;  // non-JSON body (metrics)
+    std::string text;          // non-JSON body (metrics, artifact data)
+    std::string content_type;  // of `text`; default text/plain (Prometheus)
+    std::string content_range;
     int retry_after_s = 0;
     bool www_authenticate = false;
     Special special = kNone;
     std::string serial;
   };
   Reply dispatch(Exchange& ex, std::string& route_name);
+  // GET /v1/artifacts/{sha} (manifest) and /v1/artifacts/{sha}/data (bytes, HTTP Range).
+  Reply artifact_download(Exchange& ex, const std::vector<std::string>& seg);
+  Reply artifact_upload(Exchange& ex, const std::string& sha);
   Reply ok_reply(int status, Json body);
   Reply error_reply(const Error& e);
   Reply result_reply(Result<Json> r, int ok_status = 200);

@@ -104,7 +104,7 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
       d.enrolled_at = int_field(body, "enrolled_at", 0);
       if (d.model.empty() || d.token_hash.size() != 64 || d.enrolled_at <= 0) {
         outcome = bad_input("device item needs model, token_hash and enrolled_at");
-      } else if (auto taken = relay_.adopt_device(d); !taken) {
+      } else if (auto taken = relay_.adopt_device(d, /*from_child=*/true); !taken) {
         outcome = taken.error();
       }
     } else if (kind == "reports") {
@@ -156,7 +156,9 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
 SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest& req, TimeMs now) {
   SyncAnswer answer;
   Json jobs = Json::array();
-  for (const auto& serial : req.serials) {
+  std::vector<std::string> targets = req.serials;
+  targets.push_back(child_id);  // jobs for the child relay itself (claim 27: relay-update)
+  for (const auto& serial : targets) {
     for (auto& job : relay_.deliverable_jobs(serial, now)) {
       if (req.held_jobs.count(job.id)) continue;
       // A failure to record the hop must not keep the job from the device.

@@ -424,7 +424,7 @@ Status Relay::queue_upstream(const std::string& kind, const std::string& serial,
   return ok_status();
 }
 
-Result<bool> Relay::adopt_device(const Device& d) {
+Result<bool> Relay::adopt_device(const Device& d, bool from_child) {
   auto cur = store_.get_device(d.serial);
   if (cur && cur->enrolled_at >= d.enrolled_at) return false;
   Device merged = cur ? *cur : d;
@@ -442,6 +442,16 @@ Result<bool> Relay::adopt_device(const Device& d) {
     device_tokens_[d.token_hash] = d.serial;
   }
   directory_changed();
+  if (from_child) {
+    if (auto st = queue_upstream("device", d.serial,
+                                 Json{{"serial", d.serial},
+                                      {"model", d.model},
+                                      {"token_hash", d.token_hash},
+                                      {"enrolled_at", d.enrolled_at}},
+                                 d.enrolled_at);
+        !st)
+      return st.error();
+  }
   return true;
 }
 
@@ -663,7 +673,16 @@ Json Relay::job_row(const Job& job) {
 Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs now) {
   auto job = parse_job_request(body, now);
   if (!job) return job.error();
-  if (!store_.get_device(job->serial) && !store_.get_registration(job->serial)) {
+  if (job->kind == JobKind::kRelayUpdate) {
+    // Addressed to a child relay (claim 27: a job whose target is a relay id), never a device.
+    bool is_relay = false;
+    for (const auto& c : store_.list_admin_credentials())
+      is_relay = is_relay || (c.role == Role::kRelay && c.name == job->serial);
+    if (!is_relay) {
+      return not_found("no child relay " + job->serial +
+                       " (relay-update targets a relay id: relayctl relays list)");
+    }
+  } else if (!store_.get_device(job->serial) && !store_.get_registration(job->serial)) {
     return not_found("no device " + job->serial + " (register it first)");
   }
   job->id = "j-" + random_hex(8);

@@ -84,7 +84,11 @@ class Relay {
   Store& store() { return store_; }
   // A device enrolled elsewhere in the tree (or on another node): stored and trusted here unless
   // this relay already holds a newer enrolment of it. Returns true when it was taken.
-  Result<bool> adopt_device(const Device& d);
+  // `from_child`: it came up from a child relay, so this relay passes it on to its own parent.
+  Result<bool> adopt_device(const Device& d, bool from_child = false);
+  // Registrations or credentials changed (here, or in a directory from the parent): the next
+  // sync of each child carries the new directory, and waiting children are woken.
+  void directory_changed();
   // A heartbeat seen by a child relay: kept (and later written) when newer than what we have.
   void note_sighting(const std::string& serial, TimeMs last_seen, const std::string& state);
   std::vector<Job> deliverable_jobs(const std::string& serial, TimeMs now);
@@ -142,7 +146,6 @@ class Relay {
   Json job_row(const Job& job);
   std::vector<Job> open_jobs(const std::string& serial);
   double unit_random();
-  void directory_changed();
   // Queues an item for the parent when this is a child relay; a failure is the caller's
   // failure (the device retries, and the repeat is queued again).
   Status queue_upstream(const std::string& kind, const std::string& serial, Json body, TimeMs now,

@@ -73,6 +73,12 @@ void UpstreamLink::nudge(bool urgent) {
   cv_.notify_all();
 }
 
+UpstreamLink::ParentAccess UpstreamLink::parent_access() {
+  std::lock_guard lock(mu_);
+  return {options_.urls.empty() ? "" : options_.urls[current_], options_.token, options_.ca_file,
+          options_.proxy};
+}
+
 UpstreamLink::Status UpstreamLink::status() {
   std::lock_guard lock(mu_);
   Status s = status_;
@@ -292,6 +298,8 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
       if (!listed.count(serial))
         complete = relay_.store().delete_registration(serial).ok() && complete;
     }
+    // Our own children (grandchildren of the parent) get the change at once.
+    relay_.directory_changed();
     for (const auto& j : d->value("devices", Json::array())) {
       Device dev;
       dev.serial = text_field(j, "serial");
@@ -316,6 +324,10 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
     if (auto st = relay_.adopt_job(*job, "received from parent relay " + parent, now); !st) {
       std::cerr << "relayd: cannot store job " << job->id << ": " << st.error().message
                 << std::endl;
+      continue;
+    }
+    if (job->serial == relay_.options().relay_id && options_.on_own_job) {
+      if (auto stored = relay_.store().get_job(job->id); stored) options_.on_own_job(*stored);
     }
   }
   for (const auto& u : answer.value("job_updates", Json::array())) {

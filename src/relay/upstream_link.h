@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -39,6 +40,8 @@ struct UpstreamOptions {
   TimeMs served_window_ms = 15 * 60 * 1000;  // a device is ours if it polled within this
   int return_to_first_s = 300;
   std::string version;
+  // A job addressed to this relay itself (relay-update), once it has been stored here.
+  std::function<void(const Job&)> on_own_job;
 };
 
 class UpstreamLink {
@@ -64,6 +67,15 @@ class UpstreamLink {
     std::string last_error;
   };
   Status status();
+
+  // How to reach the parent in use now (for downloads beside the sync).
+  struct ParentAccess {
+    std::string url;
+    std::string token;
+    std::string ca_file;
+    std::string proxy;
+  };
+  ParentAccess parent_access();
 
  private:
   void send_loop();

@@ -214,6 +214,35 @@ TEST_F(RelayTreeTest, RepeatedItemsAreStoredOnceAndBadOnesAreRefusedNotRetried) 
   EXPECT_EQ(parent_store_->count_reports("S1"), 1);
 }
 
+// A middle relay (a child that is itself a parent) passes a grandchild's enrolment on upward,
+// so the root and every other relay of the tree accept that device's credential.
+TEST_F(RelayTreeTest, AMiddleRelayPassesEnrolmentsFromBelowUpward) {
+  ChildRelays grandchildren(*child_);
+  Json item{{"seq", 1},
+            {"kind", "device"},
+            {"serial", "S1"},
+            {"body",
+             {{"serial", "S1"},
+              {"model", "MX"},
+              {"token_hash", sha256_hex("grandchild token")},
+              {"enrolled_at", now_}}}};
+  auto req = parse_sync_request(Json{{"items", Json::array({item})}});
+  ASSERT_TRUE(req.ok());
+  auto answer = grandchildren.sync("grandchild-1", *req, now_).body;
+  EXPECT_EQ(answer["acked_seq"], 1);
+  auto queued = child_store_->peek_upstream(10);
+  ASSERT_EQ(queued.size(), 1u);
+  EXPECT_EQ(queued[0].kind, "device");
+  EXPECT_EQ(queued[0].body["token_hash"], sha256_hex("grandchild token"));
+  sync(now_ + 1);
+  auto who = parent_->authenticate_device("grandchild token");
+  ASSERT_TRUE(who.ok());
+  EXPECT_EQ(*who, "S1");
+  // The same enrolment again changes nothing and is not passed on again.
+  grandchildren.sync("grandchild-1", *req, now_ + 2);
+  EXPECT_EQ(child_store_->count_upstream(), 0);
+}
+
 TEST(SyncRequest, BadInputIsRefusedWithTheReason) {
   auto check = [](Json body, const std::string& needle) {
     auto r = parse_sync_request(body);

@@ -1,0 +1,250 @@
+#include "relay/relay_update.h"
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "core/artifact.h"
+#include "core/codec.h"
+#include "core/sha256.h"
+#include "net/http_client.h"
+#include "net/signing.h"
+
+extern char** environ;
+
+namespace printrelay {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+TimeMs now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::string> file_sha256(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return unavailable("cannot read " + path);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return sha256_hex(data);
+}
+
+}  // namespace
+
+std::string update_ready_file(const std::string& data_dir, const std::string& job_id) {
+  return (fs::path(data_dir) / "updates" / ("ready-" + job_id)).string();
+}
+
+RelayUpdater::RelayUpdater(Relay& relay, UpstreamLink& link, RelayUpdateOptions options,
+                           std::function<void()> hand_over)
+    : relay_(relay), link_(link), options_(std::move(options)), hand_over_(std::move(hand_over)) {}
+
+RelayUpdater::~RelayUpdater() {
+  stop_ = true;
+  if (worker_.joinable()) worker_.join();
+}
+
+void RelayUpdater::run(const Job& job) {
+  std::lock_guard lock(mu_);
+  if (!running_job_.empty()) return;
+  if (worker_.joinable()) worker_.join();
+  running_job_ = job.id;
+  worker_ = std::thread([this, job] { work(job); });
+}
+
+void RelayUpdater::event(const Job& job, const std::string& type, Json detail,
+                         const std::string& reason) {
+  // Deterministic ids: a repeat (after a restart) is recognised as the same event.
+  Json ev{{"event_id", "ru-" + job.id + "-" + type}, {"type", type}, {"detail", std::move(detail)}};
+  if (!reason.empty()) ev["reason"] = reason;
+  auto r = relay_.record_job_event(job.serial, job.id, ev, now_ms());
+  if (!r) {
+    std::cerr << "relayd: relay-update " << job.id << ": cannot record " << type << ": "
+              << r.error().message << std::endl;
+  }
+}
+
+void RelayUpdater::work(Job job) {
+  Json manifest;
+  auto installed = fetch(job, manifest);
+  if (!installed) {
+    event(job, "failed", Json::object(), installed.error().message);
+  } else {
+    event(job, "acquired", Json{{"version", manifest.value("version", "")}});
+    event(job, "started", Json{{"path", *installed}});
+    auto started = start_new_build(job, *installed, manifest);
+    if (!started) {
+      event(job, "failed", Json::object(), started.error().message);
+    } else {
+      std::cerr << "relayd: relay-update " << job.id << ": " << *started
+                << "; handing over and exiting" << std::endl;
+      hand_over_();
+    }
+  }
+  std::lock_guard lock(mu_);
+  running_job_.clear();
+}
+
+Result<std::string> RelayUpdater::fetch(const Job& job, Json& manifest) {
+  const std::string sha = text_field(job.params, "artifact");
+  const auto parent = link_.parent_access();
+  HttpClient client(ClientOptions{parent.ca_file, false, parent.proxy, 5000, &stop_});
+  const std::vector<std::pair<std::string, std::string>> auth = {
+      {"Authorization", "Bearer " + parent.token}};
+
+  auto meta_res =
+      client.send(HttpRequest{"GET", parent.url + "/v1/artifacts/" + sha, "", auth, 30000});
+  if (!meta_res)
+    return unavailable("cannot fetch the build's manifest: " + meta_res.error().message);
+  if (meta_res->status != 200) {
+    return not_found("the parent has no build " + sha + " (HTTP " +
+                     std::to_string(meta_res->status) + ")");
+  }
+  auto meta_json = parse_body(meta_res->body);
+  if (!meta_json) return bad_input("unreadable manifest from the parent");
+  Json meta = meta_json->value("artifact", Json::object());
+  const std::string signature = text_field(meta, "signature");
+  meta.erase("signature");
+  auto parsed = parse_manifest(meta);
+  if (!parsed) return bad_input("the build's manifest is invalid: " + parsed.error().message);
+  manifest = *parsed;
+  if (manifest["sha256"] != sha) return bad_input("the manifest names another build");
+  if (manifest["kind"] != "relay") return bad_input("artifact " + sha + " is not a relay build");
+  // End-to-end trust: the signature is checked here against our keys, not the relay's word.
+  bool trusted = false;
+  std::string why = "signed by key " + manifest.value("key_id", "") +
+                    ", which this relay does "
+                    "not trust";
+  for (const auto& pem : options_.trusted_keys) {
+    auto id = key_id(pem);
+    if (!id || *id != manifest["key_id"]) continue;
+    auto ok = verify_text(manifest.dump(), signature, pem);
+    if (ok && *ok) {
+      trusted = true;
+      break;
+    }
+    why = "the manifest's signature does not verify against trusted key " + *id;
+  }
+  if (!trusted) return Error{ErrorKind::kForbidden, "refused build " + sha + ": " + why};
+
+  // Download, resuming whatever an earlier attempt left.
+  const fs::path updates = fs::path(options_.data_dir) / "updates";
+  const fs::path bin = fs::path(options_.data_dir) / "bin";
+  std::error_code ec;
+  fs::create_directories(updates, ec);
+  fs::create_directories(bin, ec);
+  const fs::path part = updates / (sha + ".part");
+  const std::int64_t size = manifest["size"].get<std::int64_t>();
+  std::int64_t have = fs::exists(part) ? std::int64_t(fs::file_size(part)) : 0;
+  if (have > size) {
+    fs::remove(part, ec);
+    have = 0;
+  }
+  if (have > 0) {
+    std::cerr << "relayd: relay-update " << job.id << ": resuming the download at " << have
+              << " of " << size << " bytes" << std::endl;
+  }
+  std::ofstream out(part, std::ios::binary | std::ios::app);
+  if (!out) return unavailable("cannot write " + part.string());
+  while (have < size && !stop_) {
+    const std::int64_t to = std::min(size, have + options_.chunk_bytes) - 1;
+    auto headers = auth;
+    headers.emplace_back("Range", "bytes=" + std::to_string(have) + "-" + std::to_string(to));
+    auto res = client.send(
+        HttpRequest{"GET", parent.url + "/v1/artifacts/" + sha + "/data", "", headers, 120000});
+    if (!res) return unavailable("download interrupted: " + res.error().message);
+    if (res->status != 206 || res->body.empty()) {
+      return unavailable("download refused by the parent (HTTP " + std::to_string(res->status) +
+                         ")");
+    }
+    out.write(res->body.data(), static_cast<std::streamsize>(res->body.size()));
+    out.flush();
+    if (!out) return unavailable("cannot write " + part.string());
+    have += static_cast<std::int64_t>(res->body.size());
+  }
+  out.close();
+  if (stop_) return unavailable("relayd is stopping");
+  auto got = file_sha256(part.string());
+  if (!got) return got.error();
+  if (*got != sha) {
+    fs::remove(part, ec);  // a corrupt copy must not be resumed
+    return bad_input("the downloaded build's SHA-256 is " + *got + ", not " + sha +
+                     " (tampered or corrupted on the way)");
+  }
+  const fs::path installed = bin / ("relayd-" + sha.substr(0, 16));
+  fs::rename(part, installed, ec);
+  if (ec) return unavailable("cannot install " + installed.string() + ": " + ec.message());
+  ::chmod(installed.c_str(), 0755);
+  return installed.string();
+}
+
+Result<std::string> RelayUpdater::start_new_build(const Job& job, const std::string& path,
+                                                  const Json& manifest) {
+  const std::string ready = update_ready_file(options_.data_dir, job.id);
+  std::error_code ec;
+  fs::remove(ready, ec);
+  std::vector<std::string> args = options_.argv;
+  if (args.empty()) args.push_back(path);
+  args[0] = path;
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv = *e;
+    if (kv.rfind("PRINTRELAY_UPDATE_", 0) == 0) continue;
+    env_store.push_back(kv);
+  }
+  env_store.push_back(std::string(kUpdateJobEnv) + "=" + job.id);
+  env_store.push_back(std::string(kUpdateVersionEnv) + "=" + manifest.value("version", ""));
+  env_store.push_back(std::string(kUpdateArtifactEnv) + "=" + manifest.value("sha256", ""));
+  std::vector<char*> envp;
+  for (auto& kv : env_store) envp.push_back(kv.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  if (int rc = posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), envp.data());
+      rc != 0) {
+    return unavailable("the new build did not start: " + std::string(std::strerror(rc)) +
+                       "; still running the previous build");
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(options_.start_timeout_s);
+  while (std::chrono::steady_clock::now() < deadline && !stop_) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      std::string how = WIFEXITED(status)
+                            ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                            : "was killed by signal " + std::to_string(WTERMSIG(status));
+      return unavailable("the new build " + how + " before serving; rolled back to the " +
+                         "previous build, which keeps running");
+    }
+    if (fs::exists(ready)) {
+      // The new build serves: from now on it is the relay. DATA_DIR/bin/current follows it.
+      const fs::path current = fs::path(options_.data_dir) / "bin" / "current";
+      const fs::path tmp = fs::path(options_.data_dir) / "bin" / ".current.tmp";
+      fs::remove(tmp, ec);
+      fs::create_symlink(fs::path(path).filename(), tmp, ec);
+      if (!ec) fs::rename(tmp, current, ec);
+      if (ec) std::cerr << "relayd: cannot point bin/current at the new build: " << ec.message();
+      return "new build (pid " + std::to_string(pid) + ") is serving";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  return unavailable("the new build did not start serving within " +
+                     std::to_string(options_.start_timeout_s) +
+                     " s; stopped it and rolled back to the previous build");
+}
+
+}  // namespace printrelay
