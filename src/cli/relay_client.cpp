@@ -39,11 +39,27 @@ Result<Json> RelayClient::call(const ApiCall& call) {
   HttpRequest req;
   req.method = call.method;
   req.url = connection_.url + call.path;
-  req.headers = {{"Authorization", "Bearer " + connection_.token}, {"Accept", "application/json"}};
   if (call.body) {
     req.body = call.body->dump();
     req.headers.emplace_back("Content-Type", "application/json");
   }
+  return exchange(req);
+}
+
+Result<Json> RelayClient::upload(UploadCall call) {
+  HttpRequest req;
+  req.method = call.method;
+  req.url = connection_.url + call.path;
+  req.body = std::move(call.body);
+  req.timeout_ms = call.timeout_ms;
+  req.headers = std::move(call.headers);
+  req.headers.emplace_back("Content-Type", call.content_type);
+  return exchange(req);
+}
+
+Result<Json> RelayClient::exchange(HttpRequest& req) {
+  req.headers.emplace_back("Authorization", "Bearer " + connection_.token);
+  req.headers.emplace_back("Accept", "application/json");
   auto resp = http_->send(req);
   if (!resp) return unavailable(transport_error(resp.error(), req.method, req.url));
   if (resp->status < 200 || resp->status > 299) {

@@ -15,7 +15,8 @@
 
 namespace printrelay {
 class HttpClient;
-}
+struct HttpRequest;
+}  // namespace printrelay
 
 namespace printrelay::cli {
 
@@ -30,6 +31,10 @@ class RelayClient {
   // The JSON answer of a 2xx (null for an empty body), or the error line.
   Result<Json> call(const ApiCall& call);
 
+  // Sends raw bytes (an artifact) with the call's extra headers; the answer as for call(). The
+  // body is moved out of `call` rather than copied: it may be hundreds of MiB.
+  Result<Json> upload(UploadCall call);
+
   // Follows GET `path` as an event stream, handing each event to `on_event` until it returns
   // false (then Ok(true)), the server closes (Ok(false)), or `timeout_ms` passes (Ok(false) with
   // *timed_out set); 0 means no limit.
@@ -39,6 +44,8 @@ class RelayClient {
   const std::string& url() const { return connection_.url; }
 
  private:
+  // Adds the credential, sends, and turns the answer into JSON or the error line.
+  Result<Json> exchange(HttpRequest& req);
   std::string transport_error(const Error& e, const std::string& method,
                               const std::string& full_url) const;
 

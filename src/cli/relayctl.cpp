@@ -15,6 +15,7 @@
 #include "cli/relay_client.h"
 #include "cli/render.h"
 #include "cli/requests.h"
+#include "cli/signing_keys.h"
 #include "cli/table.h"
 #include "core/codec.h"
 
@@ -48,10 +49,28 @@ struct Flags {
 
   std::string credential_name, credential_role;
   std::string relay_id, relay_token_file;
+  std::string relay_update_relay, relay_update_artifact;
+  JobTimes relay_update_times;
 
   std::string watch_kinds;
   std::optional<int> watch_count, watch_timeout_s;
+
+  std::string keys_dir, key_name;
+  std::string artifact_file;
+  ArtifactDescription artifact;
 };
+
+// The whole file in one string (an artifact is uploaded as one body).
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return bad_input("cannot read " + path);
+  const std::streamoff size = in.tellg();
+  if (size < 0) return bad_input("cannot read " + path + " (not a regular file?)");
+  std::string bytes(std::size_t(size), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size)) return bad_input("cannot read " + path);
+  return bytes;
+}
 
 std::string json_text(const Json& j, int indent) {
   return j.dump(indent, ' ', false, Json::error_handler_t::replace);
@@ -328,6 +347,81 @@ class Commands {
     return kExitFailed;
   }
 
+  // Local: no relay is involved. The private key never leaves DIR.
+  int key_create() {
+    auto dir = resolve_keys_dir(f_.keys_dir, c_.env);
+    if (!dir) return usage(dir.error().message);
+    auto key = create_key_files(*dir, f_.key_name);
+    if (!key) {
+      c_.err << "error: " << key.error().message << '\n';
+      return key.error().kind == ErrorKind::kBadInput ? kExitUsage : kExitFailed;
+    }
+    if (f_.json) {
+      Json j = to_json(*key);
+      j["private_key"] = *dir + "/" + key->name + ".key";
+      j["public_key"] = *dir + "/" + key->name + ".pub";
+      return print_json(j);
+    }
+    c_.out << key->key_id << '\n';
+    c_.err << "signing key " << key->name << ": private key in " << *dir << "/" << key->name
+           << ".key (keep it secret), public key in " << *dir << "/" << key->name
+           << ".pub (install it where artifacts are verified)\n";
+    return kExitOk;
+  }
+
+  int keys() {
+    auto dir = resolve_keys_dir(f_.keys_dir, c_.env);
+    if (!dir) return usage(dir.error().message);
+    auto keys = list_key_files(*dir);
+    if (!keys) return failed(keys.error());
+    Json rows = Json::array();
+    for (const auto& k : *keys) rows.push_back(to_json(k));
+    if (f_.json) return print_json(Json{{"dir", *dir}, {"keys", rows}});
+    print_keys(rows, c_.out);
+    for (const auto& k : *keys) {
+      if (!k.problem.empty()) c_.err << "warning: " << *dir << "/" << k.problem << '\n';
+    }
+    return kExitOk;
+  }
+
+  int artifacts() { return list("/v1/artifacts", "artifacts", print_artifacts); }
+
+  // Everything that can be refused locally is checked before the file is read: the description,
+  // the key, the relay's URL and token.
+  int artifact_push() {
+    if (auto s = check_description(f_.artifact); !s) return usage(s.error().message);
+    auto dir = resolve_keys_dir(f_.keys_dir, c_.env);
+    if (!dir) return usage(dir.error().message);
+    auto private_pem = read_private_key(*dir, f_.key_name);
+    if (!private_pem) return usage(private_pem.error().message);
+    if (!connect()) return kExitUsage;
+    auto bytes = read_file(f_.artifact_file);
+    if (!bytes) return usage(bytes.error().message);
+    auto push = artifact_push_call(std::move(*bytes), f_.artifact, *private_pem, c_.now());
+    if (!push) {
+      if (push.error().kind != ErrorKind::kBadInput) return failed(push.error());
+      return usage(push.error().message);
+    }
+    const std::string sha = push->manifest.value("sha256", "");
+    const Json size = push->manifest["size"];
+    // The client cannot report progress mid-transfer; a line before and after shows what is
+    // happening during a long upload.
+    c_.err << "uploading " << f_.artifact_file << " (" << size_text(size) << ", sha256 " << sha
+           << ", key " << push->manifest.value("key_id", "") << ") to " << client_->url() << " ..."
+           << std::endl;
+    using Clock = std::chrono::steady_clock;
+    const auto started = Clock::now();
+    auto reply = client_->upload(std::move(push->call));
+    if (!reply) return failed(reply.error());
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    char took[32];
+    std::snprintf(took, sizeof took, "%.1f", seconds);
+    c_.err << "uploaded " << size_text(size) << " in " << took << " s" << std::endl;
+    if (f_.json) return print_json(*reply);
+    c_.out << sha << '\n';
+    return kExitOk;
+  }
+
  private:
   bool connect() {
     if (client_) return true;
@@ -488,6 +582,16 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
     return cmd.job_create(reboot_job_call(f.reboot_serial, f.reboot_times, console.now()));
   };
 
+  auto* relay_update = create->add_subcommand("relay-update", "replace a child relay's program");
+  relay_update->add_option("--relay", f.relay_update_relay, "the child relay's id")->required();
+  relay_update->add_option("--artifact", f.relay_update_artifact, "sha256 of a pushed relay build")
+      ->required();
+  add_job_times(relay_update, f.relay_update_times);
+  actions[relay_update] = [&] {
+    return cmd.job_create(relay_update_job_call(f.relay_update_relay, f.relay_update_artifact,
+                                                f.relay_update_times, console.now()));
+  };
+
   auto* cancel = jobs->add_subcommand("cancel", "cancel a waiting or acquired job");
   cancel->add_option("ID", f.job_id)->required();
   actions[cancel] = [&] { return cmd.job_action("cancel", "cancelled"); };
@@ -555,6 +659,38 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   watch->add_option("--timeout-s", f.watch_timeout_s,
                     "give up after this long (exit 3 with --count)");
   actions[watch] = [&] { return cmd.watch(); };
+
+  auto* keys = app.add_subcommand("keys", "artifact signing keys on this machine (no relay)");
+  keys->require_subcommand(0, 1);
+  keys->add_option("--dir", f.keys_dir,
+                   "keys directory (env PRINTRELAY_KEYS_DIR, default ~/.config/printrelay/keys)");
+  actions[keys] = [&] { return cmd.keys(); };
+  auto* keys_list = keys->add_subcommand("list", "list keys: name, key id, private key present");
+  keys_list->add_option("--dir", f.keys_dir, "keys directory");
+  actions[keys_list] = [&] { return cmd.keys(); };
+  auto* key_create = keys->add_subcommand("create", "make an Ed25519 key pair; prints its key id");
+  key_create->add_option("NAME", f.key_name, "writes DIR/NAME.key (0600) and DIR/NAME.pub")
+      ->required();
+  key_create->add_option("--dir", f.keys_dir, "keys directory");
+  actions[key_create] = [&] { return cmd.key_create(); };
+
+  auto* artifact =
+      app.add_subcommand("artifact", "signed artifacts: firmware images, relay builds");
+  artifact->alias("artifacts");
+  artifact->require_subcommand(0, 1);
+  actions[artifact] = [&] { return cmd.artifacts(); };
+  actions[artifact->add_subcommand("list", "list the relay's artifacts")] = [&] {
+    return cmd.artifacts();
+  };
+  auto* push = artifact->add_subcommand("push", "sign a file's manifest and upload the file");
+  push->add_option("FILE", f.artifact_file, "the firmware image or relayd build")->required();
+  push->add_option("--kind", f.artifact.kind, "relay|firmware")->required();
+  push->add_option("--version", f.artifact.version, "1-64 characters")->required();
+  push->add_option("--model", f.artifact.model, "device model (firmware)");
+  push->add_option("--component", f.artifact.component, "main, controller, ... (firmware)");
+  push->add_option("--key", f.key_name, "signing key NAME (relayctl keys create)")->required();
+  push->add_option("--dir", f.keys_dir, "keys directory");
+  actions[push] = [&] { return cmd.artifact_push(); };
 
   try {
     app.parse(argc, argv);

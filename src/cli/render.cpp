@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <iterator>
 
 #include "cli/table.h"
 #include "core/time.h"
@@ -368,6 +369,41 @@ void print_relays(const Json& relays, std::ostream& out) {
   for (const auto& r : relays) {
     t.add_row({cell(r, "id"), display_time(at(r, "last_sync")), cell(r, "version"),
                cell(r, "devices"), cell(r, "items_received"), display_time(at(r, "created_at"))});
+  }
+  t.print(out);
+}
+
+void print_keys(const Json& keys, std::ostream& out) {
+  Table t({"NAME", "KEY ID", "PRIVATE"});
+  for (const auto& k : keys) {
+    t.add_row({cell(k, "name"), cell(k, "key_id"), at(k, "private") == true ? "yes" : "no"});
+  }
+  t.print(out);
+}
+
+std::string size_text(const Json& size_bytes) {
+  if (!size_bytes.is_number()) return display(size_bytes);
+  const double bytes = size_bytes.get<double>();
+  if (bytes < 1024) return display(size_bytes) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double value = bytes / 1024;
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(units)) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", value, units[unit]);
+  return buf;
+}
+
+void print_artifacts(const Json& artifacts, std::ostream& out) {
+  Table t({"SHA256", "KIND", "MODEL", "COMPONENT", "VERSION", "SIZE", "KEY ID", "SIGNED AT"});
+  for (const auto& a : artifacts) {
+    std::string sha = cell(a, "sha256");
+    t.add_row({sha.substr(0, 12), cell(a, "kind"), cell(a, "model"), cell(a, "component"),
+               cell(a, "version"), size_text(at(a, "size")), cell(a, "key_id"),
+               display_time(at(a, "signed_at"))});
   }
   t.print(out);
 }

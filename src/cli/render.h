@@ -33,6 +33,13 @@ void print_alerts(const Json& alerts, std::ostream& out);
 void print_registrations(const Json& registrations, std::ostream& out);
 void print_credentials(const Json& credentials, std::ostream& out);
 void print_relays(const Json& relays, std::ostream& out);
+// Local signing keys [{name, key_id, private}]: NAME, KEY ID, PRIVATE (yes/no).
+void print_keys(const Json& keys, std::ostream& out);
+// Signed artifacts [{manifest..., signature}]: SHA256 (first 12), KIND, MODEL, COMPONENT,
+// VERSION, SIZE, KEY ID, SIGNED AT.
+void print_artifacts(const Json& artifacts, std::ostream& out);
+// A byte count for people: "512 B", "1.5 KiB", "100.0 MiB", "2.0 GiB"; "-" when not a number.
+std::string size_text(const Json& size_bytes);
 
 // One `watch` line: "<time> <EVENT> <serial> <summary>"; the time is the event's own (transition,
 // alert or report time), else `now`.

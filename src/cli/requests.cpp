@@ -3,8 +3,11 @@
 #include <charconv>
 #include <set>
 
+#include "core/artifact.h"
 #include "core/codec.h"
+#include "core/sha256.h"
 #include "core/time.h"
+#include "net/signing.h"
 
 namespace printrelay::cli {
 namespace {
@@ -280,6 +283,15 @@ Result<ApiCall> reboot_job_call(const std::string& serial, const JobTimes& times
   return job_call(serial, "reboot", Json::object(), times, now);
 }
 
+Result<ApiCall> relay_update_job_call(const std::string& relay_id, const std::string& artifact,
+                                      const JobTimes& times, TimeMs now) {
+  if (!is_sha256_hex(artifact)) {
+    return bad_input("--artifact must be the build's sha256 (64 lower-case hex): '" + artifact +
+                     "'");
+  }
+  return job_call(relay_id, "relay-update", Json{{"artifact", artifact}}, times, now);
+}
+
 Status validate_registration(const RegistrationArgs& r) {
   if (r.serial.empty()) return bad_input("serial is required");
   if (!is_valid_id(r.serial)) {
@@ -372,6 +384,32 @@ RegistrationImport parse_registrations_csv(std::string_view text) {
   if (out.rows.empty() && out.problems.empty())
     out.problems.push_back("no registrations after the header");
   return out;
+}
+
+Result<ArtifactPush> artifact_push_call(std::string bytes, const ArtifactDescription& description,
+                                        const std::string& private_pem, TimeMs now) {
+  if (auto s = check_description(description); !s) return s.error();
+  auto public_pem = public_pem_of(private_pem);
+  if (!public_pem) return public_pem.error();
+  auto id = key_id(*public_pem);
+  if (!id) return id.error();
+  const std::string sha = sha256_hex(bytes);
+  const auto size = std::int64_t(bytes.size());
+  auto manifest = make_manifest(description, sha, size, *id, now);
+  if (!manifest) return manifest.error();
+  const std::string text = manifest->dump();
+  auto signature = sign_text(text, private_pem);
+  if (!signature) return signature.error();
+  ArtifactPush push{std::move(*manifest), *signature, {}};
+  push.call.path = "/v1/artifacts/" + sha;
+  push.call.body = std::move(bytes);
+  push.call.headers = {{"X-Artifact-Manifest", text}, {"X-Artifact-Signature", *signature}};
+  push.call.timeout_ms = upload_timeout_ms(size);
+  return push;
+}
+
+long upload_timeout_ms(std::int64_t size_bytes) {
+  return 60'000 + long(size_bytes / (256 * 1024)) * 1000;
 }
 
 }  // namespace printrelay::cli

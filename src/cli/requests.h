@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/artifact.h"
 #include "core/model.h"
 #include "core/result.h"
 
@@ -18,6 +19,17 @@ struct ApiCall {
   std::string method = "GET";
   std::string path;
   std::optional<Json> body;
+};
+
+// A call whose body is raw bytes rather than JSON (an artifact upload). The answer is JSON as for
+// ApiCall. `timeout_ms` bounds the whole exchange, so it grows with the body.
+struct UploadCall {
+  std::string method = "PUT";
+  std::string path;
+  std::string body;
+  std::string content_type = "application/octet-stream";
+  std::vector<std::pair<std::string, std::string>> headers;  // besides Authorization, Accept
+  long timeout_ms = 30000;
 };
 
 // Percent-encodes everything outside RFC 3986's unreserved set.
@@ -73,6 +85,9 @@ Result<ApiCall> collect_job_call(const CollectJobArgs& a, TimeMs now);
 Result<ApiCall> configure_job_call(const ConfigureJobArgs& a, TimeMs now);
 Result<ApiCall> schedule_job_call(const ScheduleJobArgs& a, TimeMs now);
 Result<ApiCall> reboot_job_call(const std::string& serial, const JobTimes& times, TimeMs now);
+// A child relay replaces its program with the relay build `artifact` (its sha256).
+Result<ApiCall> relay_update_job_call(const std::string& relay_id, const std::string& artifact,
+                                      const JobTimes& times, TimeMs now);
 
 // One registration from `registrations add` or a CSV line (POST /v1/registrations body).
 struct RegistrationArgs {
@@ -95,5 +110,19 @@ struct RegistrationImport {
   std::vector<std::string> problems;
 };
 RegistrationImport parse_registrations_csv(std::string_view text);
+
+// `relayctl artifact push`: the manifest of `bytes` (sha256, size, the key's id, signed_at = now),
+// its Ed25519 signature by `private_pem`, and PUT /v1/artifacts/{sha256} with the bytes as body and
+// the headers X-Artifact-Manifest (exactly the signed text) and X-Artifact-Signature. Bad input for
+// a bad description or key.
+struct ArtifactPush {
+  Json manifest;
+  std::string signature;  // 128 hex
+  UploadCall call;
+};
+Result<ArtifactPush> artifact_push_call(std::string bytes, const ArtifactDescription& description,
+                                        const std::string& private_pem, TimeMs now);
+// Time allowed for uploading `size_bytes`: a minute plus 1 s per 256 KiB (a slow WAN link).
+long upload_timeout_ms(std::int64_t size_bytes);
 
 }  // namespace printrelay::cli

@@ -1,5 +1,6 @@
 #include "net/http_server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -165,7 +166,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
-      parser.body_limit(options.body_limit_bytes);
+      // The parser checks Content-Length against its limit while reading the header, so it
+      // starts with the larger limit; other paths are held to the normal one below.
+      parser.body_limit(std::max(options.body_limit_bytes, options.large_body_limit_bytes));
       parser.header_limit(16 * 1024);
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.idle_timeout_s));
       beast::error_code ec;
@@ -174,10 +177,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       std::size_t limit = options.body_limit_bytes;
       if (!ec && !options.large_body_path_prefix.empty() &&
           parser.get().target().starts_with(options.large_body_path_prefix)) {
-        limit = options.large_body_limit_bytes;
-        parser.body_limit(limit);
+        limit = std::max(limit, options.large_body_limit_bytes);
       }
-      if (!ec) co_await http::async_read(stream, buffer, parser, no_throw(ec));
+      if (!ec) {
+        parser.body_limit(limit);  // counts chunked bodies from here
+        if (parser.content_length() && *parser.content_length() > limit) {
+          ec = http::error::body_limit;
+        } else {
+          co_await http::async_read(stream, buffer, parser, no_throw(ec));
+        }
+      }
       if (ec == http::error::body_limit) {
         HttpResponseMsg res{http::status::payload_too_large, 11};
         res.set(http::field::content_type, "application/json");

@@ -211,9 +211,15 @@ Result<std::string> RelayUpdater::start_new_build(const Job& job, const std::str
   for (auto& kv : env_store) envp.push_back(kv.data());
   envp.push_back(nullptr);
 
+  // Only stdin/stdout/stderr go to the new build. Our listening sockets in particular must not:
+  // the kernel would keep handing them connections that nobody accepts once we are gone.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addclosefrom_np(&actions, 3);
   pid_t pid = 0;
-  if (int rc = posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv.data(), envp.data());
-      rc != 0) {
+  const int rc = posix_spawn(&pid, path.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
     return unavailable("the new build did not start: " + std::string(std::strerror(rc)) +
                        "; still running the previous build");
   }

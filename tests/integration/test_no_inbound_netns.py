@@ -1,28 +1,40 @@
 #!/usr/bin/env python3
-"""No inbound, for real: seed 001 Fig. 1 built from network namespaces, veth pairs and nftables.
+"""No inbound, for real: seed 001 Fig. 1 built from network namespaces, veth pairs and nftables,
+with a relay tree in between: the device talks to a child relay, the child to the root relay, and
+the service center to the root.
 
-    cust-lan            cust-fw                  inet                 sc-fw               sc-lan
-    mfp-sim  --------  router + nftables  ----  relayd  ----  router + nftables  --------  relayctl
-    10.1.0.2   lan0    + tinyproxy 10.1.0.1     198.51.100.10   + tinyproxy 10.2.0.1   10.2.0.2
-                       wan0 203.0.113.2/30      .1/30  .5/30    wan0 203.0.113.6/30
+                                    inet
+                   relayd child-1 198.51.100.20:8443 (on lo)
+                          | sync: --upstream https://198.51.100.10:8443
+                   relayd root-1  198.51.100.10:8443 (on lo)
+    cust-lan          cust-fw        cust0 .1/30  sc0 .5/30        sc-fw              sc-lan
+    mfp-sim  ------  router+nftables  ---------------------  router+nftables  ------  relayctl
+    10.1.0.2  lan0   + tinyproxy 10.1.0.1                    + tinyproxy 10.2.0.1     10.2.0.2
+                     wan0 203.0.113.2/30                     wan0 203.0.113.6/30
 
 Both firewalls run the same nftables rules: every new connection from outside is dropped (towards
 the LAN and towards the firewall itself), LAN hosts may not go out directly, and the only thing
-allowed out is the proxy on the firewall host (user nobody, when run as root), to the relay's
-HTTPS port only. The internet namespace has routes back to both LANs, so what stops an inbound
-connection is the firewall, not a missing route.
+allowed out is the proxy on the firewall host (user nobody, when run as root), to its own site's
+relay only: the customer proxy to child-1's HTTPS port, the service-center proxy to root-1's. The
+internet namespace has routes back to both LANs, so what stops an inbound connection is the
+firewall, not a missing route. One `relayd init` makes the CA and a server certificate for both
+relay addresses (and 127.0.0.1); child-1 serves with copies of them, so one CA covers the tree.
 
 The test first proves the paths exist without the rules (inbound from inet to a listener in each
-LAN, and each LAN straight to the relay, all connect), loads the rules, then proves the same
-connections fail and that the firewall's drop counters took them. Then, through the proxies only:
-the device enrols, a configure job and a collect job end succeeded with their reports stored, and a
-fatal fault (an emergency report) reaches a `relayctl watch` in the service-center LAN. At the end
-the LAN listeners have still accepted nothing but the control connections.
+LAN, and each LAN straight to both relays with a verified TLS handshake, all connect), loads the
+rules, then proves the same connections fail and that the firewall's drop counters took them; the
+customer proxy cannot reach the root nor the service-center proxy the child. Registrations are
+made at the root only, and child-1 receives them through its sync. Then, through the proxies and
+child-1 only: the device enrols with child-1 (its relay URL is child-1's), a configure job and a
+collect job created at the root end succeeded with their reports stored at the root, managed by
+"root-1 > child-1" and received by child-1 from its parent, and a fatal fault (an emergency
+report) raised under child-1 reaches a `relayctl watch` on the root in the service-center LAN. At
+the end the LAN listeners have still accepted nothing but the control connections.
 
 relayctl has no proxy option, and libcurl's https_proxy is disabled by the HTTP client (it sets
 CURLOPT_PROXY to ""), so in the service-center LAN relayctl talks to a small CONNECT forwarder on
-127.0.0.1 that opens each connection as a tunnel through the service-center proxy; TLS is still
-end to end with the relay (its certificate covers 127.0.0.1 for that reason).
+127.0.0.1 that opens each connection as a tunnel through the service-center proxy to the root;
+TLS is still end to end with the relay (its certificate covers 127.0.0.1 for that reason).
 
 Needs root (ip netns, nft). Where namespaces cannot be made it prints "SKIPPED: ..." and exits
 77, which CTest reports as skipped; with PRINTRELAY_REQUIRE_NETNS=1 it fails instead."""
@@ -44,8 +56,10 @@ NS = types.SimpleNamespace(cl=f"{TAG}-cl", cf=f"{TAG}-cf", inet=f"{TAG}-in", sf=
                            sl=f"{TAG}-sl")
 NS_RE = re.compile(r"^prni(\d+)-(cl|cf|in|sf|sl|probe)$")
 
-RELAY_IP, RELAY_PORT = "198.51.100.10", 8443
-RELAY_URL = f"https://{RELAY_IP}:{RELAY_PORT}"
+ROOT_IP, CHILD_IP, RELAY_PORT = "198.51.100.10", "198.51.100.20", 8443  # both in inet
+ROOT_URL = f"https://{ROOT_IP}:{RELAY_PORT}"
+CHILD_URL = f"https://{CHILD_IP}:{RELAY_PORT}"
+ROOT_ID, CHILD_ID = "root-1", "child-1"
 PROXY_PORT = 3128
 LISTEN_PORT = 9100  # the "device host" / "service-center host" listeners of the inbound checks
 FORWARDER_PORT = 8443  # relayctl's CONNECT forwarder, on 127.0.0.1 in sc-lan
@@ -56,8 +70,10 @@ PROBE_TIMEOUT_S = 3  # a connection the firewall drops never completes; an allow
 class Site:
     """One LAN behind its firewall."""
 
-    def __init__(self, name, lan_ns, fw_ns, net, wan_fw, wan_inet, inet_if):
+    def __init__(self, name, lan_ns, fw_ns, net, wan_fw, wan_inet, inet_if, relay_id, relay_ip):
         self.name = name
+        self.relay_id = relay_id  # the one relay this site's proxy may reach
+        self.relay_ip = relay_ip
         self.lan_ns = lan_ns
         self.fw_ns = fw_ns
         self.net = net  # "10.1.0"
@@ -71,8 +87,10 @@ class Site:
         self.listener = None
 
 
-CUST = Site("customer", NS.cl, NS.cf, "10.1.0", "203.0.113.2", "203.0.113.1", "cust0")
-SC = Site("service-center", NS.sl, NS.sf, "10.2.0", "203.0.113.6", "203.0.113.5", "sc0")
+CUST = Site("customer", NS.cl, NS.cf, "10.1.0", "203.0.113.2", "203.0.113.1", "cust0",
+            CHILD_ID, CHILD_IP)
+SC = Site("service-center", NS.sl, NS.sf, "10.2.0", "203.0.113.6", "203.0.113.5", "sc0",
+          ROOT_ID, ROOT_IP)
 
 
 # ---- helper programs run inside the namespaces (python3, standard library) ----
@@ -211,7 +229,7 @@ table inet printrelay_fw {{
     type filter hook output priority filter; policy drop;
     oif "lo" accept
     ct state established,related accept
-    oifname "wan0" ip daddr {RELAY_IP} tcp dport {RELAY_PORT} ct state new{owner} counter accept comment "proxy-to-relay"
+    oifname "wan0" ip daddr {site.relay_ip} tcp dport {RELAY_PORT} ct state new{owner} counter accept comment "proxy-to-relay"
     counter drop comment "output-other"
   }}
 }}
@@ -300,7 +318,8 @@ def build_topology(env):
         # The internet knows the way back to each LAN: only the firewall can stop inbound.
         sh(["ip", "-n", NS.inet, "route", "add", f"{site.net}.0/24", "via", site.wan_fw])
         sh(netns_exec(site.fw_ns, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
-    sh(["ip", "-n", NS.inet, "addr", "add", f"{RELAY_IP}/32", "dev", "lo"])
+    for ip in (ROOT_IP, CHILD_IP):
+        sh(["ip", "-n", NS.inet, "addr", "add", f"{ip}/32", "dev", "lo"])
     sh(netns_exec(NS.inet, ["sysctl", "-qw", "net.ipv4.ip_forward=1"]))
 
 
@@ -391,6 +410,20 @@ def rows(j, key):
     return j[key] if isinstance(j, dict) else j
 
 
+def start_relayd(env, name, data_dir, ip, *extra):
+    """`relayd run` in the internet namespace on ip:RELAY_PORT; waits until it listens."""
+    proc = harness.Process(env, name, netns_exec(NS.inet, [
+        harness.binary("relayd"), "run", "--data-dir", data_dir, "--listen", f"{ip}:{RELAY_PORT}",
+        *extra]))
+
+    def listening():
+        check(proc.alive(), f"{name} exited with {proc.popen.returncode}:\n"
+                            f"{proc.log_text()[-3000:]}")
+        return f"listening on https://{ip}:{RELAY_PORT}" in proc.log_text()
+    wait_until(listening, 30, f"{name} to listen on {ip}:{RELAY_PORT} in the internet namespace")
+    return proc
+
+
 def test(env):
     check(shutil.which("nft"), "nft is not installed (Debian package nftables; "
                                "scripts/install-deps.sh installs it)")
@@ -401,33 +434,54 @@ def test(env):
     remove_stale_namespaces()
     build_topology(env)
 
-    # The relay, on the internet, with a certificate for its address (and 127.0.0.1, which
-    # relayctl's forwarder in the service-center LAN presents it as).
-    data_dir = os.path.join(env.tmp, "relayd")
-    sh([harness.binary("relayd"), "init", "--data-dir", data_dir, "--host", RELAY_IP,
-        "--host", "127.0.0.1", "--port", RELAY_PORT], timeout=60)
-    ca = os.path.join(data_dir, "tls", "ca.pem")
-    with open(os.path.join(data_dir, "admin.token")) as f:
+    # The root relay, on the internet. Its `init` makes the service center's CA and one server
+    # certificate for both relay addresses (and 127.0.0.1, which relayctl's forwarder in the
+    # service-center LAN presents the root as); child-1 serves with copies of them.
+    root_dir = os.path.join(env.tmp, "relayd-root")
+    sh([harness.binary("relayd"), "init", "--data-dir", root_dir, "--host", ROOT_IP,
+        "--host", CHILD_IP, "--host", "127.0.0.1", "--port", RELAY_PORT], timeout=60)
+    ca = os.path.join(root_dir, "tls", "ca.pem")
+    with open(os.path.join(root_dir, "admin.token")) as f:
         token = f.read().strip()
-    relayd = harness.Process(env, "relayd", netns_exec(NS.inet, [
-        harness.binary("relayd"), "run", "--data-dir", data_dir,
-        "--listen", f"{RELAY_IP}:{RELAY_PORT}"]))
+    root = start_relayd(env, "relayd-root", root_dir, ROOT_IP, "--relay-id", ROOT_ID)
+    # The operator's view of each relay from inside the internet namespace (set-up and evidence
+    # only: the service center itself reaches the root through its proxy, below).
+    root_inet = types.SimpleNamespace(config_file=os.path.join(root_dir, "relayctl.json"))
 
-    def relay_listening():
-        check(relayd.alive(), f"relayd exited with {relayd.popen.returncode}:\n"
-                              f"{relayd.log_text()[-3000:]}")
-        return f"listening on {RELAY_URL}" in relayd.log_text()
-    wait_until(relay_listening, 30, "relayd to listen in the internet namespace")
+    # child-1: a credential at the root, its own data directory, the root's PKI.
+    child_token = os.path.join(env.tmp, f"{CHILD_ID}.token")
+    env.relayctl_ok(root_inet, "relays", "add", CHILD_ID, "--token-file", child_token,
+                    netns=NS.inet)
+    check(os.path.exists(child_token) and os.path.getsize(child_token) > 0, f"relayctl relays add wrote no token: {child_token}")
+    child_dir = os.path.join(env.tmp, "relayd-child")
+    sh([harness.binary("relayd"), "init", "--data-dir", child_dir, "--host", CHILD_IP,
+        "--port", RELAY_PORT], timeout=60)
+    for f in ("ca.pem", "server.pem", "server.key"):  # as harness.Relay.share_pki_of does
+        shutil.copyfile(os.path.join(root_dir, "tls", f), os.path.join(child_dir, "tls", f))
+    child = start_relayd(env, "relayd-child", child_dir, CHILD_IP, "--relay-id", CHILD_ID,
+                         "--upstream", ROOT_URL, "--upstream-token-file", child_token,
+                         "--upstream-ca", ca, "--sync-interval-s", 5)
+    child_inet = types.SimpleNamespace(config_file=os.path.join(child_dir, "relayctl.json"))
+
+    def child_at_root():
+        rel = {r["id"]: r for r in rows(env.relayctl_json(root_inet, "relays", "list",
+                                                          netns=NS.inet), "relays")}
+        check(set(rel) == {CHILD_ID}, f"child relays at the root: {rel}")
+        return rel[CHILD_ID] if rel[CHILD_ID].get("last_sync") else None
+    wait_until(child_at_root, 30, f"{CHILD_ID} to sync with the root", interval=0.5)
 
     for site in (CUST, SC):
         start_listener(env, site)
 
-    # 1. Without firewall rules every path is open: the routes exist, both ways.
+    # 1. Without firewall rules every path is open: the routes exist, both ways, and each LAN
+    # could talk TLS to either relay (the shared certificate covers both addresses).
+    def direct_probes():
+        return [(f"{site.name} LAN->{rid} direct", site.lan_ns, ip, RELAY_PORT, None, ca)
+                for site in (CUST, SC) for rid, ip in ((CHILD_ID, CHILD_IP), (ROOT_ID, ROOT_IP))]
     before = probe_all(env, [
         ("inet->customer LAN", NS.inet, CUST.host_ip, LISTEN_PORT, None, None),
-        ("inet->service-center LAN", NS.inet, SC.host_ip, LISTEN_PORT, None, None),
-        ("customer LAN->relay direct", CUST.lan_ns, RELAY_IP, RELAY_PORT, None, ca),
-        ("service-center LAN->relay direct", SC.lan_ns, RELAY_IP, RELAY_PORT, None, ca)])
+        ("inet->service-center LAN", NS.inet, SC.host_ip, LISTEN_PORT, None, None)]
+        + direct_probes())
     for label, (ok, out) in before.items():
         check(ok, f"control check without firewall rules: {label} must connect, got {out}")
     for site in (CUST, SC):
@@ -441,14 +495,15 @@ def test(env):
             f.write(firewall_rules(site))
         sh(netns_exec(site.fw_ns, ["nft", "-f", path]))
 
-    # 3. Now nothing gets in, and the LANs cannot go out except through their proxy.
+    # 3. Now nothing gets in, and the LANs cannot go out (to either relay) except through their
+    # proxy.
     def check_closed(when):
         after = probe_all(env, [
             ("inet->customer LAN", NS.inet, CUST.host_ip, LISTEN_PORT, None, None),
             ("inet->service-center LAN", NS.inet, SC.host_ip, LISTEN_PORT, None, None),
             ("inet->customer firewall", NS.inet, CUST.wan_fw, PROXY_PORT, None, None),
-            ("customer LAN->relay direct", CUST.lan_ns, RELAY_IP, RELAY_PORT, None, ca),
-            ("service-center LAN->relay direct", SC.lan_ns, RELAY_IP, RELAY_PORT, None, ca)])
+            ("inet->service-center firewall", NS.inet, SC.wan_fw, PROXY_PORT, None, None)]
+            + direct_probes())
         for label, (ok, out) in after.items():
             check(not ok, f"{when}: {label} connected through the firewall: {out}")
         for site in (CUST, SC):
@@ -463,32 +518,45 @@ def test(env):
         print(f"blocked: {label}: {out}")
     for site in (CUST, SC):
         c1 = counters(site.fw_ns)
-        for rule in ("inbound-to-lan", "lan-direct-out"):
+        for rule in ("inbound-to-lan", "lan-direct-out", "inbound-to-firewall"):
             check(c1.get(rule, 0) > c0[site.name].get(rule, 0),
                   f"the {site.name} firewall's {rule!r} rule dropped nothing: the probe failed "
                   f"for another reason (counters {c1})")
-    check(counters(CUST.fw_ns).get("inbound-to-firewall", 0) > 0,
-          "the customer firewall's 'inbound-to-firewall' rule dropped nothing")
 
-    # 4. The proxies on the firewall hosts: the way out, to the relay only.
+    # 4. The proxies on the firewall hosts: the way out, to the site's own relay only.
     for site in (CUST, SC):
         proxy = start_proxy(env, site)
 
         def through_proxy():
             check(proxy.alive(), f"tinyproxy ({site.name}) exited: {proxy.log_text()}")
-            r = probe_all(env, [(f"{site.name} LAN->relay via proxy", site.lan_ns, RELAY_IP,
-                                 RELAY_PORT, f"{site.fw_ip}:{PROXY_PORT}", ca)])
+            r = probe_all(env, [(f"{site.name} LAN->{site.relay_id} via proxy", site.lan_ns,
+                                 site.relay_ip, RELAY_PORT, f"{site.fw_ip}:{PROXY_PORT}", ca)])
             return next(iter(r.values()))[0]
-        wait_until(through_proxy, 20, f"a TLS connection from the {site.name} LAN to the relay "
-                                      f"through its proxy", interval=0.3)
-    via = probe_all(env, [("customer LAN via proxy to a non-relay port", CUST.lan_ns, RELAY_IP,
-                           22, f"{CUST.fw_ip}:{PROXY_PORT}", None)])
-    check(not next(iter(via.values()))[0], f"the customer proxy tunnels to any port: {via}")
+        wait_until(through_proxy, 20, f"a TLS connection from the {site.name} LAN to "
+                                      f"{site.relay_id} through its proxy", interval=0.3)
+    out0 = {s.name: counters(s.fw_ns).get("output-other", 0) for s in (CUST, SC)}
+    via = probe_all(env, [
+        ("customer LAN via proxy to a non-relay port", CUST.lan_ns, CHILD_IP, 22,
+         f"{CUST.fw_ip}:{PROXY_PORT}", None),
+        (f"customer LAN via proxy to {ROOT_ID}", CUST.lan_ns, ROOT_IP, RELAY_PORT,
+         f"{CUST.fw_ip}:{PROXY_PORT}", None),
+        (f"service-center LAN via proxy to {CHILD_ID}", SC.lan_ns, CHILD_IP, RELAY_PORT,
+         f"{SC.fw_ip}:{PROXY_PORT}", None)])
+    for label, (ok, out) in via.items():
+        check(not ok, f"{label} connected: {out}")
+    other = {CUST.name: SC, SC.name: CUST}
+    wrong_tunnels = {}
+    for site in (CUST, SC):  # the firewall stopped the proxy, not the proxy itself
+        n = counters(site.fw_ns).get("output-other", 0)
+        check(n > out0[site.name], f"the {site.name} firewall's 'output-other' rule dropped "
+                                   f"nothing when its proxy tried {other[site.name].relay_id}")
+        wrong_tunnels[site.name] = read(site.proxy_log).count(
+            f"CONNECT {other[site.name].relay_ip}:{RELAY_PORT}")
 
-    # relayctl's way out: the forwarder in the service-center LAN, through the proxy.
+    # relayctl's way out: the forwarder in the service-center LAN, through the proxy, to the root.
     fwd = harness.Process(env, "relayctl-forwarder", netns_exec(SC.lan_ns, [
         sys.executable, "-u", os.path.join(env.tmp, "forwarder.py"), FORWARDER_PORT, SC.fw_ip,
-        PROXY_PORT, RELAY_IP, RELAY_PORT]), stdout_pipe=True)
+        PROXY_PORT, ROOT_IP, RELAY_PORT]), stdout_pipe=True)
     check(fwd.wait_line(0, 15)[1] == "ready", "the relayctl forwarder did not start")
     sc_conf = os.path.join(env.tmp, "sc-relayctl.json")
     with open(sc_conf, "w") as f:
@@ -501,30 +569,43 @@ def test(env):
     def ctl_json(*args, **kw):
         return env.relayctl_json(sc, *args, netns=SC.lan_ns, **kw)
 
-    # 5. The device, in the customer LAN, through the customer proxy.
+    def at_child(*args):
+        return env.relayctl_json(child_inet, *args, netns=NS.inet)
+
+    # 5. The device, registered at the root only, enrols with child-1 through the customer proxy.
     ctl("registrations", "add", "--serial", SERIAL, "--model", harness.MODEL, "--place", "Floor 3",
         "--customer", "ACME Corp", "--contact", "it@acme.example",
         "--enrollment-code", harness.ENROLLMENT_CODE)
-    sim = harness.Sim(env, types.SimpleNamespace(url=RELAY_URL, ca_file=ca), 1, proxy=CUST.proxy,
+    wait_until(lambda: SERIAL in {r["serial"] for r in rows(at_child("registrations", "list"),
+                                                            "registrations")}, 30,
+               f"{CHILD_ID} to receive the registration of {SERIAL} from the root", interval=0.5)
+    sim = harness.Sim(env, types.SimpleNamespace(url=CHILD_URL, ca_file=ca), 1, proxy=CUST.proxy,
                       long_poll_wait_s=5, poll_interval_s=2)
     sim.argv = netns_exec(CUST.lan_ns, sim.argv)
     sim.start()
+    wait_until(lambda: SERIAL in {d["serial"] for d in rows(at_child("devices"), "devices")}, 30,
+               f"{SERIAL} to enrol with {CHILD_ID} through the customer proxy", interval=0.5)
     wait_until(lambda: SERIAL in {d["serial"] for d in rows(ctl_json("devices"), "devices")}, 30,
-               f"{SERIAL} to enrol through the customer proxy", interval=0.5)
+               f"{CHILD_ID} to send the enrolment of {SERIAL} up to the root", interval=0.5)
     sim.wait_status()
+    check(sim.relay_url(SERIAL) == CHILD_URL,
+          f"{SERIAL} talks to {sim.relay_url(SERIAL)!r}, not to {CHILD_ID} ({CHILD_URL})")
+    wait_until(lambda: (child_at_root() or {}).get("devices") == 1, 30,
+               f"the root to see {SERIAL} under {CHILD_ID}", interval=0.5)
 
-    # The service center follows alerts live, through its own proxy.
+    # The service center follows alerts live at the root, through its own proxy.
     watch = env.relayctl_spawn(sc, "relayctl-watch", "watch", "--kinds", "alert", "--count", "1",
                                "--json", "--timeout-s", "90", netns=SC.lan_ns)
 
     def sse_clients():
         text = sh(netns_exec(NS.inet, ["curl", "-sS", "--max-time", "5", "--cacert", ca,
-                                       f"{RELAY_URL}/metrics"]))
+                                       f"{ROOT_URL}/metrics"]))
         return harness.metric_value(text, "printrelay_sse_clients") or 0
     wait_until(lambda: sse_clients() >= 1, 20, "relayctl watch to subscribe through the proxy",
                interval=0.3)
 
-    # 6. A configure job, then a collect job that also shows the new setting.
+    # 6. A configure job, then a collect job that also shows the new setting, both created at
+    # the root and carried down to the device by child-1.
     def run_job(*args):
         job_id = ctl("jobs", "create", *args).splitlines()[0].strip()
         check(job_id.startswith("j-"), f"jobs create {args} printed {job_id!r}")
@@ -532,8 +613,19 @@ def test(env):
                                     netns=SC.lan_ns)
         check(rc == 0, f"job {job_id} ({' '.join(args)}): jobs wait exited {rc} (0 = succeeded): "
                        f"{out}{err}")
-        job = ctl_json("jobs", "show", job_id)["job"]
+        detail = ctl_json("jobs", "show", job_id)
+        job = detail["job"]
         check(job["state"] == "succeeded", f"job {job_id}: {job}")
+        check(job.get("managing_relay") == f"{ROOT_ID} > {CHILD_ID}",
+              f"job {job_id}: managing relay at the root {job.get('managing_relay')!r}")
+        causes = [t.get("cause", "") for t in detail.get("transitions", [])]
+        check(any(f"handed to child relay {CHILD_ID}" in c for c in causes),
+              f"job {job_id}: transitions at the root {causes}")
+        below = at_child("jobs", "show", job_id)
+        check(below["job"]["state"] == "succeeded", f"job {job_id} at {CHILD_ID}: {below['job']}")
+        check(any("received from parent relay" in t.get("cause", "")
+                  for t in below.get("transitions", [])),
+              f"job {job_id}: transitions at {CHILD_ID} {below.get('transitions')}")
         return job_id
 
     configure = run_job("configure", "--serial", SERIAL, "--set", "sleep_min=30")
@@ -541,13 +633,14 @@ def test(env):
     reports = rows(ctl_json("reports", "--serial", SERIAL, "--limit", "1000"), "reports")
     tagged = {r["kind"]: r for r in reports if r.get("job_id") == collect}
     check(sorted(tagged) == ["counters", "settings", "supplies"],
-          f"collect job {collect}: reports {sorted(tagged)}")
+          f"collect job {collect}: reports at the root {sorted(tagged)}")
     check(harness.find_key(tagged["settings"]["body"], "sleep_min") == 30,
           f"the settings report after configure job {configure}: {tagged['settings']['body']}")
     check(isinstance(harness.find_key(tagged["counters"]["body"], "total"), (int, float)),
           f"the counters report has no total: {tagged['counters']['body']}")
 
-    # 7. The emergency report: a fatal service call reaches the service center's watch.
+    # 7. The emergency report: a fatal service call under child-1 reaches the service center's
+    # watch on the root.
     check(watch.lines == [], f"watch printed before the fault: {watch.lines}")
     sim.control(SERIAL, {"action": "fault", "code": "SC542", "sc_type": "A"})
     _, line = watch.wait_line(0, 30)
@@ -562,17 +655,25 @@ def test(env):
     stored = rows(ctl_json("reports", "--serial", SERIAL, "--kind", "alert"), "reports")
     check(any(r.get("urgency") == "fatal" for r in stored), f"the alert report: {stored}")
 
-    # 8. It all went through the proxies: their logs show the tunnels to the relay, the
-    # firewalls counted the proxies' connections out, and still nothing came in.
-    tunnel = f"CONNECT {RELAY_IP}:{RELAY_PORT}"
+    # 8. It all went through the proxies and child-1: each proxy's log shows tunnels to its own
+    # relay and none to the other, the firewalls counted the proxies' connections out, the device
+    # still talks to child-1, and still nothing came in.
     for site in (CUST, SC):
-        n = read(site.proxy_log).count(tunnel)
-        check(n >= 1, f"the {site.name} proxy's log shows {n} tunnels to the relay:\n"
-                      f"{read(site.proxy_log)[-2000:]}")
-        print(f"{site.name} proxy: {n} CONNECT tunnels to {RELAY_IP}:{RELAY_PORT}")
+        log = read(site.proxy_log)
+        n = log.count(f"CONNECT {site.relay_ip}:{RELAY_PORT}")
+        check(n >= 1, f"the {site.name} proxy's log shows {n} tunnels to {site.relay_id}:\n"
+                      f"{log[-2000:]}")
+        tried = log.count(f"CONNECT {other[site.name].relay_ip}:{RELAY_PORT}")
+        check(tried == wrong_tunnels[site.name],
+              f"the {site.name} proxy was asked for {tried - wrong_tunnels[site.name]} more "
+              f"tunnels to {other[site.name].relay_id} after the set-up probe:\n{log[-2000:]}")
+        print(f"{site.name} proxy: {n} CONNECT tunnels to {site.relay_id} "
+              f"{site.relay_ip}:{RELAY_PORT}")
         check(counters(site.fw_ns).get("proxy-to-relay", 0) > 0,
               f"the {site.name} firewall's proxy-to-relay rule counted no connection")
     check(any("200" in l for _, l in fwd.lines), f"forwarder: {fwd.lines}")
+    check(sim.relay_url(SERIAL) == CHILD_URL, f"{SERIAL} moved to {sim.relay_url(SERIAL)!r}")
+    check(root.alive() and child.alive(), "a relay exited during the test")
     check_closed("after the jobs and the alert")
 
 
