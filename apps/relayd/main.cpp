@@ -286,7 +286,9 @@ int run_serve(const RunOptions& o) {
     uo.proxy = o.upstream_proxy;
     uo.policy.interval_s = o.sync_interval_s;
     uo.policy.times_of_day = o.sync_at;
-    if (auto p = parse_poll_policy(to_json(uo.policy)); !p) {
+    PollPolicy times_only;  // only the times of day are checked here (the interval may be < 5 s)
+    times_only.times_of_day = o.sync_at;
+    if (auto p = parse_poll_policy(to_json(times_only)); !p) {
       std::cerr << "relayd: bad --sync-at: " << p.error().message << "\n";
       return 2;
     }
