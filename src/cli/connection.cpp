@@ -13,6 +13,7 @@ struct ConfigFile {
   std::string url;
   std::string token;
   std::string ca;
+  std::string proxy;
   bool insecure = false;
 };
 
@@ -27,8 +28,8 @@ Result<ConfigFile> read_config(const std::string& path) {
                      " is not a JSON object like {\"url\": ..., \"token\": ..., \"ca\": ...}");
   }
   ConfigFile c;
-  for (auto [key, field] :
-       {std::pair{"url", &c.url}, std::pair{"token", &c.token}, std::pair{"ca", &c.ca}}) {
+  for (auto [key, field] : {std::pair{"url", &c.url}, std::pair{"token", &c.token},
+                            std::pair{"ca", &c.ca}, std::pair{"proxy", &c.proxy}}) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) continue;
     if (!it->is_string())
@@ -74,6 +75,10 @@ Result<Connection> resolve_connection(const ConnectionFlags& flags, const EnvLoo
   c.url = pick(flags.url, "PRINTRELAY_URL", file.url);
   c.token = pick(flags.token, "PRINTRELAY_TOKEN", file.token);
   c.ca = pick(flags.ca, "PRINTRELAY_CA", file.ca);
+  c.proxy = pick(flags.proxy, "PRINTRELAY_PROXY", file.proxy);
+  if (!c.proxy.empty() && c.proxy.rfind("http://", 0) != 0 && c.proxy.rfind("https://", 0) != 0) {
+    return bad_input("proxy URL must start with http:// or https://: '" + c.proxy + "'");
+  }
   c.insecure = flags.insecure || file.insecure;
   while (!c.url.empty() && c.url.back() == '/') c.url.pop_back();
   if (c.url.empty()) {

@@ -1,6 +1,7 @@
 // Where relayctl finds its relay and credential. Precedence per setting: flag (--url, --token,
-// --ca, --insecure), then environment (PRINTRELAY_URL, PRINTRELAY_TOKEN, PRINTRELAY_CA), then a
-// JSON config file named by --config or PRINTRELAY_CONFIG: {"url", "token", "ca"} (what
+// --ca, --proxy, --insecure), then environment (PRINTRELAY_URL, PRINTRELAY_TOKEN, PRINTRELAY_CA,
+// PRINTRELAY_PROXY), then a JSON config file named by --config or PRINTRELAY_CONFIG:
+// {"url", "token", "ca", "proxy"} (what
 // `relayd init` writes as DATA_DIR/relayctl.json). A relative "ca" in the file is taken relative
 // to the file's directory.
 #pragma once
@@ -17,6 +18,7 @@ struct ConnectionFlags {
   std::string url;
   std::string token;
   std::string ca;
+  std::string proxy;
   std::string config;
   bool insecure = false;
 };
@@ -25,6 +27,7 @@ struct Connection {
   std::string url;  // without a trailing slash
   std::string token;
   std::string ca;
+  std::string proxy;  // HTTP proxy the service center's LAN goes out through; empty: none
   bool insecure = false;
 };
 

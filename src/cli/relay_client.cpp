@@ -22,7 +22,8 @@ std::string describe_http_error(int status, const std::string& body) {
 
 RelayClient::RelayClient(Connection connection)
     : connection_(std::move(connection)),
-      http_(std::make_unique<HttpClient>(ClientOptions{connection_.ca, connection_.insecure})) {}
+      http_(std::make_unique<HttpClient>(
+          ClientOptions{connection_.ca, connection_.insecure, connection_.proxy})) {}
 
 RelayClient::~RelayClient() = default;
 

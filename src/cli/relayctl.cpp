@@ -508,6 +508,8 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   app.add_option("--token", f.connection.token, "admin token (env PRINTRELAY_TOKEN)");
   app.add_option("--ca", f.connection.ca,
                  "CA bundle (PEM) to verify the relay (env PRINTRELAY_CA)");
+  app.add_option("--proxy", f.connection.proxy,
+                 "HTTP proxy to the relay, e.g. http://proxy.lan:3128 (or PRINTRELAY_PROXY)");
   app.add_flag("--insecure", f.connection.insecure, "do not verify the relay's certificate");
   app.add_option("--config", f.connection.config,
                  "JSON file {\"url\",\"token\",\"ca\"} (env PRINTRELAY_CONFIG)");

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A device that reaches the relay only through an HTTP proxy (CONNECT tunnel, as in a customer
 LAN with outbound HTTPS through a proxy) enrols, runs a collect job and reports. tinyproxy's log
-shows the CONNECTs to the relay's port: the traffic went through it."""
+shows the CONNECTs to the relay's port: the traffic went through it. relayctl --proxy goes the
+same way (a service center behind its own proxy)."""
 
 import os
 import shutil
@@ -71,7 +72,14 @@ def test(env):
     tunnels = read(log).count(tunnel)
     check(tunnels >= 1, f"no CONNECT in the proxy log:\n{read(log)[-2000:]}")
     print(f"{tunnels} CONNECT tunnel(s) to 127.0.0.1:{relay.port} in tinyproxy's log")
+    # The service center can sit behind a proxy too: relayctl --proxy tunnels through it.
+    rc, out, err = env.relayctl(relay, "--proxy", proxy, "devices", "--json")
+    check(rc == 0 and SERIAL in out, f"relayctl through the proxy: exit {rc}: {out}{err}")
+    check(read(log).count(tunnel) > tunnels, "relayctl --proxy did not go through tinyproxy")
+
     proxy_proc.kill9()
+    rc, out, err = env.relayctl(relay, "--proxy", proxy, "devices")
+    check(rc != 0 and "cannot reach" in err, f"relayctl with its proxy down: exit {rc}: {out}{err}")
     before = len(relay.reports(SERIAL))
     sim.control(SERIAL, {"action": "message", "text": "behind the proxy"})
     wait_until(lambda: (sim.outbox_size(SERIAL) or 0) >= 1, 10,

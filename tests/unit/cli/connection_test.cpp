@@ -56,6 +56,28 @@ TEST_F(ConnectionTest, FlagsBeatEnvironmentBeatsConfigFile) {
   EXPECT_TRUE(c->insecure);
 }
 
+// The service center reaches the relay through its own proxy (seed 001 Fig. 1).
+TEST_F(ConnectionTest, ProxyComesFromFlagEnvironmentOrConfigFile) {
+  auto config = write("relayctl.json", R"({"url": "https://r:1", "token": "t",
+                                           "proxy": "http://file-proxy:3128"})");
+  auto c = resolve_connection({}, env_of({{"PRINTRELAY_CONFIG", config}}));
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->proxy, "http://file-proxy:3128");
+  c = resolve_connection(
+      {}, env_of({{"PRINTRELAY_CONFIG", config}, {"PRINTRELAY_PROXY", "http://env-proxy:8080"}}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->proxy, "http://env-proxy:8080");
+  ConnectionFlags flags;
+  flags.proxy = "http://flag-proxy:3128";
+  c = resolve_connection(flags, env_of({{"PRINTRELAY_CONFIG", config}}));
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->proxy, "http://flag-proxy:3128");
+  flags.proxy = "proxy.lan:3128";
+  c = resolve_connection(flags, env_of({{"PRINTRELAY_CONFIG", config}}));
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("proxy URL"), std::string::npos);
+}
+
 TEST_F(ConnectionTest, ConfigFlagBeatsConfigEnv) {
   auto a = write("a.json", R"({"url": "https://a:1", "token": "ta"})");
   auto b = write("b.json", R"({"url": "https://b:1", "token": "tb"})");
