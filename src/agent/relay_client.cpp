@@ -24,19 +24,35 @@ RelayRoster::RelayRoster(std::vector<std::string> urls, std::filesystem::path to
   }
 }
 
+void RelayRoster::return_to_first_if_due_locked() const {
+  if (current_ != 0 && std::chrono::steady_clock::now() - left_first_at_ >= return_after_) {
+    current_ = 0;
+  }
+}
+
 std::size_t RelayRoster::current() const {
   std::lock_guard lock(mu_);
+  return_to_first_if_due_locked();
   return current_;
 }
 
 std::string RelayRoster::current_url() const {
   std::lock_guard lock(mu_);
+  return_to_first_if_due_locked();
   return urls_.empty() ? std::string() : urls_[current_];
 }
 
 void RelayRoster::advance_from(std::size_t failed) {
   std::lock_guard lock(mu_);
-  if (current_ == failed && !urls_.empty()) current_ = (current_ + 1) % urls_.size();
+  if (current_ == failed && !urls_.empty()) {
+    current_ = (current_ + 1) % urls_.size();
+    if (failed == 0) left_first_at_ = std::chrono::steady_clock::now();
+  }
+}
+
+void RelayRoster::set_return_after(std::chrono::milliseconds d) {
+  std::lock_guard lock(mu_);
+  return_after_ = d;
 }
 
 std::optional<std::string> RelayRoster::token(const std::string& url) const {

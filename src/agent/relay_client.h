@@ -3,6 +3,7 @@
 // relay in the list; after the last one, wrap around (the caller backs off before trying again).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <map>
@@ -38,10 +39,14 @@ class RelayRoster {
   const std::string& url(std::size_t i) const { return urls_[i]; }
   const Enrollment& enrollment() const { return enrollment_; }
 
+  // The relay in use. After `return_after` away from the first URL (the device's configured
+  // relay, seed 001 claim 30) the first is tried again; if it still fails, advance_from moves on
+  // and the clock starts over.
   std::size_t current() const;
   std::string current_url() const;
   // Moves on from `failed` to the next URL, unless another thread already moved on.
   void advance_from(std::size_t failed);
+  void set_return_after(std::chrono::milliseconds d);
 
   std::optional<std::string> token(const std::string& url) const;
   // Held while enrolling: the relay replaces a device's token on every enrollment, so two threads
@@ -57,7 +62,11 @@ class RelayRoster {
   const Enrollment enrollment_;
   mutable std::mutex mu_;
   std::mutex enroll_mu_;
-  std::size_t current_ = 0;
+  void return_to_first_if_due_locked() const;
+
+  mutable std::size_t current_ = 0;
+  mutable std::chrono::steady_clock::time_point left_first_at_;
+  std::chrono::milliseconds return_after_{std::chrono::minutes(5)};
   std::map<std::string, std::string> tokens_;
 };
 

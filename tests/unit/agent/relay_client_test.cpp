@@ -82,6 +82,30 @@ TEST(RelayClient, MovesDownTheListOnTransportFailureAnd5xx) {
   EXPECT_EQ(f.net.calls, std::vector<std::string>{"http://c/v1/device/poll"});
 }
 
+// Seed 001 claim 30: the device's configured relay is the first choice; after failing over it
+// goes back to try it once the return delay has passed, and stays where it is before that.
+TEST(RelayClient, ReturnsToTheFirstRelayAfterTheDelay) {
+  Fixture f;
+  f.net.mode = {{"http://a", ScriptedRelays::Mode::kDown},
+                {"http://b", ScriptedRelays::Mode::kOk},
+                {"http://c", ScriptedRelays::Mode::kOk}};
+  auto r = f.client->call("POST", "/v1/device/poll", Json::object(), 1000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(served_by(r), "http://b");
+  f.net.mode["http://a"] = ScriptedRelays::Mode::kOk;  // the first relay is back
+  r = f.client->call("POST", "/v1/device/poll", Json::object(), 1000);
+  EXPECT_EQ(served_by(r), "http://b") << "returned before the delay";
+  f.roster->set_return_after(std::chrono::milliseconds(0));
+  r = f.client->call("POST", "/v1/device/poll", Json::object(), 1000);
+  EXPECT_EQ(served_by(r), "http://a");
+  // Still down when tried again: on to the next, and the clock starts over.
+  f.net.mode["http://a"] = ScriptedRelays::Mode::kDown;
+  f.roster->set_return_after(std::chrono::hours(1));
+  r = f.client->call("POST", "/v1/device/poll", Json::object(), 1000);
+  EXPECT_EQ(served_by(r), "http://b");
+  EXPECT_EQ(f.roster->current(), 1u);
+}
+
 TEST(RelayClient, WrapsAroundToTheFirstRelay) {
   Fixture f;
   f.net.mode = {{"http://a", ScriptedRelays::Mode::kOk},
