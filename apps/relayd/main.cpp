@@ -384,6 +384,16 @@ int run_serve(const RunOptions& o) {
   for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
   ioc.run();
   for (auto& t : pool) t.join();
+  // Let the server's posted closes and the accept loops' aborted accepts run: an accept loop
+  // holds the server, whose acceptors belong to every context, so it must end while all the
+  // contexts still exist. Held long-polls then die with their own context.
+  for (int round = 0; round < 3; ++round) {
+    for (auto& c : io_threads) {
+      c->restart();
+      c->poll();
+    }
+  }
+  feed.drop_all();
   updater.reset();
   if (upstream) upstream->stop();
   store->unwatch_jobs_changed();

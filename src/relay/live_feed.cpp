@@ -74,6 +74,12 @@ void LiveFeed::wake_device(const std::string& serial) {
   }
 }
 
+void LiveFeed::drop_all() {
+  std::lock_guard lock(mu_);
+  waiters_.clear();
+  subscribers_.clear();
+}
+
 std::size_t LiveFeed::waiting_devices() const {
   std::lock_guard lock(mu_);
   return waiters_.size();

@@ -52,6 +52,10 @@ class LiveFeed final : public RelayEvents {
   void publish(const std::string& kind, const Json& data) override;
   void wake_device(const std::string& serial) override;
 
+  // Forgets every waiter and subscriber. Call when the I/O threads have stopped and before their
+  // io_contexts are destroyed: a waiter's timer must not outlive its io_context.
+  void drop_all();
+
   std::size_t waiting_devices() const;
   std::size_t subscribers() const;
 
