@@ -68,6 +68,10 @@ void Relay::note_job_for(const std::string& serial) {
 }
 
 void Relay::jobs_changed(const std::string& serial) {
+  if (serial == kDirectoryWakeKey) {
+    directory_changed();  // children waiting here get the new directory
+    return;
+  }
   if (!serial.empty()) {
     note_job_for(serial);
     events_.wake_device(serial);
@@ -85,6 +89,7 @@ void Relay::jobs_changed(const std::string& serial) {
     may_have_jobs_.insert(serials.begin(), serials.end());
   }
   for (const auto& s : serials) events_.wake_device(s);
+  directory_changed();
 }
 
 std::vector<Job> Relay::open_jobs(const std::string& serial) {

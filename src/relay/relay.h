@@ -34,7 +34,7 @@ struct RelayOptions {
 
 // The long-poll key that wakes child relays when the directory (registrations, device
 // credentials) changes; never a valid serial.
-inline const std::string kDirectoryWakeKey = "*directory*";
+inline const std::string kDirectoryWakeKey = Store::kDirectoryChanged;
 
 // Where the relay announces what happened: the event stream and the long-poll waiters.
 class RelayEvents {

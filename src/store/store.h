@@ -132,11 +132,14 @@ class Store {
   virtual std::map<std::string, int> open_alert_counts() = 0;  // serial -> open alerts
 
   // --- several relay nodes on one store ---
+  // The serial announced when registrations or device credentials changed (never a valid serial).
+  static constexpr const char* kDirectoryChanged = "*directory*";
   // Delivers, from a thread of the store's and until the store is destroyed, the serial of every
   // device whose jobs were created or changed through any relay node sharing this store (this
   // one included): how a device long-polling one node is woken by a job created on another.
-  // An empty serial means "announcements may have been missed (the channel was re-established):
-  // re-read everything". Returns false when the store serves a single node and has no channel.
+  // kDirectoryChanged means registrations or device credentials changed. An empty serial means
+  // "announcements may have been missed (the channel was re-established): re-read everything".
+  // Returns false when the store serves a single node and has no channel.
   virtual bool watch_jobs_changed(std::function<void(const std::string& serial)> on_change) {
     (void)on_change;
     return false;

@@ -241,6 +241,7 @@ class PostgresStore final : public Store {
         params(r.serial, r.model, r.place, r.customer, r.contact, r.enrollment_code_hash,
                r.created_at));
     if (!st) return st;
+    if (auto n = announce(kDirectoryChanged); !n) return n;
     return tx.commit();
   }
 
@@ -266,6 +267,7 @@ class PostgresStore final : public Store {
     auto rows = db_.query("DELETE FROM registrations WHERE serial = $1", params(serial));
     if (!rows) return rows.error();
     if (rows->affected() == 0) return not_found("registration " + serial + " not found");
+    if (auto n = announce(kDirectoryChanged); !n) return n;
     return tx.commit();
   }
 
@@ -285,6 +287,7 @@ class PostgresStore final : public Store {
         params(d.serial, d.model, d.token_hash, d.enrolled_at, d.last_seen, d.state, d.boot_id,
                json_text(d.firmware)));
     if (!st) return st;
+    if (auto n = announce(kDirectoryChanged); !n) return n;
     return tx.commit();
   }
 
@@ -447,11 +450,7 @@ class PostgresStore final : public Store {
       return st;
     }
     if (auto t = insert_transition(db_, created); !t) return t;
-    // Delivered to every node's listener when (and only if) the transaction commits.
-    if (auto n =
-            db_.exec("SELECT pg_notify('" + std::string(kJobsChannel) + "', $1)", params(j.serial));
-        !n)
-      return n;
+    if (auto n = announce(j.serial); !n) return n;
     return tx.commit();
   }
 
@@ -526,11 +525,7 @@ class PostgresStore final : public Store {
     if (t) {
       if (auto st = insert_transition(db_, *t); !st) return st;
     }
-    // Delivered to every node's listener when (and only if) the transaction commits.
-    if (auto n =
-            db_.exec("SELECT pg_notify('" + std::string(kJobsChannel) + "', $1)", params(j.serial));
-        !n)
-      return n;
+    if (auto n = announce(j.serial); !n) return n;
     return tx.commit();
   }
 
@@ -747,6 +742,11 @@ class PostgresStore final : public Store {
   void unwatch_jobs_changed() override {
     std::lock_guard lock(listener_mu_);
     listener_.reset();
+  }
+
+  // Inside a transaction: delivered to every node's listener when (and only if) it commits.
+  Status announce(const std::string& payload) {
+    return db_.exec("SELECT pg_notify('" + std::string(kJobsChannel) + "', $1)", params(payload));
   }
 
   static constexpr const char* kJobsChannel = "printrelay_jobs";

@@ -310,6 +310,37 @@ TEST(PostgresStore, JobChangesOnOneNodeAreAnnouncedToTheOthers) {
   node_b->unwatch_jobs_changed();
 }
 
+// Registrations and device credentials changed through one node are announced too, so that the
+// child relays waiting at every node receive the new directory.
+TEST(PostgresStore, DirectoryChangesAreAnnouncedToTheOtherNodes) {
+  TempSchema schema;
+  auto node_a = open_postgres_store(schema.conninfo());
+  auto node_b = open_postgres_store(schema.conninfo());
+  Announcements seen_by_b;
+  ASSERT_TRUE(node_b->watch_jobs_changed([&](const std::string& s) { seen_by_b.add(s); }));
+  Registration r;
+  r.serial = "MX-DIR-1";
+  r.model = "MX";
+  r.enrollment_code_hash = "h";
+  ASSERT_TRUE(node_a->put_registration(r).ok());
+  EXPECT_TRUE(seen_by_b.wait_for(Store::kDirectoryChanged));
+  auto count = [&] {
+    auto all = seen_by_b.all();
+    return std::count(all.begin(), all.end(), std::string(Store::kDirectoryChanged));
+  };
+  Device d;
+  d.serial = "MX-DIR-1";
+  d.model = "MX";
+  d.token_hash = "t";
+  d.enrolled_at = 1;
+  ASSERT_TRUE(node_a->put_device(d).ok());
+  ASSERT_TRUE(node_a->delete_registration("MX-DIR-1").ok());
+  for (int i = 0; i < 400 && count() < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(count(), 3);
+  node_b->unwatch_jobs_changed();
+}
+
 // A job that is not committed (its id is taken) announces nothing: the notification rides the
 // transaction.
 TEST(PostgresStore, AFailedJobWriteAnnouncesNothing) {
