@@ -36,6 +36,14 @@ std::string lower(std::string s) {
   return s;
 }
 
+// A device's enrolment as it travels up the tree: the credential's hash, never the credential.
+Json device_item(const Device& d) {
+  return Json{{"serial", d.serial},
+              {"model", d.model},
+              {"token_hash", d.token_hash},
+              {"enrolled_at", d.enrolled_at}};
+}
+
 Result<std::optional<TimeMs>> query_time(const std::map<std::string, std::string>& q,
                                          const char* key) {
   auto it = q.find(key);
@@ -54,12 +62,20 @@ Relay::Relay(Store& store, RelayOptions options, RelayEvents& events)
     sightings_[d.serial] = Sighting{d.last_seen, d.state, d.boot_id, d.firmware, false};
   }
   for (const auto& c : store_.list_admin_credentials()) admin_tokens_[c.token_hash] = c;
-  JobQuery all_open;
-  all_open.all = true;
-  all_open.limit = std::numeric_limits<int>::max();
-  for (const auto& j : store_.list_jobs(all_open)) {
-    if (!is_terminal(j.state)) may_have_jobs_.insert(j.serial);
+  for (const auto& j : all_open_jobs()) may_have_jobs_.insert(j.serial);
+}
+
+std::vector<Job> Relay::all_open_jobs() {
+  // One query per open state: finished jobs (which accumulate) are never read.
+  std::vector<Job> out;
+  for (auto state : {JobState::kWaiting, JobState::kAcquired, JobState::kRunning}) {
+    JobQuery q;
+    q.all = true;
+    q.state = state;
+    q.limit = std::numeric_limits<int>::max();
+    for (auto& j : store_.list_jobs(q)) out.push_back(std::move(j));
   }
+  return out;
 }
 
 void Relay::note_job_for(const std::string& serial) {
@@ -77,13 +93,8 @@ void Relay::jobs_changed(const std::string& serial) {
     events_.wake_device(serial);
     return;
   }
-  JobQuery all_open;
-  all_open.all = true;
-  all_open.limit = std::numeric_limits<int>::max();
   std::set<std::string> serials;
-  for (const auto& j : store_.list_jobs(all_open)) {
-    if (!is_terminal(j.state)) serials.insert(j.serial);
-  }
+  for (const auto& j : all_open_jobs()) serials.insert(j.serial);
   {
     std::lock_guard lock(mu_);
     may_have_jobs_.insert(serials.begin(), serials.end());
@@ -192,14 +203,7 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
   directory_changed();
   // The parent (and through it the other relays) must accept this credential when the device
   // fails over. Only the hash travels.
-  if (auto st = queue_upstream("device", serial,
-                               Json{{"serial", serial},
-                                    {"model", model},
-                                    {"token_hash", d.token_hash},
-                                    {"enrolled_at", d.enrolled_at}},
-                               now);
-      !st)
-    return st.error();
+  if (auto st = queue_upstream("device", serial, device_item(d), now); !st) return st.error();
   return Json{{"serial", serial},
               {"device_token", token},
               {"poll_policy", to_json(policy_for(serial))},
@@ -448,13 +452,7 @@ Result<bool> Relay::adopt_device(const Device& d, bool from_child) {
   }
   directory_changed();
   if (from_child) {
-    if (auto st = queue_upstream("device", d.serial,
-                                 Json{{"serial", d.serial},
-                                      {"model", d.model},
-                                      {"token_hash", d.token_hash},
-                                      {"enrolled_at", d.enrolled_at}},
-                                 d.enrolled_at);
-        !st)
+    if (auto st = queue_upstream("device", d.serial, device_item(d), d.enrolled_at); !st)
       return st.error();
   }
   return true;

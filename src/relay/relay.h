@@ -92,6 +92,8 @@ class Relay {
   // A heartbeat seen by a child relay: kept (and later written) when newer than what we have.
   void note_sighting(const std::string& serial, TimeMs last_seen, const std::string& state);
   std::vector<Job> deliverable_jobs(const std::string& serial, TimeMs now);
+  // Every job not yet finished, of all devices and relays.
+  std::vector<Job> all_open_jobs();
   // Counts changes to registrations and device credentials made through this node; each also
   // wakes the long-poll waiters on kDirectoryWakeKey (children waiting at this parent).
   std::uint64_t directory_epoch() const { return directory_epoch_.load(); }

@@ -205,12 +205,7 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
   const TimeMs now = now_ms();
   const TimeMs since = now - options_.served_window_ms;
   Json held = Json::array();
-  JobQuery open;
-  open.all = true;
-  open.limit = std::numeric_limits<int>::max();
-  for (const auto& j : relay_.store().list_jobs(open)) {
-    if (!is_terminal(j.state)) held.push_back(j.id);
-  }
+  for (const auto& j : relay_.all_open_jobs()) held.push_back(j.id);
   Json up = Json::array();
   for (const auto& it : items) {
     up.push_back({{"seq", it.seq}, {"kind", it.kind}, {"serial", it.serial}, {"body", it.body}});
