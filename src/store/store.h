@@ -75,6 +75,32 @@ struct UpstreamItem {
   TimeMs queued_at = 0;
 };
 
+// One line of a device's update history (seed 002): what the relay offered, sent and installed.
+struct FirmwareHistoryEntry {
+  std::int64_t id = 0;  // assigned by the store, increasing in commit order
+  std::string serial;
+  TimeMs at = 0;
+  std::string event;  // "checked" | "sent" | "installed" | "failed"
+  std::string component;
+  std::string version;
+  std::string artifact;  // sha256 hex; empty for "checked"
+  std::string job_id;    // empty when not part of a job
+  Json detail = Json::object();
+};
+
+// A firmware campaign (seed 004 Fig. 15-24, 46) as the relay keeps it: the plan, waves and
+// per-device job ids are in `doc`, which relay/campaigns reads and writes whole. `revision`
+// guards concurrent changes from several relay nodes on one store.
+struct CampaignRecord {
+  std::string id;
+  std::string name;
+  std::string state;  // "running" | "paused" | "done" | "cancelled"
+  TimeMs created_at = 0;
+  TimeMs updated_at = 0;
+  std::int64_t revision = 0;  // 1 when created, +1 on every update
+  Json doc = Json::object();
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -155,6 +181,24 @@ class Store {
   // Drops every item up to and including `seq`: the parent has stored them.
   virtual Status ack_upstream(std::int64_t seq) = 0;
   virtual std::int64_t count_upstream() = 0;
+
+  // --- firmware update history (seed 002) ---
+  // Assigns and returns the entry's id.
+  virtual Result<std::int64_t> append_firmware_history(const FirmwareHistoryEntry& e) = 0;
+  // Newest first; empty serial: all devices.
+  virtual std::vector<FirmwareHistoryEntry> list_firmware_history(const std::string& serial,
+                                                                  int limit) = 0;
+
+  // --- firmware campaigns ---
+  // Stores a new campaign with revision 1 (the given revision is ignored). Conflict on same id.
+  virtual Status create_campaign(const CampaignRecord& c) = 0;
+  virtual Result<CampaignRecord> get_campaign(const std::string& id) = 0;
+  // Newest first.
+  virtual std::vector<CampaignRecord> list_campaigns() = 0;
+  // Replaces name, state, updated_at and doc when the stored revision is still c.revision and
+  // stores revision + 1; conflict (nothing written) when another writer got there first, not found
+  // when there is no such campaign. Returns the new revision.
+  virtual Result<std::int64_t> update_campaign(const CampaignRecord& c) = 0;
 
   // --- admin credentials ---
   virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name

@@ -131,6 +131,34 @@ CREATE TABLE upstream_outbox (
   queued_at BIGINT NOT NULL
 );
 )sql"},
+      // Firmware update history per device (seed 002) and firmware campaigns. A campaign's plan,
+      // waves and per-device jobs live in `doc`, read and written whole; `revision` lets several
+      // relay nodes on one store detect a lost update (update_campaign compares and sets it).
+      {3, R"sql(
+CREATE TABLE firmware_history (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  serial TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  event TEXT NOT NULL,
+  component TEXT NOT NULL,
+  version TEXT NOT NULL,
+  artifact TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX firmware_history_serial ON firmware_history (serial, id);
+
+CREATE TABLE campaigns (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  revision BIGINT NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX campaigns_created ON campaigns (created_at);
+)sql"},
   };
   return all;
 }

@@ -22,6 +22,10 @@ using postgres::Transaction;
 // reception numbers increase in commit order even with several writers.
 constexpr std::int64_t kReportAppendLockKey = 0x70727265706f7274;
 
+// pg_advisory_xact_lock key that serializes firmware history appends across relay nodes
+// ("prfwhist"), for the same reason as kReportAppendLockKey: ids increase in commit order.
+constexpr std::int64_t kFirmwareHistoryLockKey = 0x7072667768697374;
+
 // JSON columns are written with invalid UTF-8 replaced rather than thrown on: a store call
 // returns errors, it does not throw.
 std::string json_text(const Json& j) {
@@ -154,6 +158,37 @@ AdminCredential read_admin(const Rows& r, int i) {
   c.role = role_from(r.text_at(i, 1)).value_or(Role::kViewer);
   c.token_hash = r.text_at(i, 2);
   c.created_at = r.int_at(i, 3);
+  return c;
+}
+
+constexpr const char* kFirmwareHistoryColumns =
+    "id, serial, at, event, component, version, artifact, job_id, detail";
+
+FirmwareHistoryEntry read_firmware_history(const Rows& r, int i) {
+  FirmwareHistoryEntry e;
+  e.id = r.int_at(i, 0);
+  e.serial = r.text_at(i, 1);
+  e.at = r.int_at(i, 2);
+  e.event = r.text_at(i, 3);
+  e.component = r.text_at(i, 4);
+  e.version = r.text_at(i, 5);
+  e.artifact = r.text_at(i, 6);
+  e.job_id = r.text_at(i, 7);
+  e.detail = json_or(r.text_at(i, 8), Json::object());
+  return e;
+}
+
+constexpr const char* kCampaignColumns = "id, name, state, created_at, updated_at, revision, doc";
+
+CampaignRecord read_campaign(const Rows& r, int i) {
+  CampaignRecord c;
+  c.id = r.text_at(i, 0);
+  c.name = r.text_at(i, 1);
+  c.state = r.text_at(i, 2);
+  c.created_at = r.int_at(i, 3);
+  c.updated_at = r.int_at(i, 4);
+  c.revision = r.int_at(i, 5);
+  c.doc = json_or(r.text_at(i, 6), Json::object());
   return c;
 }
 
@@ -609,6 +644,100 @@ class PostgresStore final : public Store {
       counts[rows->text_at(i, 0)] = static_cast<int>(rows->int_at(i, 1));
     }
     return counts;
+  }
+
+  // --- firmware update history ---
+
+  Result<std::int64_t> append_firmware_history(const FirmwareHistoryEntry& e) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    if (auto st = db_.exec("SELECT pg_advisory_xact_lock($1)", params(kFirmwareHistoryLockKey));
+        !st) {
+      return st.error();
+    }
+    auto inserted = db_.query(
+        "INSERT INTO firmware_history (serial, at, event, component, version, artifact, job_id, "
+        "detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        params(e.serial, e.at, e.event, e.component, e.version, e.artifact, e.job_id,
+               json_text(e.detail)));
+    if (!inserted) return inserted.error();
+    if (inserted->empty()) return unavailable("firmware history insert returned no id");
+    const std::int64_t id = inserted->int_at(0, 0);
+    if (auto c = tx.commit(); !c) return c.error();
+    return id;
+  }
+
+  std::vector<FirmwareHistoryEntry> list_firmware_history(const std::string& serial,
+                                                          int limit) override {
+    if (limit <= 0) return {};
+    std::string sql = std::string("SELECT ") + kFirmwareHistoryColumns + " FROM firmware_history";
+    std::vector<postgres::Param> values;
+    int n = 0;
+    if (!serial.empty()) {
+      sql += " WHERE serial = " + placeholder(n);
+      values.push_back(serial);
+    }
+    sql += " ORDER BY id DESC LIMIT " + placeholder(n);
+    values.push_back(postgres::param(limit));
+    std::lock_guard lock(mu_);
+    return read_rows<FirmwareHistoryEntry>(db_.query(sql, values), read_firmware_history);
+  }
+
+  // --- firmware campaigns ---
+
+  Status create_campaign(const CampaignRecord& c) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    auto st = db_.exec(std::string("INSERT INTO campaigns (") + kCampaignColumns +
+                           ") VALUES ($1, $2, $3, $4, $5, 1, $6)",
+                       params(c.id, c.name, c.state, c.created_at, c.updated_at, json_text(c.doc)));
+    if (!st) {
+      if (st.error().kind == ErrorKind::kConflict)
+        return conflict("campaign " + c.id + " already exists");
+      return st;
+    }
+    return tx.commit();
+  }
+
+  Result<CampaignRecord> get_campaign(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    return read_one<CampaignRecord>(
+        db_.query(std::string("SELECT ") + kCampaignColumns + " FROM campaigns WHERE id = $1",
+                  params(id)),
+        read_campaign, "campaign " + id);
+  }
+
+  std::vector<CampaignRecord> list_campaigns() override {
+    std::lock_guard lock(mu_);
+    return read_rows<CampaignRecord>(db_.query(std::string("SELECT ") + kCampaignColumns +
+                                               " FROM campaigns ORDER BY created_at DESC, id DESC"),
+                                     read_campaign);
+  }
+
+  // Compare-and-set on the revision. Two nodes updating at once serialize on the row lock; the
+  // second one's WHERE is re-checked against the first one's committed row, matches nothing and
+  // ends as a conflict.
+  Result<std::int64_t> update_campaign(const CampaignRecord& c) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto updated = db_.query(
+        "UPDATE campaigns SET name = $3, state = $4, updated_at = $5, doc = $6, "
+        "revision = revision + 1 WHERE id = $1 AND revision = $2 RETURNING revision",
+        params(c.id, c.revision, c.name, c.state, c.updated_at, json_text(c.doc)));
+    if (!updated) return updated.error();
+    if (updated->empty()) {
+      auto found = db_.query("SELECT revision FROM campaigns WHERE id = $1", params(c.id));
+      if (!found) return found.error();
+      if (found->empty()) return not_found("campaign " + c.id + " not found");
+      return conflict("campaign " + c.id + " is at revision " +
+                      std::to_string(found->int_at(0, 0)) + ", not " + std::to_string(c.revision));
+    }
+    const std::int64_t revision = updated->int_at(0, 0);
+    if (auto cm = tx.commit(); !cm) return cm.error();
+    return revision;
   }
 
   // --- admin credentials ---

@@ -130,6 +130,34 @@ CREATE TABLE upstream_outbox (
   queued_at INTEGER NOT NULL
 );
 )sql"},
+      // Firmware update history per device (seed 002) and firmware campaigns. A campaign's plan,
+      // waves and per-device jobs live in `doc`, read and written whole; `revision` lets several
+      // relay nodes on one store detect a lost update.
+      {3, R"sql(
+CREATE TABLE firmware_history (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  serial TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  event TEXT NOT NULL,
+  component TEXT NOT NULL,
+  version TEXT NOT NULL,
+  artifact TEXT NOT NULL,
+  job_id TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX firmware_history_serial ON firmware_history (serial, id);
+
+CREATE TABLE campaigns (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  doc TEXT NOT NULL
+);
+CREATE INDEX campaigns_created ON campaigns (created_at);
+)sql"},
   };
   return all;
 }

@@ -138,6 +138,37 @@ Registration read_registration(const Statement& s) {
   return r;
 }
 
+constexpr const char* kFirmwareHistoryColumns =
+    "id, serial, at, event, component, version, artifact, job_id, detail";
+
+FirmwareHistoryEntry read_firmware_history(const Statement& s) {
+  FirmwareHistoryEntry e;
+  e.id = s.int_at(0);
+  e.serial = s.text_at(1);
+  e.at = s.int_at(2);
+  e.event = s.text_at(3);
+  e.component = s.text_at(4);
+  e.version = s.text_at(5);
+  e.artifact = s.text_at(6);
+  e.job_id = s.text_at(7);
+  e.detail = json_or(s.text_at(8), Json::object());
+  return e;
+}
+
+constexpr const char* kCampaignColumns = "id, name, state, created_at, updated_at, revision, doc";
+
+CampaignRecord read_campaign(const Statement& s) {
+  CampaignRecord c;
+  c.id = s.text_at(0);
+  c.name = s.text_at(1);
+  c.state = s.text_at(2);
+  c.created_at = s.int_at(3);
+  c.updated_at = s.int_at(4);
+  c.revision = s.int_at(5);
+  c.doc = json_or(s.text_at(6), Json::object());
+  return c;
+}
+
 AdminCredential read_admin(const Statement& s) {
   AdminCredential c;
   c.name = s.text_at(0);
@@ -664,6 +695,102 @@ class SqliteStore final : public Store {
     auto row = s->step();
     if (!row || !*row) return 0;
     return s->int_at(0);
+  }
+
+  // --- firmware update history ---
+
+  Result<std::int64_t> append_firmware_history(const FirmwareHistoryEntry& e) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto s = db_.prepare(
+        "INSERT INTO firmware_history (serial, at, event, component, version, artifact, job_id, "
+        "detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+    if (!s) return s.error();
+    auto st = s->bind_all(e.serial, e.at, e.event, e.component, e.version, e.artifact, e.job_id,
+                          json_text(e.detail))
+                  .run();
+    if (!st) return st.error();
+    const std::int64_t id = db_.last_insert_rowid();
+    if (auto c = tx.commit(); !c) return c.error();
+    return id;
+  }
+
+  std::vector<FirmwareHistoryEntry> list_firmware_history(const std::string& serial,
+                                                          int limit) override {
+    if (limit <= 0) return {};
+    std::string sql = std::string("SELECT ") + kFirmwareHistoryColumns + " FROM firmware_history";
+    if (!serial.empty()) sql += " WHERE serial = ?";
+    sql += " ORDER BY id DESC LIMIT ?";
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare(sql);
+    if (!s) return {};
+    int i = 0;
+    if (!serial.empty()) s->bind(++i, serial);
+    s->bind(++i, limit);
+    return read_rows<FirmwareHistoryEntry>(*s, read_firmware_history);
+  }
+
+  // --- firmware campaigns ---
+
+  Status create_campaign(const CampaignRecord& c) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    auto s = db_.prepare(std::string("INSERT INTO campaigns (") + kCampaignColumns +
+                         ") VALUES (?, ?, ?, ?, ?, 1, ?)");
+    if (!s) return s.error();
+    auto st =
+        s->bind_all(c.id, c.name, c.state, c.created_at, c.updated_at, json_text(c.doc)).run();
+    if (!st) {
+      if (st.error().kind == ErrorKind::kConflict)
+        return conflict("campaign " + c.id + " already exists");
+      return st;
+    }
+    return tx.commit();
+  }
+
+  Result<CampaignRecord> get_campaign(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    auto s =
+        db_.prepare(std::string("SELECT ") + kCampaignColumns + " FROM campaigns WHERE id = ?");
+    if (!s) return s.error();
+    s->bind_all(id);
+    return read_one<CampaignRecord>(*s, read_campaign, "campaign " + id);
+  }
+
+  std::vector<CampaignRecord> list_campaigns() override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare(std::string("SELECT ") + kCampaignColumns +
+                         " FROM campaigns ORDER BY created_at DESC, id DESC");
+    if (!s) return {};
+    return read_rows<CampaignRecord>(*s, read_campaign);
+  }
+
+  // Compare-and-set on the revision. One connection under mu_ already serializes this node's
+  // writers; the WHERE clause is what stops a writer on another process sharing the file.
+  Result<std::int64_t> update_campaign(const CampaignRecord& c) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto upd = db_.prepare(
+        "UPDATE campaigns SET name = ?, state = ?, updated_at = ?, doc = ?, "
+        "revision = revision + 1 WHERE id = ? AND revision = ?");
+    if (!upd) return upd.error();
+    auto st =
+        upd->bind_all(c.name, c.state, c.updated_at, json_text(c.doc), c.id, c.revision).run();
+    if (!st) return st.error();
+    if (db_.changes() == 0) {
+      auto found = db_.prepare("SELECT revision FROM campaigns WHERE id = ?");
+      if (!found) return found.error();
+      auto row = found->bind_all(c.id).step();
+      if (!row) return row.error();
+      if (!*row) return not_found("campaign " + c.id + " not found");
+      return conflict("campaign " + c.id + " is at revision " + std::to_string(found->int_at(0)) +
+                      ", not " + std::to_string(c.revision));
+    }
+    if (auto cm = tx.commit(); !cm) return cm.error();
+    return c.revision + 1;
   }
 
   // --- admin credentials ---

@@ -833,6 +833,267 @@ TEST_P(StoreSuite, UpstreamOutboxKeepsOrderUntilAcknowledged) {
   EXPECT_GT(after[1].seq, all[2].seq);
 }
 
+// --- firmware update history ---
+
+FirmwareHistoryEntry history_entry(const std::string& serial, TimeMs at, const std::string& event,
+                                   const std::string& version) {
+  FirmwareHistoryEntry e;
+  e.serial = serial;
+  e.at = at;
+  e.event = event;
+  e.component = "main";
+  e.version = version;
+  if (event != "checked") e.artifact = sha256_hex("artifact-" + version);
+  return e;
+}
+
+std::vector<std::int64_t> history_ids(const std::vector<FirmwareHistoryEntry>& entries) {
+  std::vector<std::int64_t> out;
+  for (const auto& e : entries) out.push_back(e.id);
+  return out;
+}
+
+TEST_P(StoreSuite, FirmwareHistoryRoundTripsEveryField) {
+  FirmwareHistoryEntry e = history_entry("MX-1", kT0, "failed", "2.1.0");
+  e.component = "scanner";
+  e.job_id = "j-7";
+  e.detail = {{"reason", "signature mismatch"},
+              {"slots", {{"a", "2.0.0"}, {"b", nullptr}}},
+              {"tries", Json::array({1, 2, 3})},
+              {"note", "Ünïcödé ✓"}};
+  auto id = store().append_firmware_history(e);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_GT(*id, 0);
+
+  auto list = store().list_firmware_history("MX-1", 10);
+  ASSERT_EQ(list.size(), 1u);
+  const auto& got = list[0];
+  EXPECT_EQ(got.id, *id);
+  EXPECT_EQ(got.serial, "MX-1");
+  EXPECT_EQ(got.at, kT0);
+  EXPECT_EQ(got.event, "failed");
+  EXPECT_EQ(got.component, "scanner");
+  EXPECT_EQ(got.version, "2.1.0");
+  EXPECT_EQ(got.artifact, e.artifact);
+  EXPECT_EQ(got.job_id, "j-7");
+  EXPECT_EQ(got.detail, e.detail);
+
+  // The defaults of a "checked" line: no artifact, no job, an empty detail object.
+  auto checked = store().append_firmware_history(history_entry("MX-1", kT0 + 1, "checked", "2.2"));
+  ASSERT_TRUE(checked.ok());
+  auto newest = store().list_firmware_history("MX-1", 1);
+  ASSERT_EQ(newest.size(), 1u);
+  EXPECT_EQ(newest[0].id, *checked);
+  EXPECT_EQ(newest[0].artifact, "");
+  EXPECT_EQ(newest[0].job_id, "");
+  EXPECT_EQ(newest[0].detail, Json::object());
+}
+
+TEST_P(StoreSuite, FirmwareHistoryListsNewestFirstPerDeviceOrAll) {
+  EXPECT_TRUE(store().list_firmware_history("", 10).empty());
+  std::vector<std::int64_t> appended;
+  // Interleaved devices; `at` deliberately out of order: the order is the store's, by id.
+  const std::vector<std::pair<std::string, std::string>> lines = {{"MX-1", "checked"},
+                                                                  {"MX-2", "checked"},
+                                                                  {"MX-1", "sent"},
+                                                                  {"MX-1", "installed"},
+                                                                  {"MX-2", "sent"}};
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    auto id = store().append_firmware_history(history_entry(
+        lines[i].first, kT0 - static_cast<TimeMs>(i), lines[i].second, "3.0." + std::to_string(i)));
+    ASSERT_TRUE(id.ok()) << id.error().message;
+    appended.push_back(*id);
+  }
+  EXPECT_TRUE(std::is_sorted(appended.begin(), appended.end()));
+  EXPECT_EQ(std::set<std::int64_t>(appended.begin(), appended.end()).size(), appended.size());
+
+  auto all = store().list_firmware_history("", 100);
+  EXPECT_EQ(history_ids(all), (std::vector<std::int64_t>{appended[4], appended[3], appended[2],
+                                                         appended[1], appended[0]}));
+
+  auto mx1 = store().list_firmware_history("MX-1", 100);
+  EXPECT_EQ(history_ids(mx1), (std::vector<std::int64_t>{appended[3], appended[2], appended[0]}));
+  for (const auto& e : mx1) EXPECT_EQ(e.serial, "MX-1");
+  EXPECT_EQ(mx1[0].event, "installed");
+
+  EXPECT_EQ(history_ids(store().list_firmware_history("MX-1", 2)),
+            (std::vector<std::int64_t>{appended[3], appended[2]}));
+  EXPECT_EQ(history_ids(store().list_firmware_history("", 1)),
+            (std::vector<std::int64_t>{appended[4]}));
+  EXPECT_TRUE(store().list_firmware_history("MX-1", 0).empty());
+  EXPECT_TRUE(store().list_firmware_history("MX-9", 100).empty());
+}
+
+TEST_P(StoreSuite, FirmwareHistoryIdsKeepRisingAcrossReopen) {
+  auto first = store().append_firmware_history(history_entry("MX-1", kT0, "sent", "1.0"));
+  ASSERT_TRUE(first.ok());
+  reopen();
+  auto second = store().append_firmware_history(history_entry("MX-1", kT0, "installed", "1.0"));
+  ASSERT_TRUE(second.ok());
+  EXPECT_GT(*second, *first);
+  EXPECT_EQ(store().list_firmware_history("MX-1", 10).size(), 2u);
+}
+
+// --- firmware campaigns ---
+
+CampaignRecord make_campaign(const std::string& id, TimeMs created_at) {
+  CampaignRecord c;
+  c.id = id;
+  c.name = "Spring rollout " + id;
+  c.state = "running";
+  c.created_at = created_at;
+  c.updated_at = created_at;
+  c.revision = 42;  // ignored by create_campaign
+  c.doc = {{"target", {{"component", "main"}, {"version", "4.2.0"}}},
+           {"waves", Json::array({{{"size", 5}, {"jobs", {{"MX-1", "j-1"}, {"MX-2", "j-2"}}}},
+                                  {{"size", 50}, {"jobs", Json::object()}}})},
+           {"paused_reason", nullptr},
+           {"note", "Ünïcödé ✓"}};
+  return c;
+}
+
+TEST_P(StoreSuite, CampaignCreateStoresRevisionOneAndRoundTrips) {
+  const CampaignRecord c = make_campaign("c-1", kT0);
+  ASSERT_TRUE(store().create_campaign(c).ok());
+  auto got = store().get_campaign("c-1");
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->id, "c-1");
+  EXPECT_EQ(got->name, c.name);
+  EXPECT_EQ(got->state, "running");
+  EXPECT_EQ(got->created_at, kT0);
+  EXPECT_EQ(got->updated_at, kT0);
+  EXPECT_EQ(got->revision, 1);
+  EXPECT_EQ(got->doc, c.doc);
+
+  EXPECT_EQ(store().get_campaign("c-9").error().kind, ErrorKind::kNotFound);
+}
+
+TEST_P(StoreSuite, CreateCampaignWithExistingIdConflictsAndKeepsTheFirst) {
+  ASSERT_TRUE(store().create_campaign(make_campaign("c-1", kT0)).ok());
+  CampaignRecord other = make_campaign("c-1", kT0 + 1);
+  other.name = "other";
+  other.doc = {{"other", true}};
+  auto st = store().create_campaign(other);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().kind, ErrorKind::kConflict);
+  auto got = store().get_campaign("c-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->name, "Spring rollout c-1");
+  EXPECT_EQ(got->created_at, kT0);
+  EXPECT_EQ(got->revision, 1);
+  EXPECT_EQ(store().list_campaigns().size(), 1u);
+}
+
+TEST_P(StoreSuite, ListCampaignsIsNewestFirst) {
+  EXPECT_TRUE(store().list_campaigns().empty());
+  ASSERT_TRUE(store().create_campaign(make_campaign("c-b", kT0 + 2 * kHour)).ok());
+  ASSERT_TRUE(store().create_campaign(make_campaign("c-a", kT0)).ok());
+  ASSERT_TRUE(store().create_campaign(make_campaign("c-c", kT0 + kHour)).ok());
+  auto list = store().list_campaigns();
+  ASSERT_EQ(list.size(), 3u);
+  EXPECT_EQ(list[0].id, "c-b");
+  EXPECT_EQ(list[1].id, "c-c");
+  EXPECT_EQ(list[2].id, "c-a");
+  EXPECT_EQ(list[1].doc, make_campaign("c-c", 0).doc);
+  EXPECT_EQ(list[1].revision, 1);
+}
+
+TEST_P(StoreSuite, UpdateCampaignIsCompareAndSetOnRevision) {
+  ASSERT_TRUE(store().create_campaign(make_campaign("c-1", kT0)).ok());
+  CampaignRecord c = *store().get_campaign("c-1");
+
+  c.name = "renamed";
+  c.state = "paused";
+  c.updated_at = kT0 + kHour;
+  c.doc["paused_reason"] = "failure rate 12% over 10%";
+  auto rev = store().update_campaign(c);
+  ASSERT_TRUE(rev.ok()) << rev.error().message;
+  EXPECT_EQ(*rev, 2);
+  auto got = store().get_campaign("c-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->name, "renamed");
+  EXPECT_EQ(got->state, "paused");
+  EXPECT_EQ(got->created_at, kT0);  // not the caller's to change
+  EXPECT_EQ(got->updated_at, kT0 + kHour);
+  EXPECT_EQ(got->revision, 2);
+  EXPECT_EQ(got->doc, c.doc);
+
+  // A second writer still holding revision 1 loses, and writes nothing.
+  CampaignRecord stale = c;
+  stale.revision = 1;
+  stale.state = "cancelled";
+  stale.updated_at = kT0 + 2 * kHour;
+  stale.doc = {{"lost", true}};
+  auto lost = store().update_campaign(stale);
+  ASSERT_FALSE(lost.ok());
+  EXPECT_EQ(lost.error().kind, ErrorKind::kConflict);
+  auto after = store().get_campaign("c-1");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->state, "paused");
+  EXPECT_EQ(after->updated_at, kT0 + kHour);
+  EXPECT_EQ(after->revision, 2);
+  EXPECT_EQ(after->doc, c.doc);
+
+  // A revision from the future is no better than a stale one.
+  stale.revision = 3;
+  EXPECT_EQ(store().update_campaign(stale).error().kind, ErrorKind::kConflict);
+  EXPECT_EQ(store().get_campaign("c-1")->revision, 2);
+
+  // The writer that re-read goes through.
+  c = *store().get_campaign("c-1");
+  c.state = "running";
+  auto next = store().update_campaign(c);
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(*next, 3);
+  EXPECT_EQ(store().get_campaign("c-1")->state, "running");
+}
+
+TEST_P(StoreSuite, UpdateUnknownCampaignIsNotFoundAndCreatesNothing) {
+  CampaignRecord c = make_campaign("c-9", kT0);
+  c.revision = 1;
+  auto res = store().update_campaign(c);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(store().get_campaign("c-9").error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(store().list_campaigns().empty());
+}
+
+// Writers that re-read and retry on conflict lose no update: every increment lands exactly once
+// and the revision counts them.
+TEST_P(StoreSuite, ConcurrentCampaignUpdatesLoseNothing) {
+  CampaignRecord c = make_campaign("c-1", kT0);
+  c.doc = {{"count", 0}};
+  ASSERT_TRUE(store().create_campaign(c).ok());
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 25;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        for (;;) {
+          auto cur = store().get_campaign("c-1");
+          if (!cur.ok()) {
+            ADD_FAILURE() << cur.error().message;
+            return;
+          }
+          cur->doc["count"] = cur->doc["count"].get<int>() + 1;
+          auto res = store().update_campaign(*cur);
+          if (res.ok()) break;
+          if (res.error().kind != ErrorKind::kConflict) {
+            ADD_FAILURE() << res.error().message;
+            return;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto got = store().get_campaign("c-1");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->doc["count"], kThreads * kPerThread);
+  EXPECT_EQ(got->revision, 1 + kThreads * kPerThread);
+}
+
 // --- durability ---
 
 TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
@@ -847,6 +1108,8 @@ TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
   p.interval_s = 120;
   ASSERT_TRUE(store().set_poll_policy("MX-1", p).ok());
   ASSERT_TRUE(store().put_admin_credential({"alice", Role::kAdmin, "h", kT0}).ok());
+  ASSERT_TRUE(store().append_firmware_history(history_entry("MX-1", kT0, "sent", "2.0")).ok());
+  ASSERT_TRUE(store().create_campaign(make_campaign("c-1", kT0)).ok());
 
   reopen();
 
@@ -870,6 +1133,8 @@ TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
   EXPECT_EQ(store().get_poll_policy("MX-1")->interval_s, 120);
   EXPECT_EQ(store().list_alerts("MX-1", true).size(), 1u);
   EXPECT_TRUE(store().find_admin_by_token_hash("h").ok());
+  EXPECT_EQ(store().list_firmware_history("MX-1", 10).size(), 1u);
+  EXPECT_EQ(store().get_campaign("c-1")->doc, make_campaign("c-1", kT0).doc);
 }
 
 }  // namespace
