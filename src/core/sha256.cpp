@@ -1,5 +1,6 @@
 #include "core/sha256.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace printrelay {
@@ -57,30 +58,54 @@ void compress(std::uint32_t h[8], const std::uint8_t* block) {
 
 }  // namespace
 
-std::array<std::uint8_t, 32> sha256(std::string_view data) {
-  std::uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                        0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+void Sha256Hasher::update(std::string_view data) {
+  if (data.empty()) return;  // data() may be null, which memcpy must not see
   const auto* p = reinterpret_cast<const std::uint8_t*>(data.data());
   std::size_t n = data.size();
-  std::size_t full = n / 64;
-  for (std::size_t i = 0; i < full; ++i) compress(h, p + i * 64);
+  total_bytes_ += n;
+  if (block_used_ > 0) {
+    const std::size_t take = std::min(n, sizeof block_ - block_used_);
+    std::memcpy(block_ + block_used_, p, take);
+    block_used_ += take;
+    p += take;
+    n -= take;
+    if (block_used_ < sizeof block_) return;
+    compress(h_, block_);
+    block_used_ = 0;
+  }
+  for (; n >= 64; p += 64, n -= 64) compress(h_, p);
+  std::memcpy(block_, p, n);
+  block_used_ = n;
+}
+
+std::array<std::uint8_t, 32> Sha256Hasher::digest() {
   std::uint8_t tail[128] = {};
-  std::size_t rest = n - full * 64;
-  std::memcpy(tail, p + full * 64, rest);
-  tail[rest] = 0x80;
-  std::size_t tail_len = rest < 56 ? 64 : 128;
-  std::uint64_t bits = std::uint64_t(n) * 8;
+  std::memcpy(tail, block_, block_used_);
+  tail[block_used_] = 0x80;
+  const std::size_t tail_len = block_used_ < 56 ? 64 : 128;
+  const std::uint64_t bits = total_bytes_ * 8;
   for (int i = 0; i < 8; ++i) tail[tail_len - 1 - i] = std::uint8_t(bits >> (8 * i));
-  compress(h, tail);
-  if (tail_len == 128) compress(h, tail + 64);
+  compress(h_, tail);
+  if (tail_len == 128) compress(h_, tail + 64);
   std::array<std::uint8_t, 32> out{};
   for (int i = 0; i < 8; ++i) {
-    out[i * 4] = std::uint8_t(h[i] >> 24);
-    out[i * 4 + 1] = std::uint8_t(h[i] >> 16);
-    out[i * 4 + 2] = std::uint8_t(h[i] >> 8);
-    out[i * 4 + 3] = std::uint8_t(h[i]);
+    out[i * 4] = std::uint8_t(h_[i] >> 24);
+    out[i * 4 + 1] = std::uint8_t(h_[i] >> 16);
+    out[i * 4 + 2] = std::uint8_t(h_[i] >> 8);
+    out[i * 4 + 3] = std::uint8_t(h_[i]);
   }
   return out;
+}
+
+std::string Sha256Hasher::hex_digest() {
+  auto d = digest();
+  return to_hex(d.data(), d.size());
+}
+
+std::array<std::uint8_t, 32> sha256(std::string_view data) {
+  Sha256Hasher hasher;
+  hasher.update(data);
+  return hasher.digest();
 }
 
 std::string to_hex(const std::uint8_t* data, std::size_t n) {

@@ -14,4 +14,23 @@ std::array<std::uint8_t, 32> sha256(std::string_view data);
 std::string sha256_hex(std::string_view data);
 std::string to_hex(const std::uint8_t* data, std::size_t n);
 
+// SHA-256 of data given in pieces (a body streamed to disk, a file read in chunks): update() any
+// number of times, then digest() once. Gives the same result as sha256() of the concatenation,
+// whatever the split. Holds one 64-byte block, never the data.
+class Sha256Hasher {
+ public:
+  void update(std::string_view data);
+  // The digest of everything passed to update(). Call once: it pads the state.
+  std::array<std::uint8_t, 32> digest();
+  std::string hex_digest();  // lower-case hex of digest()
+  std::uint64_t size_bytes() const { return total_bytes_; }
+
+ private:
+  std::uint32_t h_[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                         0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+  std::uint8_t block_[64] = {};
+  std::size_t block_used_ = 0;
+  std::uint64_t total_bytes_ = 0;
+};
+
 }  // namespace printrelay

@@ -1,5 +1,11 @@
 #include "net/http_server.h"
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -9,15 +15,22 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <utility>
+#include <vector>
+
+#include "core/sha256.h"
 
 namespace printrelay {
 
@@ -55,6 +68,102 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
+// Writes all of `bytes` to `fd`; false, with errno set, on failure.
+bool write_all(int fd, const char* bytes, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, bytes, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return false;
+    bytes += w;
+    n -= std::size_t(w);
+  }
+  return true;
+}
+
+// A request body being written to disk. The file is removed when this goes out of scope, unless
+// the handler moved it away first (then the name is no longer this file's, and may already name
+// another upload's: only the same inode is removed).
+class SpoolFile {
+ public:
+  SpoolFile() = default;
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+  ~SpoolFile() {
+    if (fd_ < 0) return;
+    struct stat mine {};
+    struct stat there {};
+    if (::fstat(fd_, &mine) == 0 && ::stat(path_.c_str(), &there) == 0 &&
+        mine.st_dev == there.st_dev && mine.st_ino == there.st_ino) {
+      ::unlink(path_.c_str());
+    }
+    ::close(fd_);
+  }
+  // Creates dir/.tmp-upload-XXXXXX; false on failure (then error() says why).
+  bool create(const std::string& dir) {
+    path_ = dir + "/.tmp-upload-XXXXXX";
+    fd_ = ::mkostemp(path_.data(), O_CLOEXEC);
+    if (fd_ < 0)
+      error_ = std::string("cannot create a file in ") + dir + ": " + std::strerror(errno);
+    return fd_ >= 0;
+  }
+  bool append(std::string_view bytes) {
+    hasher_.update(bytes);
+    if (write_all(fd_, bytes.data(), bytes.size())) return true;
+    error_ = "cannot write " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  const std::string& error() const { return error_; }
+  SpooledBody finish() { return SpooledBody{path_, hasher_.size_bytes(), hasher_.hex_digest()}; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  Sha256Hasher hasher_;
+  std::string error_;
+};
+
+// Holds back partial TCP segments while a file response is written (TLS records, the header):
+// the kernel sends full segments, and whatever is left when this goes out of scope.
+class TcpCork {
+ public:
+  explicit TcpCork(int fd) : fd_(fd) { set(1); }
+  ~TcpCork() { set(0); }
+  TcpCork(const TcpCork&) = delete;
+  TcpCork& operator=(const TcpCork&) = delete;
+
+ private:
+  void set(int on) { ::setsockopt(fd_, IPPROTO_TCP, TCP_CORK, &on, sizeof on); }
+  int fd_;
+};
+
+// How far a file response has got, shared with its watchdog timer.
+struct FileProgress {
+  std::uint64_t sent = 0;
+  std::uint64_t seen = 0;  // `sent` at the watchdog's previous look
+  bool done = false;       // the response ended; the stream may be gone
+};
+// Every `period`, checks that the response moved; if not (the client takes nothing),
+// cancels the stream's operations, so the pending write fails and the connection is closed.
+// Handlers run on the connection's executor, like the response itself.
+void watch(asio::steady_timer& timer, std::chrono::seconds period,
+           std::shared_ptr<FileProgress> progress, beast::tcp_stream& lowest) {
+  timer.expires_after(period);
+  timer.async_wait([&timer, period, progress, &lowest](beast::error_code ec) {
+    if (ec || progress->done) return;
+    if (progress->sent == progress->seen) {
+      lowest.cancel();
+      return;
+    }
+    progress->seen = progress->sent;
+    watch(timer, period, progress, lowest);
+  });
+}
+
+bool expects_continue(const http::request_header<>& h) {
+  auto it = h.find(http::field::expect);
+  return h.version() == 11 && it != h.end() && beast::iequals(it->value(), "100-continue");
+}
+
 }  // namespace
 
 void split_target(std::string_view target, std::string& path,
@@ -86,8 +195,9 @@ std::string Exchange::query_value(const std::string& key, const std::string& fal
 template <typename Stream>
 class StreamExchange final : public Exchange {
  public:
-  StreamExchange(Stream& stream, HttpRequestMsg& req, const std::string& remote)
-      : stream_(stream), req_(req), remote_(remote) {}
+  StreamExchange(Stream& stream, HttpRequestMsg& req, const std::string& remote,
+                 int file_stall_timeout_s)
+      : stream_(stream), req_(req), remote_(remote), file_stall_timeout_s_(file_stall_timeout_s) {}
 
   const HttpRequestMsg& request() const override { return req_; }
   const std::string& remote_address() const override { return remote_; }
@@ -102,6 +212,58 @@ class StreamExchange final : public Exchange {
     co_await http::async_write(stream_, response, no_throw(ec));
     if (ec) failed_ = true;
     close_after_ = !response.keep_alive();
+  }
+
+  asio::awaitable<std::uint64_t> respond_file(
+      HttpResponseHeader header, int fd, std::uint64_t offset, std::uint64_t length,
+      std::function<void(std::uint64_t)> on_written) override {
+    responded_ = true;
+    http::response<http::empty_body> res{std::move(header)};
+    res.version(req_.version());
+    res.keep_alive(req_.keep_alive() && keep_alive_);
+    res.content_length(length);
+    close_after_ = !res.keep_alive();
+    http::response_serializer<http::empty_body> sr{res};
+    auto& lowest = beast::get_lowest_layer(stream_);
+    TcpCork cork(lowest.socket().native_handle());
+    lowest.expires_after(std::chrono::seconds(30));
+    beast::error_code ec;
+    co_await http::async_write_header(stream_, sr, no_throw(ec));
+    if (ec) {
+      failed_ = true;
+      co_return 0;
+    }
+    // The header went out with Content-Length; from here the body is raw bytes on the stream.
+    // The stream's own timeout would arm and cancel a timer around every write (every TLS
+    // record: a syscall and a handler each); one watchdog per response checks progress instead.
+    lowest.expires_never();
+    auto progress = std::make_shared<FileProgress>();
+    asio::steady_timer watchdog(co_await asio::this_coro::executor);
+    watch(watchdog, std::chrono::seconds(file_stall_timeout_s_), progress, lowest);
+    std::vector<char> chunk(std::size_t(std::min<std::uint64_t>(kFileChunkBytes, length)));
+    while (progress->sent < length) {
+      const std::uint64_t at = offset + progress->sent;
+      const auto want = std::size_t(std::min<std::uint64_t>(chunk.size(), length - progress->sent));
+      ssize_t n = ::pread(fd, chunk.data(), want, off_t(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        std::cerr << "relayd: file response: cannot read at offset " << at << ": "
+                  << (n < 0 ? std::strerror(errno) : "the file is shorter than announced")
+                  << "; closing the connection\n";
+        failed_ = true;
+        break;
+      }
+      const std::size_t wrote = co_await asio::async_write(
+          stream_, asio::buffer(chunk.data(), std::size_t(n)), no_throw(ec));
+      progress->sent += wrote;
+      if (on_written && wrote > 0) on_written(wrote);
+      if (ec) {
+        failed_ = true;
+        break;
+      }
+    }
+    progress->done = true;  // before the timer goes: a handler already queued must not act
+    co_return progress->sent;
   }
 
   asio::awaitable<bool> open_stream(const std::string& content_type) override {
@@ -138,6 +300,7 @@ class StreamExchange final : public Exchange {
   Stream& stream_;
   HttpRequestMsg& req_;
   const std::string& remote_;
+  int file_stall_timeout_s_;
   std::optional<http::response_serializer<http::empty_body>> serializer_;
   bool responded_ = false;
   bool streaming_ = false;
@@ -161,6 +324,57 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         options(std::move(opts)),
         handler(std::move(h)) {}
 
+  // Answers `status` with an error JSON and ends the connection. The client may still be sending
+  // a body: read (and drop) a bounded amount for a bounded time, since clients that send the
+  // whole body before reading would otherwise see a reset instead of the answer.
+  template <typename Stream>
+  asio::awaitable<void> refuse_and_close(Stream& stream, http::status status, const char* code,
+                                         const std::string& message) {
+    HttpResponseMsg res{status, 11};
+    res.set(http::field::content_type, "application/json");
+    res.body() =
+        std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + R"("}})";
+    res.keep_alive(false);
+    res.prepare_payload();
+    beast::error_code wec;
+    co_await http::async_write(stream, res, no_throw(wec));
+    std::size_t drained = 0;
+    std::array<char, 16384> sink;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    while (!wec && drained < 4 * options.body_limit_bytes) {
+      drained += co_await stream.async_read_some(asio::buffer(sink), no_throw(wec));
+    }
+  }
+
+  // Reads the rest of a request body (the header is in `header_parser`) into `spool`, chunk by
+  // chunk, hashing as it goes. Sets `ec` on a read error (http::error::body_limit past `limit`);
+  // returns false when the file cannot be written (spool.error() says why).
+  template <typename Stream>
+  asio::awaitable<bool> spool_body(Stream& stream, beast::flat_buffer& buffer,
+                                   http::request_parser<http::string_body>& header_parser,
+                                   std::size_t limit, HttpRequestMsg& req, SpoolFile& spool,
+                                   beast::error_code& ec) {
+    // A parser that has read only the header may change its body type (Beast: "Change Body
+    // Type"); buffer_body hands the body over one caller-owned chunk at a time.
+    http::request_parser<http::buffer_body> parser{std::move(header_parser)};
+    parser.body_limit(limit);
+    std::vector<char> chunk(64 * 1024);
+    while (!parser.is_done()) {
+      parser.get().body().data = chunk.data();
+      parser.get().body().size = chunk.size();
+      // Per chunk: an upload of any size is fine as long as it keeps moving.
+      beast::get_lowest_layer(stream).expires_after(
+          std::chrono::seconds(options.request_timeout_s));
+      co_await http::async_read(stream, buffer, parser, no_throw(ec));
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) co_return true;
+      const std::size_t n = chunk.size() - parser.get().body().size;
+      if (!spool.append(std::string_view(chunk.data(), n))) co_return false;
+    }
+    req = HttpRequestMsg(std::move(parser.release().base()));
+    co_return true;
+  }
+
   template <typename Stream>
   asio::awaitable<void> serve(Stream& stream, std::string remote) {
     beast::flat_buffer buffer;
@@ -174,46 +388,50 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       beast::error_code ec;
       // The header first: uploads to the large-body path get their own (larger) limit.
       co_await http::async_read_header(stream, buffer, parser, no_throw(ec));
-      std::size_t limit = options.body_limit_bytes;
-      if (!ec && !options.large_body_path_prefix.empty() &&
-          parser.get().target().starts_with(options.large_body_path_prefix)) {
-        limit = std::max(limit, options.large_body_limit_bytes);
-      }
+      const bool large = !ec && !options.large_body_path_prefix.empty() &&
+                         parser.get().target().starts_with(options.large_body_path_prefix);
+      const std::size_t limit =
+          large ? std::max(options.body_limit_bytes, options.large_body_limit_bytes)
+                : options.body_limit_bytes;
+      HttpRequestMsg req;
+      SpoolFile spool;  // removes an upload's file after the handler, unless moved away
+      bool spooled = false;
       if (!ec) {
         parser.body_limit(limit);  // counts chunked bodies from here
         if (parser.content_length() && *parser.content_length() > limit) {
           ec = http::error::body_limit;
-        } else {
-          co_await http::async_read(stream, buffer, parser, no_throw(ec));
+        } else if (!parser.is_done() && expects_continue(parser.get())) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          co_await asio::async_write(stream, asio::buffer(kContinue), no_throw(ec));
         }
       }
-      if (ec == http::error::body_limit) {
-        HttpResponseMsg res{http::status::payload_too_large, 11};
-        res.set(http::field::content_type, "application/json");
-        res.body() = R"({"error":{"code":"too_large","message":"body is larger than )" +
-                     std::to_string(limit) + R"( bytes"}})";
-        res.keep_alive(false);
-        res.prepare_payload();
-        beast::error_code wec;
-        co_await http::async_write(stream, res, no_throw(wec));
-        // Read (and drop) what the client is still sending, a bounded amount for a bounded
-        // time: clients that send the whole body before reading would otherwise see a reset
-        // instead of the 413.
-        std::size_t drained = 0;
-        std::array<char, 16384> sink;
-        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
-        while (!wec && drained < 4 * options.body_limit_bytes) {
-          drained += co_await stream.async_read_some(asio::buffer(sink), no_throw(wec));
+      if (!ec && large && !parser.is_done()) {
+        const std::string target(parser.get().target());  // the parser moves on in spool_body
+        bool stored = spool.create(options.large_body_dir);
+        if (stored) stored = co_await spool_body(stream, buffer, parser, limit, req, spool, ec);
+        if (!stored) {
+          std::cerr << "relayd: request body of " << target << ": " << spool.error() << "\n";
+          co_await refuse_and_close(stream, http::status::service_unavailable, "unavailable",
+                                    "the relay cannot store the body (see its log)");
+          co_return;
         }
+        spooled = !ec;
+      } else if (!ec) {
+        co_await http::async_read(stream, buffer, parser, no_throw(ec));
+        if (!ec) req = parser.release();
+      }
+      if (ec == http::error::body_limit) {
+        co_await refuse_and_close(stream, http::status::payload_too_large, "too_large",
+                                  "body is larger than " + std::to_string(limit) + " bytes");
         co_return;
       }
       if (ec) co_return;  // closed, timed out or malformed: nothing to answer
-      HttpRequestMsg req = parser.release();
-      StreamExchange<Stream> ex(stream, req, remote);
+      StreamExchange<Stream> ex(stream, req, remote, options.file_stall_timeout_s);
       std::string path;
       std::map<std::string, std::string> query;
       split_target(std::string_view(req.target().data(), req.target().size()), path, query);
       ex.set_target(std::move(path), std::move(query));
+      if (spooled) ex.set_spooled_body(spool.finish());
       try {
         co_await handler(ex);
       } catch (const std::exception& e) {
@@ -287,6 +505,10 @@ HttpServer::HttpServer(std::vector<asio::io_context*> contexts, bool strands, Se
     : impl_(std::make_shared<Impl>(std::move(contexts), strands, std::move(options),
                                    std::move(handler))) {
   auto& o = impl_->options;
+  if (!o.large_body_path_prefix.empty() && o.large_body_dir.empty()) {
+    throw std::runtime_error("server options: large_body_path_prefix " + o.large_body_path_prefix +
+                             " needs a large_body_dir");
+  }
   if (o.tls) {
     impl_->ssl.emplace(asio::ssl::context::tls_server);
     auto& ctx = *impl_->ssl;

@@ -2,8 +2,10 @@
 //
 // One coroutine per connection owns its socket and buffer and runs on its own strand, so a
 // handler may wait (long-poll, event stream) without blocking other connections. Handlers see a
-// transport-neutral Exchange: answer once with respond(), or open a stream (Server-Sent Events)
-// and write to it until the client leaves.
+// transport-neutral Exchange: answer once with respond() or respond_file(), or open a stream
+// (Server-Sent Events) and write to it until the client leaves. Large bodies are never held in
+// memory: uploads to the large-body path are written to a file as they arrive (spooled_body()),
+// and respond_file() sends a file range chunk by chunk.
 #pragma once
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
@@ -12,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -24,6 +27,14 @@ namespace printrelay {
 namespace http = boost::beast::http;
 using HttpRequestMsg = http::request<http::string_body>;
 using HttpResponseMsg = http::response<http::string_body>;
+using HttpResponseHeader = http::response_header<>;
+
+// A request body the server wrote to a file instead of memory (ServerOptions::large_body_*).
+struct SpooledBody {
+  std::string path;  // a temporary file in ServerOptions::large_body_dir
+  std::uint64_t size_bytes = 0;
+  std::string sha256_hex;  // of the bytes, computed while they were written
+};
 
 // One request and the means to answer it. Lives for the duration of the handler call.
 class Exchange {
@@ -36,8 +47,25 @@ class Exchange {
   const std::map<std::string, std::string>& query() const { return query_; }
   std::string query_value(const std::string& key, const std::string& fallback = "") const;
 
+  // The body of a request to the large-body path, when it had one: the server wrote it to a
+  // temporary file and request().body() is empty. The handler may rename the file away (into a
+  // blob directory); whatever is still at `path` is removed after the handler returns.
+  const std::optional<SpooledBody>& spooled_body() const { return spooled_; }
+
   // Sends a complete response. Call at most once, and not after open_stream().
   virtual boost::asio::awaitable<void> respond(HttpResponseMsg response) = 0;
+  // Sends `header` (status and fields as given; Content-Length is set here) and then `length`
+  // bytes of the open file `fd` from `offset`, read and written one bounded chunk at a time
+  // (kFileChunkBytes), so a file of any size costs one chunk of memory. `on_written(n)` is called
+  // after each chunk with the bytes the transport took. Returns the body bytes written: fewer
+  // than `length` when the client left or the file could not be read, and then the connection is
+  // closed (the promised length cannot be kept); otherwise keep-alive goes on as after respond().
+  // A client that takes nothing for ServerOptions::file_stall_timeout_s is cut off.
+  // `fd` must stay open until this completes. Call at most once, instead of respond().
+  virtual boost::asio::awaitable<std::uint64_t> respond_file(
+      HttpResponseHeader header, int fd, std::uint64_t offset, std::uint64_t length,
+      std::function<void(std::uint64_t)> on_written = {}) = 0;
+  static constexpr std::size_t kFileChunkBytes = 64 * 1024;
   // Starts a streamed response (chunked) with the given content type; returns false if the
   // client is gone. Then write() chunks; write() returns false once the client is gone.
   virtual boost::asio::awaitable<bool> open_stream(const std::string& content_type) = 0;
@@ -47,10 +75,12 @@ class Exchange {
     path_ = std::move(path);
     query_ = std::move(query);
   }
+  void set_spooled_body(SpooledBody body) { spooled_ = std::move(body); }
 
  private:
   std::string path_;
   std::map<std::string, std::string> query_;
+  std::optional<SpooledBody> spooled_;
 };
 
 using RequestHandler = std::function<boost::asio::awaitable<void>(Exchange&)>;
@@ -63,15 +93,23 @@ struct ServerOptions {
   std::string key_file;
   std::size_t body_limit_bytes = 1 << 20;
   // Requests whose target starts with this prefix (artifact uploads) may carry up to
-  // large_body_limit_bytes; the body is still read into memory.
+  // large_body_limit_bytes. Such a body is not read into memory: it is written to a temporary
+  // file ".tmp-upload-XXXXXX" in large_body_dir (required with the prefix) while it is hashed,
+  // and the handler finds it in Exchange::spooled_body(). Reading it times out only when no
+  // bytes arrive for request_timeout_s. A file that cannot be written is answered with 503.
   std::string large_body_path_prefix;
   std::size_t large_body_limit_bytes = 0;
+  std::string large_body_dir;
   int idle_timeout_s = 75;     // keep-alive connections idle longer are closed
   int request_timeout_s = 30;  // to read one request
+  // A file response (respond_file) the client takes no bytes of for this long is cut off; it
+  // is checked once per period, so the cut comes after one to two periods.
+  int file_stall_timeout_s = 30;
 };
 
 // Binds and accepts on `ioc`. Throws std::runtime_error at construction when the address cannot
-// be bound or the certificate cannot be loaded (a startup error).
+// be bound, the certificate cannot be loaded or a large-body prefix has no directory (a startup
+// error).
 class HttpServer {
  public:
   // Serves on one io_context that any number of threads may run (connections use strands).

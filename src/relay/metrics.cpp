@@ -45,6 +45,10 @@ std::string Metrics::render(const std::map<std::string, double>& gauges) const {
   }
   out << "# TYPE printrelay_reports_stored_total counter\nprintrelay_reports_stored_total "
       << reports_stored_ << "\n";
+  out << "# HELP printrelay_artifact_bytes_sent_total Artifact data bytes written to clients.\n"
+         "# TYPE printrelay_artifact_bytes_sent_total counter\n"
+         "printrelay_artifact_bytes_sent_total "
+      << artifact_bytes_sent_.load(std::memory_order_relaxed) << "\n";
   for (const auto& [name, v] : gauges)
     out << "# TYPE " << name << " gauge\n" << name << " " << v << "\n";
   return out.str();

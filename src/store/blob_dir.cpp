@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <utility>
+#include <vector>
 
 #include "core/artifact.h"
 #include "core/sha256.h"
@@ -86,6 +87,21 @@ Status replace_file(const std::string& dir, const std::string& name, std::string
   return sync_directory(dir);
 }
 
+// SHA-256 of an open file, read from the start in bounded chunks.
+Result<std::string> hash_file(int fd, const std::string& path) {
+  Sha256Hasher hasher;
+  std::vector<char> buf(1 << 20);
+  off_t at = 0;
+  while (true) {
+    ssize_t n = ::pread(fd, buf.data(), buf.size(), at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("cannot read", path);
+    if (n == 0) return hasher.hex_digest();
+    hasher.update(std::string_view(buf.data(), std::size_t(n)));
+    at += n;
+  }
+}
+
 Result<std::string> read_whole_file(const std::string& path) {
   FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
@@ -104,6 +120,22 @@ Result<std::string> read_whole_file(const std::string& path) {
 }
 
 }  // namespace
+
+BlobFile::BlobFile(BlobFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), size_bytes_(other.size_bytes_) {}
+
+BlobFile& BlobFile::operator=(BlobFile&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+    size_bytes_ = other.size_bytes_;
+  }
+  return *this;
+}
+
+BlobFile::~BlobFile() {
+  if (fd_ >= 0) ::close(fd_);
+}
 
 BlobDirectory::BlobDirectory(std::string dir) : dir_(std::move(dir)) {
   while (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
@@ -133,6 +165,60 @@ Status BlobDirectory::put(const std::string& sha256_hex, std::string_view bytes,
   // The blob before its metadata: a .json under its final name vouches for a complete blob.
   if (auto s = replace_file(dir_, sha256_hex, bytes); !s) return s;
   return replace_file(dir_, sha256_hex + kMetaSuffix, meta_text);
+}
+
+Status BlobDirectory::put_file(const std::string& sha256_hex, const std::string& temp_path,
+                               const Json& meta, const std::string& file_sha256_hex) {
+  if (auto s = check_name(sha256_hex); !s) return s;
+  const std::filesystem::path temp(temp_path);
+  if (temp.parent_path().string() != dir_ || !temp.filename().string().starts_with(kTempPrefix)) {
+    return bad_input("blob directory: " + temp_path + " is not a temporary file (" + kTempPrefix +
+                     "*) in " + dir_);
+  }
+  std::string meta_text;
+  try {
+    meta_text = meta.dump();
+  } catch (const Json::exception&) {
+    return bad_input("blob metadata is not valid UTF-8");
+  }
+  FileDescriptor fd(::open(temp_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) {
+    if (errno == ENOENT || errno == ELOOP) return bad_input("blob directory: no file " + temp_path);
+    return io_error("cannot open", temp_path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return io_error("cannot stat", temp_path);
+  if (!S_ISREG(st.st_mode)) return bad_input("blob directory: " + temp_path + " is not a file");
+  std::string got = file_sha256_hex;
+  if (got.empty()) {
+    auto hashed = hash_file(fd.get(), temp_path);
+    if (!hashed) return hashed.error();
+    got = std::move(*hashed);
+  }
+  if (got != sha256_hex) return bad_input("blob bytes do not hash to " + sha256_hex);
+  // Linux flushes a file's dirty pages through any descriptor, a read-only one included.
+  if (::fsync(fd.get()) != 0) return io_error("cannot fsync", temp_path);
+  const std::string final_path = path_of(sha256_hex);
+  if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    return io_error("cannot rename into place", final_path);
+  }
+  if (auto s = sync_directory(dir_); !s) return s;
+  // As in put(): the metadata last, so a listed blob always has all of its bytes.
+  return replace_file(dir_, sha256_hex + kMetaSuffix, meta_text);
+}
+
+Result<BlobFile> BlobDirectory::open(const std::string& sha256_hex) const {
+  if (auto s = check_name(sha256_hex); !s) return s.error();
+  const std::string path = path_of(sha256_hex);
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOENT) return not_found("no blob " + sha256_hex);
+    return io_error("cannot open", path);
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return io_error("cannot stat", path);
+  if (!S_ISREG(st.st_mode)) return unavailable("blob directory: " + path + " is not a file");
+  return BlobFile(fd.release(), std::int64_t(st.st_size));
 }
 
 Result<Json> BlobDirectory::meta(const std::string& sha256_hex) const {

@@ -21,4 +21,35 @@ TEST(Sha256, PaddingBoundaries) {
             "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb");
 }
 
+// Streamed hashing (an upload written to disk chunk by chunk) must give the one-shot digest for
+// every way of cutting the input, in particular pieces that straddle 64-byte blocks and the
+// 55/56-byte padding boundary.
+TEST(Sha256Hasher, AnySplitGivesTheOneShotDigest) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += char('a' + (i * 7) % 26);
+  for (std::size_t len : {0u, 1u, 55u, 56u, 63u, 64u, 65u, 119u, 120u, 128u, 1000u}) {
+    const std::string_view whole(data.data(), len);
+    const std::string expected = sha256_hex(whole);
+    for (std::size_t piece : {1u, 3u, 55u, 63u, 64u, 65u, 200u}) {
+      Sha256Hasher h;
+      for (std::size_t at = 0; at < len; at += piece) h.update(whole.substr(at, piece));
+      EXPECT_EQ(h.size_bytes(), len);
+      EXPECT_EQ(h.hex_digest(), expected) << "length " << len << ", pieces of " << piece;
+    }
+  }
+}
+
+TEST(Sha256Hasher, KnownVectorInPieces) {
+  Sha256Hasher h;
+  h.update("abcdbcdecdefdefgefghfghighij");
+  h.update("");
+  h.update("hijkijkljklmklmnlmnomnopnopq");
+  EXPECT_EQ(h.hex_digest(), "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  Sha256Hasher million;
+  const std::string thousand(1000, 'a');
+  for (int i = 0; i < 1000; ++i) million.update(thousand);
+  EXPECT_EQ(million.hex_digest(),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 }  // namespace printrelay

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -172,6 +173,114 @@ TEST_F(BlobDirectoryTest, NonUtf8MetaIsBadInput) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().kind, ErrorKind::kBadInput);
   EXPECT_TRUE(entries(dir_).empty());
+}
+
+// ---- put_file: a body streamed to a temporary file in the directory, then moved into place ----
+
+// Writes `bytes` to a new ".tmp-" file in `dir`, as the HTTP server spools an upload.
+std::string spool(const std::string& dir, const std::string& bytes,
+                  const std::string& name = ".tmp-upload-test") {
+  const std::string path = dir + "/" + name;
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+std::string pread_all(const BlobFile& f) {
+  std::string out(std::size_t(f.size_bytes()), '\0');
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::pread(f.fd(), out.data() + done, out.size() - done, off_t(done));
+    if (n <= 0) break;
+    done += std::size_t(n);
+  }
+  out.resize(done);
+  return out;
+}
+
+TEST_F(BlobDirectoryTest, PutFileMovesTheFileIntoPlace) {
+  const std::string bytes(3 * (1 << 20) + 17, 'f');  // more than put_file's read buffer
+  const std::string sha = sha256_hex(bytes);
+  const Json meta = {{"sha256", sha}, {"kind", "firmware"}};
+  // The caller's own hash (computed while writing) and none (put_file hashes the file).
+  for (const std::string& given : {sha, std::string()}) {
+    const std::string temp = spool(dir_, bytes);
+    auto s = blobs_.put_file(sha, temp, meta, given);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_FALSE(fs::exists(temp)) << "the temporary file is the blob now";
+    EXPECT_EQ(entries(dir_), (std::vector<std::string>{sha, sha + ".json"}));
+    EXPECT_EQ(*blobs_.size(sha), std::int64_t(bytes.size()));
+    EXPECT_EQ(*blobs_.meta(sha), meta);
+    EXPECT_EQ(*blobs_.read(sha, 5, 3), "fff");
+    ASSERT_EQ(blobs_.list().size(), 1u);
+  }
+}
+
+TEST_F(BlobDirectoryTest, PutFileWithAWrongHashStoresNothing) {
+  const std::string sha = sha256_hex("the real bytes");
+  for (const std::string& given : {std::string(), sha256_hex("other bytes")}) {
+    const std::string temp = spool(dir_, "other bytes");
+    auto s = blobs_.put_file(sha, temp, Json::object(), given);
+    ASSERT_FALSE(s);
+    EXPECT_EQ(s.error().kind, ErrorKind::kBadInput);
+    // Nothing under a blob's name; the temporary file is the caller's to remove.
+    EXPECT_EQ(entries(dir_), (std::vector<std::string>{".tmp-upload-test"}));
+    EXPECT_EQ(blobs_.size(sha).error().kind, ErrorKind::kNotFound);
+    EXPECT_TRUE(blobs_.list().empty());
+  }
+}
+
+TEST_F(BlobDirectoryTest, PutFileTakesOnlyTemporaryFilesOfTheDirectory) {
+  const std::string bytes = "image";
+  const std::string sha = sha256_hex(bytes);
+  const std::string outside = spool(tmp_.path().string(), bytes, ".tmp-outside");
+  const std::string unmarked = spool(dir_, bytes, "upload");
+  for (const std::string& path :
+       {outside, unmarked, dir_ + "/.tmp-missing", dir_ + "/../artifacts/.tmp-upload-x",
+        std::string("relative/.tmp-x")}) {
+    auto s = blobs_.put_file(sha, path, Json::object());
+    ASSERT_FALSE(s) << path;
+    EXPECT_EQ(s.error().kind, ErrorKind::kBadInput) << path;
+  }
+  fs::create_directory(fs::path(dir_) / ".tmp-dir");
+  EXPECT_EQ(blobs_.put_file(sha, dir_ + "/.tmp-dir", Json::object()).error().kind,
+            ErrorKind::kBadInput);
+  fs::create_symlink(outside, fs::path(dir_) / ".tmp-link");
+  EXPECT_EQ(blobs_.put_file(sha, dir_ + "/.tmp-link", Json::object()).error().kind,
+            ErrorKind::kBadInput);
+  EXPECT_TRUE(fs::exists(outside));
+  EXPECT_EQ(blobs_.size(sha).error().kind, ErrorKind::kNotFound);
+  // Bad names and metadata are refused before the file is touched.
+  const std::string temp = spool(dir_, bytes);
+  EXPECT_EQ(blobs_.put_file("../secret", temp, Json::object()).error().kind, ErrorKind::kBadInput);
+  EXPECT_EQ(blobs_.put_file(sha, temp, Json{{"n", std::string("\xff")}}).error().kind,
+            ErrorKind::kBadInput);
+  EXPECT_TRUE(fs::exists(temp));
+  EXPECT_TRUE(blobs_.list().empty());
+}
+
+TEST_F(BlobDirectoryTest, PutFileReplacesAnExistingBlob) {
+  const std::string bytes = "same bytes";
+  const std::string sha = sha256_hex(bytes);
+  ASSERT_TRUE(blobs_.put(sha, bytes, Json{{"version", "1"}}));
+  ASSERT_TRUE(blobs_.put_file(sha, spool(dir_, bytes), Json{{"version", "2"}}));
+  EXPECT_EQ(entries(dir_), (std::vector<std::string>{sha, sha + ".json"}));
+  EXPECT_EQ((*blobs_.meta(sha))["version"], "2");
+}
+
+TEST_F(BlobDirectoryTest, OpenReadsTheBlobItOpened) {
+  const std::string bytes = "version one of the image";
+  const std::string sha = sha256_hex(bytes);
+  EXPECT_EQ(blobs_.open(sha).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(blobs_.open("../secret").error().kind, ErrorKind::kBadInput);
+  ASSERT_TRUE(blobs_.put(sha, bytes, Json::object()));
+  auto f = blobs_.open(sha);
+  ASSERT_TRUE(f) << f.error().message;
+  EXPECT_EQ(f->size_bytes(), std::int64_t(bytes.size()));
+  // Replaced meanwhile (a new inode is renamed over the name): the open file is unchanged.
+  ASSERT_TRUE(blobs_.put_file(sha, spool(dir_, bytes), Json{{"again", true}}));
+  BlobFile moved = std::move(*f);
+  EXPECT_EQ(f->fd(), -1);
+  EXPECT_EQ(pread_all(moved), bytes);
 }
 
 TEST(BlobDirectory, UncreatableDirectoryThrows) {
