@@ -74,7 +74,41 @@ typedef struct pr_device_hooks {
   /* The relay's reply to a panel message or order (seed 002), to show on the panel:
    * {"report_id", "reception_no", "description"}. May be NULL. */
   void (*panel_reply)(void* user, const char* reply_json);
+
+  /* --- firmware (DESIGN.md section 8): A/B slots per component --- */
+
+  /* What keeps the device busy at the update time: PR_BUSY_PRINTING (a print, copy, scan or fax
+   * job is running) | PR_BUSY_PANEL (a user is operating the panel); 0 when idle. NULL: never
+   * busy. */
+  int (*busy)(void* user);
+
+  /* Writes the verified image at `image_path` as `component` version `version` into that
+   * component's inactive slot. Takes as long as the write takes; the active slot is untouched, so
+   * a power cut during the write leaves the device bootable. Non-zero: failed, reason in
+   * reason_out. NULL: the device takes no firmware (firmware jobs fail with that reason). */
+  int (*firmware_write)(void* user, const char* component, const char* version,
+                        const char* image_path, pr_buffer* reason_out);
+
+  /* Boots into the slots written since the last boot. The device arranges the reboot and
+   * returns; it then stops the agent (from its own thread, never from inside a hook), boots
+   * (falling back to the previous slots when the new image does not boot) and starts the agent
+   * again, which confirms the result from last_boot and firmware_summary. Non-zero: refused. */
+  int (*firmware_activate)(void* user);
+
+  /* How the last boot went: {"slots": {"main": "B", ...}, "fell_back": bool, "reason": text}.
+   * NULL or non-zero: the agent judges from firmware_summary alone. */
+  int (*last_boot)(void* user, pr_buffer* json_out);
+
+  /* What the panel should show about a firmware job (seed 004 Fig. 26-28), as JSON:
+   *   {"screen": "waiting" | "updating" | "done" | "failed" | "none", "job_id",
+   *    "update_at" (RFC 3339), "expected_end", "old": {"main": "1.0"}, "new": {"main": "2.0"},
+   *    "reason", "can_defer": bool, "can_cancel": bool}
+   * "updating" means: do not power off. May be NULL. */
+  void (*firmware_screen)(void* user, const char* screen_json);
 } pr_device_hooks;
+
+#define PR_BUSY_PRINTING 1
+#define PR_BUSY_PANEL 2
 
 typedef struct pr_agent_config {
   const char* const* relay_urls; /* ordered, e.g. "https://relay1.example:8443" */
@@ -89,6 +123,17 @@ typedef struct pr_agent_config {
   int long_poll_wait_s;        /* 0 disables long-poll; default 25 (max 60) */
   int poll_interval_s;         /* 0: relay/persisted policy; else initial interval override */
   int connect_timeout_ms;      /* default 5000 */
+
+  /* Files of PEM Ed25519 public keys. Vendor keys: a firmware image is installed only when its
+   * signed manifest verifies against one of them. Job keys (the service center's): when any is
+   * given, every job must carry an envelope signed by one of them (docs/protocol.md, "Signed job
+   * envelopes"); firmware jobs are refused by a device that trusts no job key. */
+  const char* const* vendor_key_files;
+  size_t vendor_key_count;
+  const char* const* job_key_files;
+  size_t job_key_count;
+  long download_rate_limit;      /* bytes per second for firmware downloads; 0: unlimited */
+  int firmware_check_interval_s; /* ask the relay for newer firmware this often; 0: never */
 } pr_agent_config;
 
 /* Fills defaults (long_poll_wait_s 25, connect_timeout_ms 5000, everything else 0/NULL). */
@@ -146,6 +191,11 @@ pr_status pr_agent_last_panel_reply(pr_agent* agent, char* json_out, size_t json
 /* Agent status as JSON: {"relay_url", "outbox_size", "last_poll_at", "last_poll_ok",
  * "poll_policy", "pending_jobs", "long_poll"}. */
 pr_status pr_agent_status(pr_agent* agent, char* json_out, size_t json_size);
+
+/* The panel's answer on a firmware "waiting" screen: "defer" (by the job's deferment period,
+ * within its deferral maximum) or "cancel" (the job ends cancelled at the device). PR_ERR_STATE
+ * when no firmware job can be deferred or cancelled now (none waiting, or the write started). */
+pr_status pr_agent_firmware_panel(pr_agent* agent, const char* action);
 
 /* Asks the poller to call the relay now (as if a poll condition fired). */
 pr_status pr_agent_poll_now(pr_agent* agent);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/firmware_job.h"
+
 namespace printrelay {
 namespace {
 
@@ -153,12 +155,15 @@ const char* to_string(JobEventType t) {
       return "succeeded";
     case JobEventType::kFailed:
       return "failed";
+    case JobEventType::kCancelled:
+      return "cancelled";
   }
   return "progress";
 }
 std::optional<JobEventType> job_event_type_from(const std::string& s) {
   for (auto t : {JobEventType::kAcquired, JobEventType::kStarted, JobEventType::kProgress,
-                 JobEventType::kDeferred, JobEventType::kSucceeded, JobEventType::kFailed}) {
+                 JobEventType::kDeferred, JobEventType::kSucceeded, JobEventType::kFailed,
+                 JobEventType::kCancelled}) {
     if (s == to_string(t)) return t;
   }
   return std::nullopt;
@@ -366,8 +371,8 @@ Json to_json(const PollPolicy& p) {
           {"conditions", conds}};
 }
 
-Status validate_job_params(JobKind kind, const Json& params) {
-  if (!params.is_object()) return bad_input("params must be an object");
+namespace {
+Status validate_params_of_kind(JobKind kind, const Json& params) {
   switch (kind) {
     case JobKind::kCollect: {
       auto it = params.find("data_sets");
@@ -414,16 +419,35 @@ Status validate_job_params(JobKind kind, const Json& params) {
       if (!hex) return bad_input("relay-update needs params.artifact: the build's sha256 (64 hex)");
       return ok_status();
     }
-    case JobKind::kFirmware:
-      return bad_input(std::string("job kind '") + to_string(kind) +
-                       "' is not available yet on this relay");
+    case JobKind::kFirmware: {
+      auto spec = parse_firmware_params(params);
+      if (!spec) return spec.error();
+      return ok_status();
+    }
   }
   return bad_input("unknown job kind");
+}
+}  // namespace
+
+Status validate_job_params(JobKind kind, const Json& params) {
+  if (!params.is_object()) return bad_input("params must be an object");
+  if (params.contains("envelope")) {
+    auto env = envelope_of(params);
+    if (!env) return env.error();
+  } else if (kind == JobKind::kFirmware) {
+    // A device installs firmware only from a job the service center signed; refusing the unsigned
+    // job here tells the operator at once instead of when the device refuses it.
+    return bad_input(
+        "a firmware job must be signed by the service center: give it an envelope "
+        "(relayctl signs jobs with --sign-key)");
+  }
+  return validate_params_of_kind(kind, params_without_envelope(params));
 }
 
 Result<Job> parse_job_request(const Json& j, TimeMs now) {
   if (!j.is_object()) return bad_input("a job must be an object");
   Job job;
+  std::optional<TimeMs> j_expires_override;
   auto serial = get_string(j, "serial", true, kMaxIdLength);
   if (!serial) return serial.error();
   if (!is_valid_id(*serial)) return bad_input("serial must be 1-64 characters of [A-Za-z0-9._:-]");
@@ -434,6 +458,27 @@ Result<Job> parse_job_request(const Json& j, TimeMs now) {
   if (!k) return bad_input("unknown job kind '" + *kind + "'");
   job.kind = *k;
   job.params = j.value("params", Json::object());
+  if (j.contains("envelope")) {
+    // A signed job: what it does comes from the signed text, so the request's own fields must
+    // agree with it (or be left out).
+    auto signed_env = envelope_of(Json{{"envelope", j["envelope"]}});
+    if (!signed_env) return signed_env.error();
+    auto env = parse_envelope_text(signed_env->text);
+    if (!env) return env.error();
+    if (env->serial != job.serial) return bad_input("the envelope is for another serial");
+    if (env->kind != job.kind) return bad_input("the envelope is for another job kind");
+    if (j.contains("params") && params_without_envelope(job.params) != env->params) {
+      return bad_input("params differ from the signed envelope's params");
+    }
+    job.params = env->params;
+    job.params["envelope"] = {{"text", signed_env->text}, {"signature", signed_env->signature}};
+    if (env->expires_at) {
+      if (j.contains("expires_at") && j["expires_at"] != format_time(*env->expires_at)) {
+        return bad_input("expires_at differs from the signed envelope's");
+      }
+      j_expires_override = env->expires_at;
+    }
+  }
   if (auto st = validate_job_params(job.kind, job.params); !st) return st.error();
   auto nb = get_time(j, "not_before");
   if (!nb) return nb.error();
@@ -443,7 +488,7 @@ Result<Job> parse_job_request(const Json& j, TimeMs now) {
   job.execute_at = *ex;
   auto exp = get_time(j, "expires_at");
   if (!exp) return exp.error();
-  job.expires_at = *exp;
+  job.expires_at = j_expires_override ? j_expires_override : *exp;
   if (job.expires_at && *job.expires_at <= now) return bad_input("expires_at is in the past");
   if (job.expires_at && *job.expires_at <= job.not_before) {
     return bad_input("expires_at must be after not_before");

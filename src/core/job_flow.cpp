@@ -30,6 +30,10 @@ Result<std::optional<JobTransition>> apply_event(Job& job, const JobEvent& e, Ti
       return std::optional(move(job, JobState::kRunning, cause, now));
     case JobEventType::kProgress:
       job.updated_at = now;
+      // A progress event that says something (a failed attempt that will be retried) is kept in
+      // the job's history; plain percentages are not.
+      if (!e.reason.empty())
+        return std::optional(JobTransition{job.id, now, job.state, job.state, cause});
       return std::optional<JobTransition>();
     case JobEventType::kDeferred:
       job.updated_at = now;
@@ -38,6 +42,8 @@ Result<std::optional<JobTransition>> apply_event(Job& job, const JobEvent& e, Ti
       return std::optional(move(job, JobState::kSucceeded, cause, now));
     case JobEventType::kFailed:
       return std::optional(move(job, JobState::kFailed, cause, now));
+    case JobEventType::kCancelled:
+      return std::optional(move(job, JobState::kCancelled, cause, now));
   }
   return bad_input("unknown event type");
 }

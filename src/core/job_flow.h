@@ -12,8 +12,9 @@
 
 namespace printrelay {
 
-// Applies a device event. Returns the transition to store (from == to for a deferral, which is
-// recorded but does not change the state), nothing for a pure progress event, or conflict when
+// Applies a device event. Returns the transition to store (from == to for a deferral or a
+// progress event with a reason, which are recorded but do not change the state), nothing for a
+// progress event without one, or conflict when
 // the job is already terminal (an event for a cancelled job, say).
 Result<std::optional<JobTransition>> apply_event(Job& job, const JobEvent& e, TimeMs now);
 

@@ -117,8 +117,17 @@ struct JobTransition {
   std::string cause;  // "created", "device: acquired", "cancelled by alice", "expired", ...
 };
 
-// Events a device sends about a job.
-enum class JobEventType { kAcquired, kStarted, kProgress, kDeferred, kSucceeded, kFailed };
+// Events a device sends about a job. kCancelled: the user cancelled it at the device's panel
+// (a firmware update, seed 004), which the device may do until the write starts.
+enum class JobEventType {
+  kAcquired,
+  kStarted,
+  kProgress,
+  kDeferred,
+  kSucceeded,
+  kFailed,
+  kCancelled
+};
 const char* to_string(JobEventType t);
 std::optional<JobEventType> job_event_type_from(const std::string& s);
 
