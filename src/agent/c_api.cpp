@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "agent/device_agent.h"
+#include "agent/durable_file.h"
 #include "core/codec.h"
 #include "printrelay/agent.h"
 
@@ -116,6 +117,49 @@ printrelay::agent::DeviceHooks adapt(const pr_device_hooks& h) {
   if (h.panel_reply) {
     d.panel_reply = [h](const Json& reply) { h.panel_reply(h.user, reply.dump().c_str()); };
   }
+  if (h.busy) {
+    d.busy = [h]() {
+      const int flags = h.busy(h.user);
+      printrelay::BusySignals b;
+      b.printing = flags > 0 && (flags & PR_BUSY_PRINTING);
+      b.user_at_panel = flags > 0 && (flags & PR_BUSY_PANEL);
+      return b;
+    };
+  }
+  if (h.firmware_write) {
+    d.firmware_write = [h](const std::string& component, const std::string& version,
+                           const std::string& path) -> Status {
+      pr_buffer reason;
+      if (h.firmware_write(h.user, component.c_str(), version.c_str(), path.c_str(), &reason) !=
+          0) {
+        return printrelay::unavailable(reason.set && !reason.text.empty() ? reason.text
+                                                                          : "write refused");
+      }
+      return printrelay::ok_status();
+    };
+  }
+  if (h.firmware_activate) {
+    d.firmware_activate = [h]() -> Status {
+      if (h.firmware_activate(h.user) != 0) {
+        return printrelay::unavailable("the device refused to boot the new image");
+      }
+      return printrelay::ok_status();
+    };
+  }
+  if (h.last_boot) {
+    d.last_boot = [h]() -> std::optional<Json> {
+      pr_buffer b;
+      if (h.last_boot(h.user, &b) != 0 || !b.set) return std::nullopt;
+      auto j = printrelay::parse_body(b.text);
+      if (!j) return std::nullopt;
+      return *j;
+    };
+  }
+  if (h.firmware_screen) {
+    d.firmware_screen = [h](const Json& screen) {
+      h.firmware_screen(h.user, screen.dump().c_str());
+    };
+  }
   return d;
 }
 
@@ -179,6 +223,30 @@ pr_status pr_agent_create(const pr_agent_config* config, const pr_device_hooks* 
     if (config->connect_timeout_ms > 0) c.client.connect_timeout_ms = config->connect_timeout_ms;
     c.long_poll_wait_s = config->long_poll_wait_s;
     c.poll_interval_s = config->poll_interval_s;
+    // Keys are read once here: a key file that cannot be read or holds no key is a
+    // configuration error, not a device that silently trusts nothing.
+    auto read_keys = [](const char* const* files, std::size_t n,
+                        std::vector<std::string>& out) -> bool {
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!files || !files[i]) return false;
+        auto pem = printrelay::agent::read_file(files[i]);
+        if (!pem || pem->find("-----BEGIN PUBLIC KEY-----") == std::string::npos) {
+          std::cerr << "printrelay agent: " << files[i] << " holds no PEM public key\n";
+          return false;
+        }
+        out.push_back(*pem);
+      }
+      return true;
+    };
+    if (!read_keys(config->vendor_key_files, config->vendor_key_count, c.vendor_keys_pem) ||
+        !read_keys(config->job_key_files, config->job_key_count, c.job_keys_pem)) {
+      return PR_ERR_INVALID;
+    }
+    if (config->download_rate_limit < 0 || config->firmware_check_interval_s < 0) {
+      return PR_ERR_INVALID;
+    }
+    c.download_rate_limit = config->download_rate_limit;
+    c.firmware_check_interval_s = config->firmware_check_interval_s;
     auto a = std::make_unique<pr_agent>();
     if (hooks) a->hooks = *hooks;
     auto engine = printrelay::agent::DeviceAgent::create(std::move(c), adapt(a->hooks));
@@ -277,6 +345,18 @@ pr_status pr_agent_status(pr_agent* agent, char* json_out, size_t json_size) {
   if (!agent) return PR_ERR_INVALID;
   return guarded("status", [&]() -> pr_status {
     return copy_out(agent->engine->status().dump(), json_out, json_size);
+  });
+}
+
+pr_status pr_agent_firmware_panel(pr_agent* agent, const char* action) {
+  if (!agent || !action) return PR_ERR_INVALID;
+  return guarded("firmware_panel", [&]() -> pr_status {
+    const std::string a(action);
+    if (a != "defer" && a != "cancel") return PR_ERR_INVALID;
+    auto st = agent->engine->firmware_panel(a);
+    if (st) return PR_OK;
+    std::cerr << "printrelay agent: panel " << a << ": " << st.error().message << "\n";
+    return st.error().kind == ErrorKind::kConflict ? PR_ERR_STATE : to_status(st.error());
   });
 }
 

@@ -7,6 +7,8 @@
 #include <iostream>
 #include <random>
 
+#include <unistd.h>
+
 #include "agent/durable_file.h"
 #include "core/codec.h"
 #include "core/poll_schedule.h"
@@ -87,7 +89,20 @@ Result<std::unique_ptr<DeviceAgent>> DeviceAgent::create(AgentConfig config, Dev
   a->outbox_ = std::move(*box);
   a->roster_ = std::make_unique<RelayRoster>(a->config_.relay_urls, dir / "tokens.json",
                                              a->config_.enrollment);
-  a->runner_ = std::make_unique<JobRunner>(*a->outbox_, *a, dir / "jobs_done.json");
+  a->runner_ =
+      std::make_unique<JobRunner>(*a->outbox_, *a, dir / "jobs_done.json",
+                                  JobTrust{a->config_.enrollment.serial, a->config_.job_keys_pem});
+  if (a->hooks_.firmware_write) {
+    JobRunner* runner = a->runner_.get();
+    a->installer_ = std::make_unique<FirmwareInstaller>(
+        dir / "firmware", *a,
+        [runner](const std::string& job_id, JobEventType type, const std::string& suffix,
+                 std::string reason, Json detail) {
+          runner->queue_firmware_event(job_id, type, suffix, std::move(reason), std::move(detail));
+        },
+        a->config_.vendor_keys_pem);
+    a->runner_->set_firmware_installer(a->installer_.get(), now_ms());
+  }
 
   bool policy_from_job = false;
   if (auto text = read_file(dir / "poll_policy.json")) {
@@ -210,7 +225,147 @@ Json DeviceAgent::status() const {
           {"poll_policy", to_json(policy_)},
           {"pending_jobs", runner_->pending_count()},
           {"long_poll", long_poll_},
-          {"boot_id", boot_id_}};
+          {"boot_id", boot_id_},
+          {"firmware_bytes_fetched", installer_ ? installer_->bytes_fetched() : 0},
+          {"firmware_offers", firmware_offers_ ? *firmware_offers_ : Json()}};
+}
+
+Status DeviceAgent::firmware_panel(const std::string& action) {
+  auto st = runner_->firmware_panel(action, now_ms());
+  if (st) poll_now();  // the poller recomputes when the job is due
+  return st;
+}
+
+BusySignals DeviceAgent::busy() { return hooks_.busy ? hooks_.busy() : BusySignals{}; }
+
+Json DeviceAgent::firmware_summary() {
+  return hooks_.firmware_summary ? hooks_.firmware_summary() : Json::object();
+}
+
+std::optional<Json> DeviceAgent::last_boot() {
+  return hooks_.last_boot ? hooks_.last_boot() : std::nullopt;
+}
+
+Status DeviceAgent::write_slot(const std::string& component, const std::string& version,
+                               const std::filesystem::path& image) {
+  if (!hooks_.firmware_write) return forbidden("this device takes no firmware");
+  return hooks_.firmware_write(component, version, image.string());
+}
+
+Status DeviceAgent::activate() {
+  if (!hooks_.firmware_activate) return forbidden("this device cannot boot a new image");
+  return hooks_.firmware_activate();
+}
+
+void DeviceAgent::show(const Json& screen) {
+  if (hooks_.firmware_screen) hooks_.firmware_screen(screen);
+}
+
+Result<Json> DeviceAgent::artifact_meta(const std::string& sha256) {
+  if (!poller_client_) return unavailable("no relay connection");
+  auto resp = poller_client_->call("GET", "/v1/artifacts/" + sha256, Json(), 30000);
+  if (!resp) return resp.error();
+  if (resp->status == 404) return not_found("artifact not on the relay");
+  if (resp->status != 200) return unavailable("artifact: HTTP " + std::to_string(resp->status));
+  auto j = parse_body(resp->body);
+  if (!j || !j->contains("artifact")) return unavailable("artifact: unreadable answer");
+  return (*j)["artifact"];
+}
+
+Result<std::int64_t> DeviceAgent::download(const std::string& sha256,
+                                           const std::filesystem::path& file, std::int64_t offset,
+                                           const std::function<bool(std::int64_t)>& on_bytes) {
+  if (!poller_transport_) return unavailable("no relay connection");
+  std::int64_t fetched = 0;
+  for (int round = 0; round < 2; ++round) {
+    const std::string url = roster_->current_url();
+    auto token = roster_->token(url);
+    if (!token) {
+      if (auto st = poller_client_->enroll(url); !st) return st.error();
+      token = roster_->token(url);
+    }
+    std::FILE* out = std::fopen(file.c_str(), offset > 0 ? "ab" : "wb");
+    if (!out) return unavailable("cannot write " + file.string());
+    HttpRequest req;
+    req.url = url + "/v1/artifacts/" + sha256 + "/data";
+    req.headers = {{"Authorization", "Bearer " + token.value_or("")}};
+    if (offset > 0) req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-"});
+    req.timeout_ms = 6 * 3600 * 1000L;
+    bool write_failed = false;
+    const auto started = std::chrono::steady_clock::now();
+    const std::int64_t fetched_before = fetched;
+    auto resp = poller_transport_->download(req, [&](std::string_view data) {
+      if (std::fwrite(data.data(), 1, data.size(), out) != data.size()) {
+        write_failed = true;
+        return false;
+      }
+      fetched += static_cast<std::int64_t>(data.size());
+      // The rate limit is kept here rather than by libcurl, which reads whatever the socket
+      // holds (megabytes on a fast link) before it throttles.
+      if (config_.download_rate_limit > 0) {
+        const auto due =
+            started + std::chrono::microseconds((fetched - fetched_before) * 1'000'000 /
+                                                config_.download_rate_limit);
+        while (!stop_ && std::chrono::steady_clock::now() < due) {
+          std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+              due - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
+        }
+        if (stop_) return false;
+      }
+      return on_bytes(fetched);
+    });
+    std::fflush(out);
+    ::fsync(fileno(out));
+    std::fclose(out);
+    if (write_failed) return unavailable("cannot write " + file.string());
+    if (!resp) {
+      roster_->advance_from(roster_->current());
+      return fetched > 0 ? Result<std::int64_t>(fetched) : Result<std::int64_t>(resp.error());
+    }
+    if (resp->status == 401 && round == 0) {
+      if (auto st = poller_client_->enroll(url); !st) return st.error();
+      continue;
+    }
+    if (resp->status == 404) return not_found("artifact not on the relay");
+    if (resp->status == 416) {
+      // What we hold is not a prefix of this artifact: start over.
+      std::error_code ec;
+      std::filesystem::resize_file(file, 0, ec);
+      return unavailable("range refused; starting the download over");
+    }
+    if (resp->status != 200 && resp->status != 206) {
+      return unavailable("artifact download: HTTP " + std::to_string(resp->status));
+    }
+    if (offset > 0 && resp->status == 200) {
+      // The relay ignored the range and sent everything: keep only the fresh copy.
+      return unavailable("relay ignored the range; retrying");
+    }
+    return fetched;
+  }
+  return unavailable("artifact download: not authorised");
+}
+
+Status DeviceAgent::confirm_event(const JobEvent& e) {
+  if (!poller_client_) return unavailable("no relay connection");
+  auto resp =
+      poller_client_->call("POST", "/v1/device/jobs/" + e.job_id + "/events", to_json(e), 30000);
+  if (!resp) return resp.error();
+  if (resp->status == 200 || resp->status == 201) return ok_status();
+  if (resp->status == 409 || resp->status == 404 || resp->status == 403) {
+    return conflict("the relay refused the job's start: HTTP " + std::to_string(resp->status) +
+                    " " + resp->body.substr(0, 200));
+  }
+  return unavailable("job event: HTTP " + std::to_string(resp->status));
+}
+
+void DeviceAgent::check_firmware(RelayClient& client) {
+  Json body = {{"model", config_.enrollment.model}, {"firmware", firmware_summary()}};
+  auto resp = client.call("POST", "/v1/device/firmware-check", body, 30000);
+  if (!resp || resp->status != 200) return;
+  auto j = parse_body(resp->body);
+  if (!j) return;
+  std::lock_guard lock(mu_);
+  firmware_offers_ = j->value("offers", Json::array());
 }
 
 void DeviceAgent::poll_now() {
@@ -293,6 +448,17 @@ void DeviceAgent::poll_loop() {
   client_options.abort = &stop_;
   HttpClient transport(client_options);
   RelayClient client(*roster_, [&transport](const HttpRequest& r) { return transport.send(r); });
+  // Firmware downloads use their own connection (rate-limited in download()).
+  HttpClient download_transport(client_options);
+  poller_client_ = &client;
+  poller_transport_ = &download_transport;
+  struct Unset {
+    DeviceAgent* self;
+    ~Unset() {
+      self->poller_client_ = nullptr;
+      self->poller_transport_ = nullptr;
+    }
+  } unset{this};
   TimeMs next_poll = 0;
   std::optional<TimeMs> next_tod;
   {
@@ -322,6 +488,10 @@ void DeviceAgent::poll_loop() {
     }
     double delay_s = poll_once(client, first);
     first = false;
+    if (config_.firmware_check_interval_s > 0 && now_ms() >= next_firmware_check_) {
+      check_firmware(client);
+      next_firmware_check_ = now_ms() + TimeMs(config_.firmware_check_interval_s) * 1000;
+    }
     now = now_ms();
     next_poll = now + TimeMs(delay_s * 1000);
     std::lock_guard lock(mu_);

@@ -37,6 +37,10 @@ struct AgentConfig {
   int long_poll_wait_s = 25;  // 0: never long-poll
   int poll_interval_s = 0;    // >0: used instead of the relay's next_poll_s until a schedule job
   std::size_t max_batch = 64;
+  std::vector<std::string> vendor_keys_pem;  // firmware images must verify against one
+  std::vector<std::string> job_keys_pem;     // service-center keys for job envelopes
+  long download_rate_limit = 0;              // bytes/s for firmware downloads; 0: none
+  int firmware_check_interval_s = 0;         // update check (seed 002); 0: never
 };
 
 // The device as the agent sees it. Empty functions mean "not available".
@@ -48,6 +52,13 @@ struct DeviceHooks {
   std::function<Json()> firmware_summary;
   std::function<Status()> reboot;
   std::function<void(const Json& reply)> panel_reply;
+  std::function<BusySignals()> busy;
+  std::function<Status(const std::string& component, const std::string& version,
+                       const std::string& image_path)>
+      firmware_write;
+  std::function<Status()> firmware_activate;
+  std::function<std::optional<Json>()> last_boot;
+  std::function<void(const Json& screen)> firmware_screen;
 };
 
 struct Fault {
@@ -59,7 +70,7 @@ struct Fault {
   std::string location;
 };
 
-class DeviceAgent final : public JobHost {
+class DeviceAgent final : public JobHost, public FirmwareHost {
  public:
   static Result<std::unique_ptr<DeviceAgent>> create(AgentConfig config, DeviceHooks hooks);
   ~DeviceAgent() override;
@@ -81,6 +92,24 @@ class DeviceAgent final : public JobHost {
   Status apply_settings(const Json& settings, bool validate_only) override;
   Status apply_poll_policy(const PollPolicy& policy) override;
   Status reboot() override;
+
+  // The panel's answer on a firmware "waiting" screen: "defer" or "cancel".
+  Status firmware_panel(const std::string& action);
+
+  // FirmwareHost
+  std::string model() override { return config_.enrollment.model; }
+  BusySignals busy() override;
+  Json firmware_summary() override;
+  std::optional<Json> last_boot() override;
+  Status write_slot(const std::string& component, const std::string& version,
+                    const std::filesystem::path& image) override;
+  Status activate() override;
+  void show(const Json& screen) override;
+  Result<Json> artifact_meta(const std::string& sha256) override;
+  Result<std::int64_t> download(const std::string& sha256, const std::filesystem::path& file,
+                                std::int64_t offset,
+                                const std::function<bool(std::int64_t)>& on_bytes) override;
+  Status confirm_event(const JobEvent& e) override;
 
  private:
   DeviceAgent(AgentConfig config, DeviceHooks hooks);
@@ -106,6 +135,13 @@ class DeviceAgent final : public JobHost {
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<RelayRoster> roster_;
   std::unique_ptr<JobRunner> runner_;
+  std::unique_ptr<FirmwareInstaller> installer_;
+  // The poller thread's client and transport, for the installer's calls (made on that thread).
+  RelayClient* poller_client_ = nullptr;
+  HttpClient* poller_transport_ = nullptr;
+  TimeMs next_firmware_check_ = 0;
+  std::optional<Json> firmware_offers_;
+  void check_firmware(RelayClient& client);
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> started_{false};

@@ -8,7 +8,9 @@
 
 #include "agent/durable_file.h"
 #include "core/codec.h"
+#include "core/firmware_job.h"
 #include "core/sha256.h"
+#include "net/signing.h"
 
 namespace printrelay::agent {
 namespace {
@@ -49,8 +51,46 @@ std::string event_id(const std::string& job_id, JobEventType type) {
   return "e-" + sha256_hex(id).substr(0, 40) + "." + to_string(type);
 }
 
-JobRunner::JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_file)
-    : outbox_(outbox), host_(host), done_file_(std::move(done_file)) {
+std::string event_id(const std::string& job_id, JobEventType type, const std::string& suffix) {
+  if (suffix.empty()) return event_id(job_id, type);
+  std::string id = job_id + "." + to_string(type) + "." + suffix;
+  if (id.size() <= kMaxIdLength) return id;
+  return "e-" + sha256_hex(id).substr(0, 40) + "." + suffix.substr(0, 16);
+}
+
+void JobRunner::remember_envelope_locked(const std::string& envelope_id,
+                                         const std::string& job_id) {
+  if (envelope_jobs_.count(envelope_id)) return;
+  envelope_jobs_[envelope_id] = job_id;
+  envelope_order_.push_back(envelope_id);
+  while (envelope_order_.size() > kDoneKept) {
+    envelope_jobs_.erase(envelope_order_.front());
+    envelope_order_.pop_front();
+  }
+  Json j = Json::array();
+  for (const auto& id : envelope_order_) j.push_back({id, envelope_jobs_[id]});
+  if (auto st = write_durably(envelopes_file(), j.dump()); !st) {
+    std::cerr << "agent: " << st.error().message << "\n";
+  }
+}
+
+std::filesystem::path JobRunner::envelopes_file() const {
+  return done_file_.parent_path() / "envelopes_used.json";
+}
+
+JobRunner::JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_file, JobTrust trust)
+    : outbox_(outbox), host_(host), done_file_(std::move(done_file)), trust_(std::move(trust)) {
+  if (auto text = read_file(envelopes_file())) {
+    auto j = Json::parse(*text, nullptr, false);
+    if (j.is_array()) {
+      for (const auto& pair : j) {
+        if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string())
+          continue;
+        envelope_jobs_[pair[0].get<std::string>()] = pair[1].get<std::string>();
+        envelope_order_.push_back(pair[0].get<std::string>());
+      }
+    }
+  }
   auto text = read_file(done_file_);
   if (!text) return;
   auto j = Json::parse(*text, nullptr, false);
@@ -62,28 +102,148 @@ JobRunner::JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_f
   }
 }
 
+void JobRunner::set_firmware_installer(FirmwareInstaller* installer, TimeMs now) {
+  std::lock_guard lock(mu_);
+  installer_ = installer;
+  if (!installer_) return;
+  for (auto& job : installer_->unfinished()) {
+    if (done_.count(job.id)) continue;
+    job.execute_at = now;
+    pending_[job.id] = job;
+  }
+}
+
+Result<Job> JobRunner::admit(const Job& job, TimeMs now) const {
+  auto signed_env = envelope_of(job.params);
+  if (!signed_env) {
+    if (signed_env.error().kind != ErrorKind::kNotFound) return signed_env.error();
+    if (job.kind == JobKind::kFirmware) {
+      return forbidden("firmware jobs must be signed by the service center; this job is not");
+    }
+    if (!trust_.job_keys_pem.empty()) {
+      return forbidden("this device runs only jobs signed by the service center; this one is not");
+    }
+    return job;
+  }
+  if (trust_.job_keys_pem.empty()) {
+    return forbidden(
+        "this device trusts no service-center key, so it cannot check the job's signature");
+  }
+  auto env = parse_envelope_text(signed_env->text);
+  if (!env) return forbidden("job envelope: " + env.error().message);
+  bool known = false, verified = false;
+  for (const auto& pem : trust_.job_keys_pem) {
+    auto id = key_id(pem);
+    if (!id || *id != env->key_id) continue;
+    known = true;
+    auto ok = verify_text(signed_env->text, signed_env->signature, pem);
+    if (ok && *ok) verified = true;
+  }
+  if (!known) return forbidden("job envelope is signed by an unknown key " + env->key_id);
+  if (!verified) return forbidden("job envelope signature does not verify (tampered)");
+  auto params = check_envelope_for(*env, trust_.serial, job.kind);
+  if (!params) return params.error();
+  if (auto it = envelope_jobs_.find(env->id); it != envelope_jobs_.end() && it->second != job.id) {
+    return forbidden("job envelope " + env->id + " was already used by job " + it->second +
+                     " (replayed)");
+  }
+  if (env->expires_at && *env->expires_at <= now) return forbidden("the signed job has expired");
+  Job admitted = job;
+  admitted.params = *params;
+  // The signed expiry wins over the relay's copy.
+  admitted.expires_at = env->expires_at;
+  return admitted;
+}
+
 std::size_t JobRunner::on_poll(const std::vector<Job>& jobs, TimeMs now) {
   std::vector<Job> fresh;
+  std::vector<std::pair<std::string, std::string>> refused;
+  std::vector<std::string> abandoned;
   {
     std::lock_guard lock(mu_);
     std::set<std::string> listed;
     for (const auto& j : jobs) listed.insert(j.id);
     for (auto it = pending_.begin(); it != pending_.end();) {
-      // Still waiting for its execution time and no longer delivered: cancelled or expired.
-      it = listed.count(it->first) ? std::next(it) : pending_.erase(it);
+      // Still waiting for its execution time and no longer delivered: cancelled or expired. A
+      // firmware update whose write started goes on: the slots must end consistent.
+      if (listed.count(it->first)) {
+        ++it;
+        continue;
+      }
+      if (it->second.kind == JobKind::kFirmware && installer_) {
+        if (installer_->committed(it->first)) {
+          ++it;
+          continue;
+        }
+        abandoned.push_back(it->first);
+      }
+      it = pending_.erase(it);
     }
     for (const auto& j : jobs) {
       if (done_.count(j.id) || pending_.count(j.id)) continue;
-      pending_[j.id] = j;
-      fresh.push_back(j);
+      auto admitted = admit(j, now);
+      if (!admitted) {
+        refused.emplace_back(j.id, admitted.error().message);
+        continue;
+      }
+      if (admitted->kind == JobKind::kFirmware) admitted->execute_at = now;  // download first
+      if (auto env = envelope_of(j.params)) {
+        if (auto parsed = parse_envelope_text(env->text))
+          remember_envelope_locked(parsed->id, j.id);
+      }
+      pending_[j.id] = *admitted;
+      fresh.push_back(*admitted);
     }
   }
+  for (const auto& id : abandoned) installer_->abandon(id);
+  for (const auto& [id, reason] : refused) {
+    queue_event(id, JobEventType::kFailed, reason, {{"refused", true}});
+    finish(id);
+  }
   for (const auto& j : fresh) {
+    // A firmware job reports "acquired" once its images are downloaded and verified.
+    if (j.kind == JobKind::kFirmware) continue;
     Json detail = Json::object();
     if (j.execute_at && *j.execute_at > now) detail["execute_at"] = format_time(*j.execute_at);
     queue_event(j.id, JobEventType::kAcquired, {}, detail);
   }
-  return fresh.size();
+  return fresh.size() + refused.size();
+}
+
+Status JobRunner::firmware_panel(const std::string& action, TimeMs now) {
+  if (!installer_) return conflict("this device takes no firmware");
+  auto outcome = installer_->panel(action, now);
+  if (!outcome) return outcome.error();
+  if (outcome->finished) {
+    {
+      std::lock_guard lock(mu_);
+      pending_.erase(outcome->job_id);
+    }
+    finish(outcome->job_id);
+    return ok_status();
+  }
+  std::lock_guard lock(mu_);
+  if (auto it = pending_.find(outcome->job_id); it != pending_.end()) {
+    it->second.execute_at = outcome->next_at;
+  }
+  return ok_status();
+}
+
+void JobRunner::run_firmware(const Job& job, TimeMs now) {
+  if (!installer_) {
+    queue_event(job.id, JobEventType::kFailed, "this device takes no firmware updates");
+    finish(job.id);
+    return;
+  }
+  auto step = installer_->advance(job, now);
+  if (step.finished) {
+    finish(job.id);
+    return;
+  }
+  std::lock_guard lock(mu_);
+  Job again = job;
+  again.execute_at = step.next_at;
+  pending_[job.id] = again;
 }
 
 std::size_t JobRunner::run_due(TimeMs now) {
@@ -123,8 +283,14 @@ std::optional<TimeMs> JobRunner::next_due() const {
 void JobRunner::drop(const std::string& job_id) {
   {
     std::lock_guard lock(mu_);
+    auto it = pending_.find(job_id);
+    if (it != pending_.end() && it->second.kind == JobKind::kFirmware && installer_ &&
+        installer_->committed(job_id)) {
+      return;  // the write started: finish it so the slots end consistent
+    }
     pending_.erase(job_id);
   }
+  if (installer_) installer_->abandon(job_id);
   finish(job_id);
 }
 
@@ -144,9 +310,9 @@ bool JobRunner::running() const {
 }
 
 void JobRunner::queue_event(const std::string& job_id, JobEventType type, std::string reason,
-                            Json detail) {
+                            Json detail, const std::string& suffix) {
   JobEvent e;
-  e.event_id = event_id(job_id, type);
+  e.event_id = event_id(job_id, type, suffix);
   e.job_id = job_id;
   e.type = type;
   e.at = now_ms();
@@ -178,7 +344,10 @@ void JobRunner::persist_done_locked() {
 }
 
 void JobRunner::run(const Job& job, TimeMs now) {
-  (void)now;
+  if (job.kind == JobKind::kFirmware) {
+    run_firmware(job, now);
+    return;
+  }
   queue_event(job.id, JobEventType::kStarted);
   switch (job.kind) {
     case JobKind::kCollect: {
@@ -247,7 +416,7 @@ void JobRunner::run(const Job& job, TimeMs now) {
       queue_event(job.id, JobEventType::kSucceeded);
       break;
     }
-    case JobKind::kFirmware:
+    case JobKind::kFirmware:  // run_firmware
     case JobKind::kRelayUpdate:
       queue_event(
           job.id, JobEventType::kFailed,

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "agent/firmware_install.h"
 #include "agent/outbox.h"
 #include "core/model.h"
 #include "core/result.h"
@@ -43,10 +44,33 @@ class JobHost {
 Report make_report(std::string kind, Urgency urgency, Json body);
 std::string new_report_id();
 std::string event_id(const std::string& job_id, JobEventType type);
+// For events that repeat within one job (progress, deferrals): "<job id>.<type>.<suffix>".
+std::string event_id(const std::string& job_id, JobEventType type, const std::string& suffix);
+
+// Which jobs this device runs (docs/protocol.md "Signed job envelopes"): with job keys, only jobs
+// whose envelope verifies against one of them, for this serial and kind, each envelope once.
+// Without, unsigned jobs of every kind but firmware.
+struct JobTrust {
+  std::string serial;
+  std::vector<std::string> job_keys_pem;
+};
 
 class JobRunner {
  public:
-  JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_file);
+  JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_file, JobTrust trust = {});
+
+  // Firmware jobs go to `installer` (which must outlive the runner); its unfinished jobs are
+  // taken back into the pending list. Without one, firmware jobs fail.
+  void set_firmware_installer(FirmwareInstaller* installer, TimeMs now);
+
+  // The installer's events, queued like the runner's own.
+  void queue_firmware_event(const std::string& job_id, JobEventType type, const std::string& suffix,
+                            std::string reason, Json detail) {
+    queue_event(job_id, type, std::move(reason), std::move(detail), suffix);
+  }
+
+  // The panel's defer/cancel of a waiting firmware update.
+  Status firmware_panel(const std::string& action, TimeMs now);
 
   // Takes the jobs of a poll answer: acquires new ones, drops pending ones no longer listed.
   // Returns how many jobs were new.
@@ -67,18 +91,28 @@ class JobRunner {
 
  private:
   void run(const Job& job, TimeMs now);
+  void run_firmware(const Job& job, TimeMs now);
+  // Checks the job's envelope; returns the job with the signed params, or the reason to refuse.
+  Result<Job> admit(const Job& job, TimeMs now) const;
   void queue_event(const std::string& job_id, JobEventType type, std::string reason = {},
-                   Json detail = Json::object());
+                   Json detail = Json::object(), const std::string& suffix = {});
   void finish(const std::string& job_id);
   void persist_done_locked();
+  void remember_envelope_locked(const std::string& envelope_id, const std::string& job_id);
+  std::filesystem::path envelopes_file() const;
 
   Outbox& outbox_;
   JobHost& host_;
   const std::filesystem::path done_file_;
+  const JobTrust trust_;
+  FirmwareInstaller* installer_ = nullptr;
   mutable std::mutex mu_;
   std::map<std::string, Job> pending_;
   std::deque<std::string> done_order_;  // oldest first; bounded
   std::set<std::string> done_;
+  // Envelope id -> the job id that carried it: an envelope runs under one job id only.
+  std::map<std::string, std::string> envelope_jobs_;
+  std::deque<std::string> envelope_order_;
   bool running_ = false;
 };
 

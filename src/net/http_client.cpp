@@ -35,10 +35,20 @@ size_t collect_header(char* ptr, size_t size, size_t nmemb, void* userdata) {
 struct StreamSink {
   const std::function<bool(std::string_view)>* fn;
   bool stopped = false;
+  CURL* curl = nullptr;  // set: pass only a 2xx body to fn, keep any other in error_body
+  std::string error_body;
 };
 
 size_t stream_body(char* ptr, size_t size, size_t nmemb, void* userdata) {
   auto* sink = static_cast<StreamSink*>(userdata);
+  if (sink->curl) {
+    long status = 0;
+    curl_easy_getinfo(sink->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) {
+      if (sink->error_body.size() < 4096) sink->error_body.append(ptr, size * nmemb);
+      return size * nmemb;
+    }
+  }
   if (!(*sink->fn)(std::string_view(ptr, size * nmemb))) {
     sink->stopped = true;
     return 0;
@@ -144,6 +154,33 @@ Result<int> HttpClient::stream(const HttpRequest& req,
     return unavailable(req.method + " " + req.url + ": " + curl_easy_strerror(rc));
   }
   return int(status);
+}
+
+}  // namespace printrelay
+
+namespace printrelay {
+
+Result<HttpResponse> HttpClient::download(const HttpRequest& req,
+                                          const std::function<bool(std::string_view)>& on_data) {
+  curl_slist* list = nullptr;
+  impl_->prepare(req, &list);
+  StreamSink sink{&on_data};
+  sink.curl = impl_->curl;
+  HttpResponse resp;
+  curl_easy_setopt(impl_->curl, CURLOPT_WRITEFUNCTION, stream_body);
+  curl_easy_setopt(impl_->curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(impl_->curl, CURLOPT_HEADERFUNCTION, collect_header);
+  curl_easy_setopt(impl_->curl, CURLOPT_HEADERDATA, &resp.headers);
+  CURLcode rc = curl_easy_perform(impl_->curl);
+  curl_slist_free_all(list);
+  long status = 0;
+  curl_easy_getinfo(impl_->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (rc != CURLE_OK && !sink.stopped) {
+    return unavailable(req.method + " " + req.url + ": " + curl_easy_strerror(rc));
+  }
+  resp.status = int(status);
+  resp.body = std::move(sink.error_body);
+  return resp;
 }
 
 }  // namespace printrelay

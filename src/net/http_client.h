@@ -54,6 +54,12 @@ class HttpClient {
   // closes, on a transport error, or when on_data returns false (then Ok).
   Result<int> stream(const HttpRequest& req, const std::function<bool(std::string_view)>& on_data);
 
+  // A download: a 2xx body goes to `on_data` as it arrives (false stops it, then Ok); any other
+  // status comes back with its body (up to 4 KiB) in the response and `on_data` is not called.
+  // The response's body is empty for a 2xx answer.
+  Result<HttpResponse> download(const HttpRequest& req,
+                                const std::function<bool(std::string_view)>& on_data);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
