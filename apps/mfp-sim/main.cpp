@@ -38,6 +38,28 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--poll-interval-s", o.device.poll_interval_s,
                  "poll interval override until a schedule job (0: relay's policy)");
+  app.add_option("--vendor-key", o.device.vendor_key_files,
+                 "PEM Ed25519 vendor public key firmware must verify against (repeatable)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--job-key", o.device.job_key_files,
+                 "PEM Ed25519 service center key for signed jobs (repeatable)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--download-rate", o.device.download_rate_limit,
+                 "firmware download limit in bytes per second (0: unlimited)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--firmware-check-interval-s", o.device.firmware_check_interval_s,
+                 "ask the relay for newer firmware this often (0: never)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--bad-boot-chance", o.device.bad_boot_chance,
+                 "chance that a new firmware image does not boot (0-1)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--firmware-write-ms", o.device.firmware_write_ms,
+                 "simulated flash write time per firmware image")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   CLI11_PARSE(app, argc, argv);
   o.state_dir = state_dir;
 

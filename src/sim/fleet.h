@@ -4,10 +4,18 @@
 // Files, for people and tests:
 //  - <state>/<serial>/        the agent's state dir (outbox/, tokens.json, jobs_done.json,
 //                             receipts.log, ...)
+//  - <state>/<serial>/slots.json, slot-<component>-<A|B>.img  the device's firmware flash
+//                             (src/sim/firmware_slots.h)
 //  - <state>/<serial>/status.json  rewritten every second and after every change:
 //      {"serial", "model", "state", "counters": {...}, "supplies": [...], "parts": [...],
 //       "settings": {...}, "open_service_call", "last_panel_reply": {"reception_no",
 //       "description", "report_id"} | null, "relay_url", "outbox_size", "agent": {...},
+//       "firmware": {"main": "1.0.3", ...}          versions of the active slots
+//       "slots": {...}                              all of slots.json
+//       "last_boot": {"slots": {"main": "A", ...}, "fell_back": bool, "reason": "..."},
+//       "busy": {"printing": bool, "panel": bool}, "rebooting": bool,
+//       "panel_screen": {...} | null                the last firmware screen the agent showed
+//       "panel_screens": ["waiting", "updating", "done"]  the last 20 (repeats collapsed)
 //       "updated_at"}
 //  - <state>/control/<serial>.json or <serial>-<anything>.json: one panel action, read, acted
 //    on and deleted within ~100 ms (write it to a temp name first, then rename):
@@ -18,6 +26,12 @@
 //      {"action":"order","item":"toner-black","quantity":2}
 //      {"action":"burst","count":200}                    that many counters reports at once
 //      {"action":"print","pages":100}                    print pages now
+//      {"action":"busy","seconds":30}                    printing for 30 real seconds (the
+//                                                        agent's busy hook: PR_BUSY_PRINTING)
+//      {"action":"panel-touch","seconds":30}             a user at the panel (PR_BUSY_PANEL)
+//      {"action":"firmware-defer"}                       "defer" on the firmware waiting
+//      {"action":"firmware-cancel"}                      screen / "cancel"; refused (logged)
+//                                                        when no firmware job can be now
 #pragma once
 
 #include <atomic>

@@ -84,6 +84,7 @@ Mfp::Mfp(std::string serial, std::string model, std::uint64_t seed, TimeMs start
                {"tray1_paper", "A4"},
                {"color_mode", "auto"},
                {"energy_saver", true}};
+  firmware_ = {{"main", "1.0.3"}, {"controller", "2.1.0"}, {"adf", "0.9.4"}};
   adjustment_ = {{"registration_lead_mm", std::round((uniform() - 0.5) * 20) / 10},
                  {"registration_side_mm", std::round((uniform() - 0.5) * 20) / 10},
                  {"fuser_temp_c", 170 + int(uniform() * 10)},
@@ -387,7 +388,13 @@ Json Mfp::settings() const {
 }
 
 Json Mfp::firmware() const {
-  return {{"main", "1.0.3"}, {"controller", "2.1.0"}, {"adf", "0.9.4"}};
+  std::lock_guard lock(mu_);
+  return firmware_;
+}
+
+void Mfp::set_firmware(const Json& versions) {
+  std::lock_guard lock(mu_);
+  firmware_ = versions;
 }
 
 std::string Mfp::state() const {
@@ -408,11 +415,13 @@ Result<Json> Mfp::data_set(const std::string& name) const {
                 {"model", model_},
                 {"vendor", "printrelay simulated"},
                 {"mac", "02:00:" + serial_.substr(serial_.size() >= 4 ? serial_.size() - 4 : 0)},
-                {"firmware", firmware()}};
+                {"firmware", firmware_}};
   }
   if (name == "structure") {
     Json units = Json::array();
+    // Units with firmware of their own show the version their slot booted.
     const char* ids[][4] = {{"main", "main controller", "1.0.3", "0x1A2B"},
+                            {"controller", "controller board", "2.1.0", "0x1A2B"},
                             {"engine", "print engine", "4.2.0", "0x1A2B"},
                             {"adf", "document feeder", "0.9.4", "0x3C10"},
                             {"finisher", "finisher", "1.1.0", "0x3C22"},
@@ -421,7 +430,7 @@ Result<Json> Mfp::data_set(const std::string& name) const {
       units.push_back({{"id", u[0]},
                        {"name", u[1]},
                        {"serial", serial_ + "-" + u[0]},
-                       {"software_version", u[2]},
+                       {"software_version", firmware_.value(u[0], u[2])},
                        {"vendor_id", u[3]}});
     }
     return Json{{"model", model_}, {"units", units}};

@@ -71,7 +71,10 @@ class Mfp {
   Json supplies() const;
   Json settings() const;
   std::string state() const;  // "idle", "printing" (while a job runs), "error" (A/B call open)
+  // Firmware versions per component, as shown in the identification and structure data sets.
+  // Starts at the factory versions; the device's flash (FirmwareSlots) sets what it booted.
   Json firmware() const;
+  void set_firmware(const Json& versions);
   // Compact summary for status.json.
   Json summary() const;
 
@@ -128,6 +131,7 @@ class Mfp {
   std::vector<CallRecord> calls_;
   Json settings_;
   Json adjustment_;
+  Json firmware_;
 };
 
 }  // namespace printrelay::sim

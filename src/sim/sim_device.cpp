@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "core/codec.h"
 
@@ -11,6 +12,11 @@ namespace printrelay::sim {
 namespace {
 
 constexpr double kPeriodicReportS = 24 * 3600;  // meter reading once a simulated day
+// A device does not cut power the instant it accepts a reboot: the agent gets this long to finish
+// what it was doing (record the activation, send a job event) before it is stopped.
+constexpr auto kRebootDelay = std::chrono::milliseconds(300);
+constexpr std::size_t kPanelScreensKept = 20;
+constexpr double kMaxBusyS = 24 * 3600;
 
 TimeMs wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -29,7 +35,10 @@ SimDevice::SimDevice(std::string serial, const DeviceOptions& options,
     : serial_(serial),
       options_(options),
       state_dir_(std::move(state_dir)),
-      mfp_(std::move(serial), options.model, options.seed, wall_ms()) {}
+      mfp_(std::move(serial), options.model, options.seed, wall_ms()),
+      slots_(
+          state_dir_, serial_, mfp_.firmware(),
+          FirmwareSlotOptions{options.firmware_write_ms, options.bad_boot_chance, options.seed}) {}
 
 SimDevice::~SimDevice() { stop(); }
 
@@ -66,24 +75,144 @@ pr_device_hooks SimDevice::hooks_for(SimDevice* self) {
     return 0;
   };
   h.firmware_summary = [](void* user, pr_buffer* out) -> int {
-    set(out, device(user)->mfp_.firmware().dump());
+    set(out, device(user)->slots_.versions().dump());
     return 0;
   };
   h.reboot = [](void* user) -> int {
     SimDevice* d = device(user);
     d->mfp_.reboot();
-    (void)d->submit("boot", "normal", {{"reason", "reboot job"}, {"firmware", d->mfp_.firmware()}});
+    (void)d->submit("boot", "normal",
+                    {{"reason", "reboot job"}, {"firmware", d->slots_.versions()}});
     d->dirty_ = true;
     return 0;
   };
   h.panel_reply = [](void* user, const char*) { device(user)->dirty_ = true; };
+  h.busy = [](void* user) -> int { return device(user)->busy(); };
+  h.firmware_write = [](void* user, const char* component, const char* version,
+                        const char* image_path, pr_buffer* reason) -> int {
+    SimDevice* d = device(user);
+    d->dirty_ = true;
+    Status st = d->slots_.write(component, version, image_path);
+    d->dirty_ = true;
+    if (!st) {
+      set(reason, st.error().message);
+      return 1;
+    }
+    return 0;
+  };
+  h.firmware_activate = [](void* user) -> int { return device(user)->activate_firmware(); };
+  h.last_boot = [](void* user, pr_buffer* out) -> int {
+    Json j = device(user)->slots_.last_boot();
+    if (j.is_null()) return 1;
+    set(out, j.dump());
+    return 0;
+  };
+  h.firmware_screen = [](void* user, const char* screen_json) {
+    device(user)->show_screen(screen_json);
+  };
   return h;
 }
 
-Status SimDevice::start() {
-  if (agent_) return conflict("already started");
+int SimDevice::busy() const {
+  const auto now = Clock::now().time_since_epoch().count();
+  int b = 0;
+  if (mfp_.state() == "printing" || now < printing_until_.load()) b |= PR_BUSY_PRINTING;
+  if (now < panel_until_.load()) b |= PR_BUSY_PANEL;
+  return b;
+}
+
+void SimDevice::show_screen(const char* screen_json) {
+  auto j = parse_body(screen_json ? screen_json : "");
+  if (!j || !j->is_object()) {
+    std::cerr << "mfp-sim " << serial_ << ": firmware screen is not a JSON object\n";
+    return;
+  }
+  std::lock_guard lock(screen_mu_);
+  const std::string name = j->value("screen", "");
+  // The agent repeats a screen when its content changes (a deferral moves update_at); the
+  // history keeps one entry per screen shown in a row.
+  if (panel_screens_.empty() || panel_screens_.back() != name) panel_screens_.push_back(name);
+  while (panel_screens_.size() > kPanelScreensKept) panel_screens_.pop_front();
+  panel_screen_ = std::move(*j);
+  dirty_ = true;
+}
+
+int SimDevice::activate_firmware() {
+  std::lock_guard lock(reboot_mu_);
+  if (stopping_ || rebooting_) return 1;  // shutting down, or already rebooting
+  if (auto st = slots_.activate(); !st) {
+    std::cerr << "mfp-sim " << serial_ << ": firmware activate: " << st.error().message << "\n";
+    return 1;
+  }
+  // A previous reboot thread has finished its work (rebooting_ is false): this join is short.
+  if (reboot_thread_.joinable()) reboot_thread_.join();
+  rebooting_ = true;
+  dirty_ = true;
+  // Never from inside the hook: stopping the agent joins the thread that called it.
+  reboot_thread_ = std::thread([this] { reboot_into_new_firmware(); });
+  return 0;
+}
+
+bool SimDevice::rebooting() {
+  std::lock_guard lock(reboot_mu_);
+  return rebooting_;
+}
+
+void SimDevice::reboot_into_new_firmware() {
+  std::this_thread::sleep_for(kRebootDelay);
+  {
+    std::lock_guard life(lifecycle_mu_);
+    pr_agent* old = nullptr;
+    {
+      std::unique_lock lock(agent_mu_);
+      std::swap(old, agent_);
+    }
+    pr_agent_destroy(old);
+    dirty_ = true;
+
+    Json report = {{"reason", "firmware update"}};
+    auto booted = slots_.boot();
+    if (!booted) {
+      std::cerr << "mfp-sim " << serial_ << ": firmware boot: " << booted.error().message << "\n";
+    }
+    const Json last = slots_.last_boot();
+    mfp_.reboot();
+    mfp_.set_firmware(slots_.versions());
+    report["firmware"] = slots_.versions();
+    report["fell_back"] = last.value("fell_back", false);
+    report["boot_reason"] = last.value("reason", "");
+
+    // Like a real power-on: a fresh agent that reloads everything from the state directory.
+    auto agent = create_agent();
+    if (!agent) {
+      std::cerr << "mfp-sim " << agent.error().message << "\n";
+    } else {
+      std::unique_lock lock(agent_mu_);
+      agent_ = *agent;
+    }
+    (void)submit("boot", "normal", report);
+  }
+  std::lock_guard lock(reboot_mu_);
+  rebooting_ = false;
+}
+
+Status SimDevice::firmware_panel(const char* action) {
+  std::shared_lock lock(agent_mu_);
+  if (!agent_) return conflict("agent not running (the device is rebooting)");
+  dirty_ = true;
+  if (pr_status st = pr_agent_firmware_panel(agent_, action); st != PR_OK) {
+    return conflict(std::string("firmware ") + action + " refused: " + pr_status_text(st));
+  }
+  return ok_status();
+}
+
+Result<pr_agent*> SimDevice::create_agent() {
   std::vector<const char*> urls;
   for (const auto& u : options_.relay_urls) urls.push_back(u.c_str());
+  std::vector<const char*> vendor_keys;
+  for (const auto& k : options_.vendor_key_files) vendor_keys.push_back(k.c_str());
+  std::vector<const char*> job_keys;
+  for (const auto& k : options_.job_key_files) job_keys.push_back(k.c_str());
   const std::string dir = state_dir_.string();
   pr_agent_config c;
   pr_agent_config_init(&c);
@@ -98,27 +227,78 @@ Status SimDevice::start() {
   c.proxy = options_.proxy.empty() ? nullptr : options_.proxy.c_str();
   c.long_poll_wait_s = options_.long_poll_wait_s;
   c.poll_interval_s = options_.poll_interval_s;
+  c.vendor_key_files = vendor_keys.empty() ? nullptr : vendor_keys.data();
+  c.vendor_key_count = vendor_keys.size();
+  c.job_key_files = job_keys.empty() ? nullptr : job_keys.data();
+  c.job_key_count = job_keys.size();
+  c.download_rate_limit = options_.download_rate_limit;
+  c.firmware_check_interval_s = options_.firmware_check_interval_s;
   pr_device_hooks hooks = hooks_for(this);
-  if (pr_status st = pr_agent_create(&c, &hooks, &agent_); st != PR_OK) {
-    agent_ = nullptr;
+  pr_agent* agent = nullptr;
+  if (pr_status st = pr_agent_create(&c, &hooks, &agent); st != PR_OK) {
     return unavailable(serial_ + ": agent: " + pr_status_text(st));
   }
-  if (pr_status st = pr_agent_start(agent_); st != PR_OK) {
+  if (pr_status st = pr_agent_start(agent); st != PR_OK) {
+    pr_agent_destroy(agent);
     return unavailable(serial_ + ": agent start: " + pr_status_text(st));
   }
-  (void)submit("boot", "normal", {{"reason", "power_on"}, {"firmware", mfp_.firmware()}});
+  return agent;
+}
+
+Status SimDevice::start() {
+  std::lock_guard life(lifecycle_mu_);
+  {
+    std::shared_lock lock(agent_mu_);
+    if (agent_) return conflict("already started");
+  }
+  {
+    std::lock_guard lock(reboot_mu_);
+    stopping_ = false;
+  }
+  if (auto st = slots_.load(); !st) {
+    return unavailable(serial_ + ": firmware slots: " + st.error().message);
+  }
+  Json boot = {{"reason", "power_on"}};
+  if (slots_.has_pending()) {
+    // Killed between a firmware activation and its reboot: this power-on is that reboot.
+    auto booted = slots_.boot();
+    if (!booted) return unavailable(serial_ + ": firmware boot: " + booted.error().message);
+    boot["fell_back"] = (*booted)["fell_back"];
+    boot["boot_reason"] = (*booted)["reason"];
+  }
+  mfp_.set_firmware(slots_.versions());
+  boot["firmware"] = slots_.versions();
+  auto agent = create_agent();
+  if (!agent) return agent.error();
+  {
+    std::unique_lock lock(agent_mu_);
+    agent_ = *agent;
+  }
+  (void)submit("boot", "normal", boot);
   (void)submit("counters", "normal", mfp_.counters());
   (void)submit("supplies", "normal", mfp_.supplies());
   return ok_status();
 }
 
 void SimDevice::stop() {
-  if (!agent_) return;
-  pr_agent_destroy(agent_);
-  agent_ = nullptr;
+  std::thread reboot;
+  {
+    std::lock_guard lock(reboot_mu_);
+    stopping_ = true;
+    reboot = std::move(reboot_thread_);
+  }
+  if (reboot.joinable()) reboot.join();
+  std::lock_guard life(lifecycle_mu_);
+  pr_agent* agent = nullptr;
+  {
+    std::unique_lock lock(agent_mu_);
+    std::swap(agent, agent_);
+  }
+  pr_agent_destroy(agent);
 }
 
 Status SimDevice::submit(const std::string& kind, const char* urgency, const Json& body) {
+  std::shared_lock lock(agent_mu_);
   if (!agent_) return conflict("agent not running");
   pr_status st =
       pr_agent_submit_report(agent_, kind.c_str(), urgency, body.dump().c_str(), nullptr, 0);
@@ -131,7 +311,6 @@ Status SimDevice::submit(const std::string& kind, const char* urgency, const Jso
 }
 
 Status SimDevice::fault(const MfpEvent& e) {
-  if (!agent_) return conflict("agent not running");
   pr_fault f{};
   std::string type;
   switch (e.kind) {
@@ -164,6 +343,8 @@ Status SimDevice::fault(const MfpEvent& e) {
   f.message = e.message.c_str();
   f.location = e.location.empty() ? nullptr : e.location.c_str();
   dirty_ = true;
+  std::shared_lock lock(agent_mu_);
+  if (!agent_) return conflict("agent not running");
   if (pr_status st = pr_agent_report_fault(agent_, &f, nullptr, 0); st != PR_OK) {
     std::cerr << "mfp-sim " << serial_ << ": fault " << e.code << ": " << pr_status_text(st)
               << "\n";
@@ -225,6 +406,19 @@ Status SimDevice::act(const Json& action) {
     dirty_ = true;
     return ok_status();
   }
+  if (what == "firmware-defer") return firmware_panel("defer");
+  if (what == "firmware-cancel") return firmware_panel("cancel");
+  if (what == "busy" || what == "panel-touch") {
+    const Json seconds = action.value("seconds", Json());
+    if (!seconds.is_number() || seconds.get<double>() <= 0 || seconds.get<double>() > kMaxBusyS) {
+      return bad_input(what + " needs seconds > 0 and at most 86400");
+    }
+    const auto until = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                          std::chrono::duration<double>(seconds.get<double>()));
+    (what == "busy" ? printing_until_ : panel_until_) = until.time_since_epoch().count();
+    dirty_ = true;
+    return ok_status();
+  }
   return bad_input("unknown action '" + what + "'");
 }
 
@@ -240,14 +434,27 @@ void SimDevice::write_status(bool force) {
   s["last_panel_reply"] = Json();
   s["relay_url"] = Json();
   s["outbox_size"] = Json();
+  s["firmware"] = slots_.versions();
+  s["slots"] = slots_.state();
+  s["last_boot"] = slots_.last_boot();
+  const int busy_now = busy();
+  s["busy"] = {{"printing", (busy_now & PR_BUSY_PRINTING) != 0},
+               {"panel", (busy_now & PR_BUSY_PANEL) != 0}};
+  {
+    std::lock_guard screen_lock(screen_mu_);
+    s["panel_screen"] = panel_screen_;
+    s["panel_screens"] = panel_screens_;
+  }
+  s["rebooting"] = rebooting();
+  std::shared_lock agent_lock(agent_mu_);
   if (agent_) {
-    char buf[4096];
-    if (pr_agent_last_panel_reply(agent_, buf, sizeof buf) == PR_OK) {
-      auto j = parse_body(buf);
+    std::vector<char> buf(16384);
+    if (pr_agent_last_panel_reply(agent_, buf.data(), buf.size()) == PR_OK) {
+      auto j = parse_body(buf.data());
       if (j) s["last_panel_reply"] = *j;
     }
-    if (pr_agent_status(agent_, buf, sizeof buf) == PR_OK) {
-      auto j = parse_body(buf);
+    if (pr_agent_status(agent_, buf.data(), buf.size()) == PR_OK) {
+      auto j = parse_body(buf.data());
       if (j) {
         s["relay_url"] = (*j)["relay_url"];
         s["outbox_size"] = (*j)["outbox_size"];
@@ -255,6 +462,7 @@ void SimDevice::write_status(bool force) {
       }
     }
   }
+  agent_lock.unlock();
   std::error_code ec;
   std::filesystem::create_directories(state_dir_, ec);
   auto tmp = state_dir_ / "status.json.tmp";
