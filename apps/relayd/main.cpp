@@ -19,6 +19,8 @@
 #include "net/http_server.h"
 #include "net/tls.h"
 #include "relay/api.h"
+#include "relay/campaigns.h"
+#include "relay/firmware_catalog.h"
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
@@ -276,8 +278,20 @@ int run_serve(const RunOptions& o) {
   ro.on_upstream_queued = [&upstream](bool urgent) {
     if (upstream) upstream->nudge(urgent);
   };
+  BlobDirectory artifacts((dir / "artifacts").string());
+  FirmwareCatalog catalog(*store, &artifacts);
+  std::unique_ptr<Campaigns> campaigns;  // needs the relay; made right after it
+  ro.prepare_firmware_job = [&catalog](Job& job, const std::string& model, TimeMs now) {
+    return catalog.prepare_job(job, model, now);
+  };
+  ro.on_job_transition = [&catalog, &campaigns](const Job& job, const JobTransition& t) {
+    if (job.kind != JobKind::kFirmware) return;
+    if (is_terminal(t.to) && t.from != t.to) catalog.record_result(job, t.at);
+    if (campaigns) campaigns->job_changed(job);
+  };
   LiveFeed feed;
   Relay relay(*store, ro, feed);
+  campaigns = std::make_unique<Campaigns>(relay, *store, catalog);
   if (!o.upstream.empty()) {
     UpstreamOptions uo;
     uo.urls = o.upstream;
@@ -308,7 +322,6 @@ int run_serve(const RunOptions& o) {
       if (stop_serving) stop_serving();
     });
   }
-  BlobDirectory artifacts((dir / "artifacts").string());
   // Several nodes on one PostgreSQL: a job created through any of them wakes the device's
   // long-poll here.
   const bool cross_node = store->watch_jobs_changed(
@@ -322,8 +335,11 @@ int run_serve(const RunOptions& o) {
   ao.schema_version = store->schema_version();
   ao.store_name = chosen.name;
   ao.artifacts = &artifacts;
+  ao.firmware = &catalog;
+  ao.campaigns = campaigns.get();
   ao.version = std::string(PRINTRELAY_VERSION) + " (build " + build_id() + ")";
   RelayApi api(relay, feed, metrics, ao);
+  campaigns->start();
 
   // One io_context per I/O thread, each with its own acceptor: a connection lives on one thread,
   // so no strands on the hot path. `ioc` runs housekeeping and signals on the main thread.
@@ -344,6 +360,7 @@ int run_serve(const RunOptions& o) {
   so.body_limit_bytes = kMaxBodyBytes;
   so.large_body_path_prefix = "/v1/artifacts/";
   so.large_body_limit_bytes = std::size_t(o.max_artifact_mb) << 20;
+  so.large_body_dir = artifacts.dir();  // uploads are spooled there, then renamed into place
   HttpServer server(contexts, so, [&api](Exchange& ex) { return api.handle(ex); });
   server.start();
 
@@ -394,6 +411,7 @@ int run_serve(const RunOptions& o) {
     }
   }
   feed.drop_all();
+  campaigns->stop();
   updater.reset();
   if (upstream) upstream->stop();
   store->unwatch_jobs_changed();

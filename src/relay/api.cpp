@@ -149,6 +149,12 @@ asio::awaitable<void> RelayApi::handle(Exchange& ex) {
     status = co_await event_stream(ex);
   } else if (r.special == Reply::kSync) {
     status = co_await relay_sync(ex, r.serial, r.body);
+  } else if (r.file) {
+    // Artifact data: from disk one chunk at a time, counted as it goes out.
+    auto res = make_response(ex.request(), r);
+    co_await ex.respond_file(std::move(res.base()), r.file->fd(), std::uint64_t(r.file_offset),
+                             std::uint64_t(r.file_length),
+                             [this](std::uint64_t n) { metrics_.count_artifact_bytes_sent(n); });
   } else {
     co_await ex.respond(make_response(ex.request(), r));
   }
@@ -239,6 +245,13 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       }
       return result_reply(std::move(r));
     }
+    if (seg.size() == 3 && seg[2] == "firmware-check") {
+      route_name = "/v1/device/firmware-check";
+      if (!options_.firmware) return error_reply(not_found("this relay keeps no firmware"));
+      auto body = body_json();
+      if (!body) return error_reply(body.error());
+      return result_reply(options_.firmware->check(*serial, *body, now));
+    }
     if (seg.size() == 5 && seg[2] == "jobs" && seg[4] == "events") {
       route_name = "/v1/device/jobs/{id}/events";
       auto body = body_json();
@@ -299,6 +312,40 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     if (seg.size() == 3) {
       route_name = "/v1/devices/{serial}";
       return result_reply(relay_.get_device(seg[2], now));
+    }
+    if (seg.size() == 4 && seg[3] == "firmware-history") {
+      route_name = "/v1/devices/{serial}/firmware-history";
+      if (!options_.firmware) return error_reply(not_found("this relay keeps no firmware"));
+      const std::string limit = ex.query_value("limit");
+      return result_reply(
+          options_.firmware->history(seg[2], limit.empty() ? 100 : std::atoi(limit.c_str())));
+    }
+  }
+  if (res == "campaigns") {
+    if (!options_.campaigns) return error_reply(not_found("this relay runs no campaigns"));
+    Campaigns& campaigns = *options_.campaigns;
+    if (seg.size() == 2 && method == http::verb::get) {
+      route_name = "/v1/campaigns";
+      return ok_reply(200, campaigns.list(now));
+    }
+    if (seg.size() == 3 && method == http::verb::get) {
+      route_name = "/v1/campaigns/{id}";
+      return result_reply(campaigns.get(seg[2], now));
+    }
+    if (method == http::verb::post) {
+      if (auto e = need(Role::kOperator)) return error_reply(*e);
+      if (seg.size() == 2 || (seg.size() == 3 && seg[2] == "plan")) {
+        route_name = seg.size() == 2 ? "/v1/campaigns" : "/v1/campaigns/plan";
+        auto body = body_json();
+        if (!body) return error_reply(body.error());
+        if (seg.size() == 3) return result_reply(campaigns.plan(*body, now));
+        return result_reply(campaigns.create(*body, admin->name, now), 201);
+      }
+      if (seg.size() == 4 && (seg[3] == "resume" || seg[3] == "cancel")) {
+        route_name = "/v1/campaigns/{id}/" + seg[3];
+        return result_reply(seg[3] == "resume" ? campaigns.resume(seg[2], admin->name, now)
+                                               : campaigns.cancel(seg[2], admin->name, now));
+      }
     }
   }
   if (res == "reports" && seg.size() == 2 && method == http::verb::get) {
@@ -421,9 +468,14 @@ RelayApi::Reply RelayApi::artifact_upload(Exchange& ex, const std::string& sha) 
   if ((*manifest)["sha256"] != sha) {
     return error_reply(bad_input("the manifest's sha256 is not the one in the path"));
   }
-  if ((*manifest)["size"].get<std::int64_t>() != static_cast<std::int64_t>(req.body().size())) {
+  // Under the large-body path the server wrote the body to a file in the blob directory and
+  // hashed it on the way; only an empty body is left in memory.
+  const auto& spooled = ex.spooled_body();
+  const auto body_bytes =
+      spooled ? std::int64_t(spooled->size_bytes) : std::int64_t(req.body().size());
+  if ((*manifest)["size"].get<std::int64_t>() != body_bytes) {
     return error_reply(bad_input("the manifest's size is not the body's size (" +
-                                 std::to_string(req.body().size()) + " bytes)"));
+                                 std::to_string(body_bytes) + " bytes)"));
   }
   const bool hex_sig =
       signature.size() == 128 && std::all_of(signature.begin(), signature.end(), [](char c) {
@@ -437,14 +489,19 @@ RelayApi::Reply RelayApi::artifact_upload(Exchange& ex, const std::string& sha) 
   // they trust, so a tampered relay cannot make them install anything.
   Json meta = *manifest;
   meta["signature"] = signature;
-  if (auto st = options_.artifacts->put(sha, req.body(), meta); !st) return error_reply(st.error());
+  auto stored = spooled
+                    ? options_.artifacts->put_file(sha, spooled->path, meta, spooled->sha256_hex)
+                    : options_.artifacts->put(sha, req.body(), meta);
+  if (!stored) return error_reply(stored.error());
   return ok_reply(201, Json{{"artifact", meta}});
 }
 
 RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::vector<std::string>& seg) {
   const auto& req = ex.request();
   const auto token = bearer(req);
-  if (!relay_.authenticate_admin(token) && !relay_.authenticate_device(token)) {
+  const bool admin = static_cast<bool>(relay_.authenticate_admin(token));
+  auto device = admin ? Result<std::string>(unauthorized("")) : relay_.authenticate_device(token);
+  if (!admin && !device) {
     return error_reply(unauthorized("artifacts need a device, relay or admin credential"));
   }
   if (!options_.artifacts) return error_reply(not_found("this relay keeps no artifacts"));
@@ -453,9 +510,11 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::vector<std:
   if (!meta) return error_reply(meta.error());
   if (seg.size() == 3) return ok_reply(200, Json{{"artifact", *meta}});
   if (seg.size() != 4 || seg[3] != "data") return error_reply(not_found("no such endpoint"));
-  auto size = options_.artifacts->size(sha);
-  if (!size) return error_reply(size.error());
-  std::int64_t from = 0, to = *size - 1;
+  // The size of the open file: a concurrent put() of the same blob cannot change what is sent.
+  auto file = options_.artifacts->open(sha);
+  if (!file) return error_reply(file.error());
+  const std::int64_t size = file->size_bytes();
+  std::int64_t from = 0, to = size - 1;
   const std::string range(req[http::field::range]);
   Reply r;
   r.status = 200;
@@ -465,21 +524,25 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::vector<std:
     char dash = 0;
     std::istringstream in(range.rfind("bytes=", 0) == 0 ? range.substr(6) : "");
     in >> a >> dash;
-    if (in && dash == '-' && !(in >> b)) b = *size - 1;
-    if (a < 0 || dash != '-' || a >= *size || (b >= 0 && b < a)) {
+    if (in && dash == '-' && !(in >> b)) b = size - 1;
+    if (a < 0 || dash != '-' || a >= size || (b >= 0 && b < a)) {
       Reply bad = error_reply(Error{ErrorKind::kBadInput, "unsatisfiable range " + range});
       bad.status = 416;
       return bad;
     }
     from = a;
-    to = std::min(b, *size - 1);
+    to = std::min(b, size - 1);
     r.status = 206;
     r.content_range =
-        "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" + std::to_string(*size);
+        "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" + std::to_string(size);
   }
-  auto bytes = options_.artifacts->read(sha, from, to - from + 1);
-  if (!bytes) return error_reply(bytes.error());
-  r.text = std::move(*bytes);
+  r.file = std::make_shared<BlobFile>(std::move(*file));
+  r.file_offset = from;
+  r.file_length = to - from + 1;
+  // The update history records every image a device fetched, and from where (seed 002).
+  if (device && options_.firmware && meta->value("kind", "") == "firmware") {
+    options_.firmware->record_sent(*device, sha, from, r.file_length, now_ms());
+  }
   r.content_type = "application/octet-stream";
   return r;
 }

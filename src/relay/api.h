@@ -10,11 +10,14 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 
 #include "net/http_server.h"
+#include "relay/campaigns.h"
 #include "relay/child_relays.h"
+#include "relay/firmware_catalog.h"
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
@@ -29,8 +32,10 @@ struct ApiOptions {
   double device_burst = 40;
   int retry_after_s = 5;  // base of the Retry-After we hand out (jittered up to 2x)
   std::string store_name = "sqlite";
-  BlobDirectory* artifacts = nullptr;  // signed artifacts (firmware, relay builds); none: 404
-  std::string version;                 // this relayd's version, in /healthz
+  BlobDirectory* artifacts = nullptr;   // signed artifacts (firmware, relay builds); none: 404
+  FirmwareCatalog* firmware = nullptr;  // update checks and history; none: 404
+  Campaigns* campaigns = nullptr;       // firmware campaigns; none: 404
+  std::string version;                  // this relayd's version, in /healthz
   int schema_version = 0;
 };
 
@@ -54,6 +59,11 @@ class RelayApi {
     std::string text;          // non-JSON body (metrics, artifact data)
     std::string content_type;  // of `text`; default text/plain (Prometheus)
     std::string content_range;
+    // Artifact data: `file_length` bytes of this open blob from `file_offset`, streamed by
+    // handle() instead of `text` (content_type and content_range still apply).
+    std::shared_ptr<BlobFile> file;
+    std::int64_t file_offset = 0;
+    std::int64_t file_length = 0;
     int retry_after_s = 0;
     bool www_authenticate = false;
     Special special = kNone;

@@ -376,6 +376,7 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
 
 void Relay::publish_transition(const Job& job, const JobTransition& t) {
   events_.publish("job", Json{{"job", job_row(job)}, {"transition", to_json(t)}});
+  if (options_.on_job_transition) options_.on_job_transition(job, t);
 }
 
 Result<Json> Relay::record_job_event(const std::string& serial, const std::string& job_id,
@@ -393,7 +394,8 @@ Result<Json> Relay::record_job_event(const std::string& serial, const std::strin
     auto reloaded = store_.get_job(job_id);
     bool same_end =
         (e->type == JobEventType::kSucceeded && reloaded->state == JobState::kSucceeded) ||
-        (e->type == JobEventType::kFailed && reloaded->state == JobState::kFailed);
+        (e->type == JobEventType::kFailed && reloaded->state == JobState::kFailed) ||
+        (e->type == JobEventType::kCancelled && reloaded->state == JobState::kCancelled);
     if (same_end) {
       if (auto st = queue_upstream("event", serial, Json{{"job_id", job_id}, {"event", body}}, now);
           !st)
@@ -673,9 +675,11 @@ Json Relay::job_row(const Job& job) {
   return row;
 }
 
-Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs now) {
+Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs now,
+                               const std::optional<CampaignJobTag>& tag) {
   auto job = parse_job_request(body, now);
   if (!job) return job.error();
+  std::string note;
   if (job->kind == JobKind::kRelayUpdate) {
     // Addressed to a child relay (claim 27: a job whose target is a relay id), never a device.
     bool is_relay = false;
@@ -688,12 +692,23 @@ Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs
   } else if (!store_.get_device(job->serial) && !store_.get_registration(job->serial)) {
     return not_found("no device " + job->serial + " (register it first)");
   }
-  job->id = "j-" + random_hex(8);
+  if (job->kind == JobKind::kFirmware) {
+    if (!options_.prepare_firmware_job) return bad_input("this relay keeps no firmware artifacts");
+    auto device = store_.get_device(job->serial);
+    auto reg = store_.get_registration(job->serial);
+    const std::string model = device ? device->model : reg ? reg->model : "";
+    auto prepared = options_.prepare_firmware_job(*job, model, now);
+    if (!prepared) return prepared.error();
+    note = *prepared;
+  }
+  job->id = tag ? tag->job_id : "j-" + random_hex(8);
+  if (tag) job->params["campaign"] = tag->campaign;
   job->instructing_user = user;
   job->managing_relay = options_.relay_id;
   job->created_at = now;
   job->updated_at = now;
-  JobTransition t{job->id, now, JobState::kWaiting, JobState::kWaiting, "created by " + user};
+  JobTransition t{job->id, now, JobState::kWaiting, JobState::kWaiting,
+                  "created by " + user + (note.empty() ? "" : "; " + note)};
   if (auto st = store_.create_job(*job, t); !st) return st.error();
   note_job_for(job->serial);
   publish_transition(*job, t);

@@ -30,6 +30,21 @@ struct RelayOptions {
   // outbox), and `on_upstream_queued` is called after each enqueue so the link can send at once.
   bool forward_upstream = false;
   std::function<void(bool urgent)> on_upstream_queued;
+  // Called after every job transition this relay stores (created, device events, cancel,
+  // expiry, adopted): campaigns and the update history follow their jobs. Must not call back into
+  // the relay synchronously (queue the work).
+  std::function<void(const Job& job, const JobTransition& t)> on_job_transition;
+  // Checks a firmware job against the artifacts and its device before it is stored, and sets its
+  // update time (execute_at); returns a note for the "created" transition.
+  std::function<Result<std::string>(Job& job, const std::string& device_model, TimeMs now)>
+      prepare_firmware_job;
+};
+
+// A job created by a campaign: tagged with the campaign and given a fixed id, so a wave started
+// twice (two nodes, a restart) creates each job once.
+struct CampaignJobTag {
+  std::string campaign;
+  std::string job_id;
 };
 
 // The long-poll key that wakes child relays when the directory (registrations, device
@@ -113,7 +128,8 @@ class Relay {
   Json list_devices(const std::string& q, const std::string& state, TimeMs now);
   Result<Json> get_device(const std::string& serial, TimeMs now);
   Result<Json> list_reports(const std::map<std::string, std::string>& query);
-  Result<Json> create_job(const Json& body, const std::string& user, TimeMs now);
+  Result<Json> create_job(const Json& body, const std::string& user, TimeMs now,
+                          const std::optional<CampaignJobTag>& tag = std::nullopt);
   Result<Json> list_jobs(const std::map<std::string, std::string>& query, TimeMs now);
   Result<Json> get_job(const std::string& id);
   Result<Json> cancel_job(const std::string& id, const std::string& user, TimeMs now);
