@@ -14,6 +14,7 @@ struct ConfigFile {
   std::string token;
   std::string ca;
   std::string proxy;
+  std::string sign_key;
   bool insecure = false;
 };
 
@@ -28,8 +29,9 @@ Result<ConfigFile> read_config(const std::string& path) {
                      " is not a JSON object like {\"url\": ..., \"token\": ..., \"ca\": ...}");
   }
   ConfigFile c;
-  for (auto [key, field] : {std::pair{"url", &c.url}, std::pair{"token", &c.token},
-                            std::pair{"ca", &c.ca}, std::pair{"proxy", &c.proxy}}) {
+  for (auto [key, field] :
+       {std::pair{"url", &c.url}, std::pair{"token", &c.token}, std::pair{"ca", &c.ca},
+        std::pair{"proxy", &c.proxy}, std::pair{"sign_key", &c.sign_key}}) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) continue;
     if (!it->is_string())
@@ -47,6 +49,14 @@ Result<ConfigFile> read_config(const std::string& path) {
   return c;
 }
 
+// The config file named by --config or PRINTRELAY_CONFIG; all empty when none is named.
+Result<ConfigFile> config_of(const ConnectionFlags& flags, const EnvLookup& env) {
+  std::string config_path = flags.config;
+  if (config_path.empty()) config_path = env("PRINTRELAY_CONFIG").value_or("");
+  if (config_path.empty()) return ConfigFile{};
+  return read_config(config_path);
+}
+
 }  // namespace
 
 EnvLookup process_env() {
@@ -58,14 +68,9 @@ EnvLookup process_env() {
 }
 
 Result<Connection> resolve_connection(const ConnectionFlags& flags, const EnvLookup& env) {
-  ConfigFile file;
-  std::string config_path = flags.config;
-  if (config_path.empty()) config_path = env("PRINTRELAY_CONFIG").value_or("");
-  if (!config_path.empty()) {
-    auto c = read_config(config_path);
-    if (!c) return c.error();
-    file = *c;
-  }
+  auto config = config_of(flags, env);
+  if (!config) return config.error();
+  const ConfigFile& file = *config;
   auto pick = [&](const std::string& flag, const char* var, const std::string& from_file) {
     if (!flag.empty()) return flag;
     if (auto v = env(var)) return *v;
@@ -95,6 +100,15 @@ Result<Connection> resolve_connection(const ConnectionFlags& flags, const EnvLoo
         "or PRINTRELAY_CONFIG");
   }
   return c;
+}
+
+Result<std::string> resolve_sign_key_name(const std::string& flag, const ConnectionFlags& flags,
+                                          const EnvLookup& env) {
+  if (!flag.empty()) return flag;
+  if (auto v = env("PRINTRELAY_SIGN_KEY")) return *v;
+  auto config = config_of(flags, env);
+  if (!config) return config.error();
+  return config->sign_key;
 }
 
 }  // namespace printrelay::cli

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/firmware_requests.h"
+#include "cli/job_signing.h"
 #include "cli/relay_client.h"
 #include "cli/render.h"
 #include "cli/requests.h"
@@ -58,7 +60,23 @@ struct Flags {
   std::string keys_dir, key_name;
   std::string artifact_file;
   ArtifactDescription artifact;
+
+  std::string sign_key;  // --sign-key NAME; see resolve_sign_key_name()
+  FirmwareJobArgs firmware;
+  CampaignArgs campaign;
+  std::string campaign_id;
+  std::string history_serial;
+  std::optional<int> history_limit;
 };
+
+// Completes "a firmware job must be " and "a campaign's jobs must be ".
+constexpr const char* kNoSignKey =
+    "signed by the service center: pass --sign-key NAME (or set PRINTRELAY_SIGN_KEY, or "
+    "\"sign_key\" in the config file); make a key with `relayctl keys create NAME` and install "
+    "NAME.pub on the devices as a job key";
+
+// Campaigns at least this large show signing progress on stderr.
+constexpr std::size_t kSigningProgressFrom = 100;
 
 // The whole file in one string (an artifact is uploaded as one body).
 Result<std::string> read_file(const std::string& path) {
@@ -130,15 +148,32 @@ class Commands {
     return kExitOk;
   }
 
+  // Signs the job when a sign key is named (--sign-key, PRINTRELAY_SIGN_KEY or the config file).
   int job_create(const Result<ApiCall>& request) {
     if (!request) return usage(request.error().message);
-    auto reply = call(*request);
-    if (!reply) return failed(reply.error());
-    if (f_.json) return print_json(*reply);
-    Json job = object_of(*reply, "job");
-    c_.out << display(job.value("id", Json())) << '\n';
-    print_jobs(Json::array({job}), c_.out);
-    return kExitOk;
+    auto signer = load_signer();
+    if (!signer) return usage(signer.error().message);
+    if (!*signer) return send_job(*request);
+    ApiCall signed_call = *request;
+    if (auto s = sign_job_call(signed_call, **signer, c_.now()); !s)
+      return usage(s.error().message);
+    return send_job(signed_call);
+  }
+
+  // A firmware job is always signed: a device installs only firmware the service center signed.
+  // Everything local (flags, the key) is checked before the relay is asked for the manifests.
+  int firmware_job_create() {
+    const TimeMs now = c_.now();
+    if (auto s = check_firmware_job_args(f_.firmware, now); !s) return usage(s.error().message);
+    auto signer = load_signer();
+    if (!signer) return usage(signer.error().message);
+    if (!*signer) return usage(std::string("a firmware job must be ") + kNoSignKey);
+    auto manifests = fetch_manifests(f_.firmware.artifacts);
+    if (!manifests) return failed(manifests.error());
+    auto request = firmware_job_call(f_.firmware, *manifests, now);
+    if (!request) return failed(request.error());
+    if (auto s = sign_job_call(*request, **signer, now); !s) return failed(s.error());
+    return send_job(*request);
   }
 
   int job_action(const char* action, const char* done) {
@@ -365,7 +400,7 @@ class Commands {
     c_.out << key->key_id << '\n';
     c_.err << "signing key " << key->name << ": private key in " << *dir << "/" << key->name
            << ".key (keep it secret), public key in " << *dir << "/" << key->name
-           << ".pub (install it where artifacts are verified)\n";
+           << ".pub (install it where artifacts or jobs are verified)\n";
     return kExitOk;
   }
 
@@ -422,7 +457,160 @@ class Commands {
     return kExitOk;
   }
 
+  int campaign_plan() {
+    auto body = campaign_body_of_flags();
+    if (!body) return kExitUsage;  // explained
+    auto plan = call({"POST", "/v1/campaigns/plan", *body});
+    if (!plan) return failed(plan.error());
+    if (f_.json) return print_json(*plan);
+    print_campaign_plan(*plan, c_.out);
+    return kExitOk;
+  }
+
+  // Plan, sign one envelope per target with exactly the plan's job params and expiry, create. The
+  // relay plans again on create and refuses when a target has no matching envelope.
+  int campaign_create() {
+    if (f_.campaign.name.empty()) return usage("--name is required (1-200 characters)");
+    auto body = campaign_body_of_flags();
+    if (!body) return kExitUsage;
+    auto signer = load_signer();
+    if (!signer) return usage(signer.error().message);
+    if (!*signer) return usage(std::string("a campaign's jobs must be ") + kNoSignKey);
+    auto plan = call({"POST", "/v1/campaigns/plan", *body});
+    if (!plan) return failed(plan.error());
+    const std::size_t targets = plan->value("targets", Json::array()).size();
+    if (targets == 0) {
+      return failed(bad_input("no device can be included (" +
+                              std::to_string(plan->value("excluded", Json::array()).size()) +
+                              " excluded; see `relayctl campaigns plan` with the same flags)"));
+    }
+    const std::size_t step = std::max<std::size_t>(50, targets / 20);
+    auto envelopes = sign_campaign_envelopes(
+        *plan, **signer, c_.now(), [&](std::size_t done, std::size_t total) {
+          if (total < kSigningProgressFrom || (done % step != 0 && done != total)) return;
+          c_.err << "signing " << done << "/" << total << std::endl;
+        });
+    if (!envelopes) return failed(envelopes.error());
+    (*body)["envelopes"] = std::move(*envelopes);
+    const std::size_t size = body->dump().size();
+    if (size > kMaxBodyBytes) {
+      return failed(
+          bad_input("the campaign with its " + std::to_string(targets) + " signed envelopes is " +
+                    std::to_string(size) + " bytes, more than the relay accepts in one request (" +
+                    std::to_string(kMaxBodyBytes) + "); split the devices into smaller campaigns"));
+    }
+    auto reply = call({"POST", "/v1/campaigns", *body});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    c_.err << "campaign created: " << targets << " jobs signed with key " << (*signer)->key_id()
+           << std::endl;
+    print_campaign_detail(*reply, c_.out);
+    return kExitOk;
+  }
+
+  int campaigns() { return list("/v1/campaigns", "campaigns", print_campaigns); }
+
+  int campaign_show() {
+    auto reply = call({"GET", "/v1/campaigns/" + url_encode(f_.campaign_id), {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    print_campaign_detail(*reply, c_.out);
+    return kExitOk;
+  }
+
+  int campaign_action(const char* action) {
+    auto reply = call(
+        {"POST", "/v1/campaigns/" + url_encode(f_.campaign_id) + "/" + action, Json::object()});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    print_campaign_detail(*reply, c_.out);
+    return kExitOk;
+  }
+
+  int firmware_history() {
+    std::string limit = f_.history_limit ? std::to_string(*f_.history_limit) : "";
+    return list(with_query("/v1/devices/" + url_encode(f_.history_serial) + "/firmware-history",
+                           {{"limit", limit}}),
+                "history", print_firmware_history);
+  }
+
  private:
+  // The job signer named by --sign-key, PRINTRELAY_SIGN_KEY or the config file's "sign_key";
+  // nullopt when none is named. Bad input when the key cannot be read.
+  Result<std::optional<JobSigner>> load_signer() {
+    auto name = resolve_sign_key_name(f_.sign_key, f_.connection, c_.env);
+    if (!name) return name.error();
+    if (name->empty()) return std::optional<JobSigner>();
+    auto dir = resolve_keys_dir(f_.keys_dir, c_.env);
+    if (!dir) return dir.error();
+    auto pem = read_private_key(*dir, *name);
+    if (!pem) return bad_input(pem.error().message);
+    auto signer = JobSigner::from_private_pem(std::move(*pem));
+    if (!signer) return bad_input("sign key " + *name + ": " + signer.error().message);
+    return std::optional<JobSigner>(std::move(*signer));
+  }
+
+  // The manifest of each artifact, in order (GET /v1/artifacts/{sha}).
+  Result<std::vector<Json>> fetch_manifests(const std::vector<std::string>& artifacts) {
+    std::vector<Json> manifests;
+    for (const auto& sha : artifacts) {
+      auto reply = call({"GET", "/v1/artifacts/" + sha, {}});
+      if (!reply) {
+        if (usage_error_) return reply.error();
+        return Error{reply.error().kind,
+                     "artifact " + sha.substr(0, 12) + ": " + reply.error().message};
+      }
+      manifests.push_back(object_of(*reply, "artifact"));
+    }
+    return manifests;
+  }
+
+  // POST /v1/jobs, then the job's transitions for the "created" cause when the job is signed.
+  int send_job(const ApiCall& request) {
+    auto reply = call(request);
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    Json job = object_of(*reply, "job");
+    if (!request.body || !request.body->contains("envelope")) {
+      c_.out << display(job.value("id", Json())) << '\n';
+      print_jobs(Json::array({job}), c_.out);
+      return kExitOk;
+    }
+    Json transitions = Json::array();
+    if (auto detail = client_->call({"GET", "/v1/jobs/" + url_encode(job.value("id", "")), {}})) {
+      transitions = detail->value("transitions", Json::array());
+    }
+    print_created_job(job, transitions, c_.out);
+    return kExitOk;
+  }
+
+  // The plan/create body from the flags and --serials-file; nullopt after printing why not.
+  std::optional<Json> campaign_body_of_flags() {
+    std::vector<std::string> file_serials;
+    if (const std::string& path = f_.campaign.serials_file; !path.empty()) {
+      auto text = read_file(path);
+      if (!text) {
+        usage(text.error().message);
+        return std::nullopt;
+      }
+      auto parsed = parse_serials_file(*text);
+      for (const auto& d : parsed.duplicates) {
+        c_.err << "warning: " << path << ": " << d << " (listed once)\n";
+      }
+      if (!parsed.problems.empty()) {
+        for (const auto& p : parsed.problems) c_.err << "error: " << path << ": " << p << '\n';
+        return std::nullopt;
+      }
+      file_serials = std::move(parsed.serials);
+    }
+    auto body = campaign_body(f_.campaign, file_serials, c_.now());
+    if (!body) {
+      usage(body.error().message);
+      return std::nullopt;
+    }
+    return std::move(*body);
+  }
+
   bool connect() {
     if (client_) return true;
     auto conn = resolve_connection(f_.connection, c_.env);
@@ -472,6 +660,22 @@ class Commands {
   std::unique_ptr<RelayClient> client_;
   bool usage_error_ = false;
 };
+
+// --sign-key on every command that makes jobs; the key is read from the keys directory.
+void add_signing(CLI::App* cmd, Flags& f) {
+  cmd->add_option("--sign-key", f.sign_key,
+                  "sign the job with key NAME (env PRINTRELAY_SIGN_KEY, config \"sign_key\")");
+  cmd->add_option("--keys-dir", f.keys_dir,
+                  "keys directory (env PRINTRELAY_KEYS_DIR, default ~/.config/printrelay/keys)");
+}
+
+void add_deferral(CLI::App* cmd, DeferralArgs& d) {
+  cmd->add_option("--max-deferrals", d.max_count, "deferrals allowed, 0-100 (device default 3)");
+  cmd->add_option("--max-deferral-period-s", d.max_period_s,
+                  "deferral allowed this long after the first, 0-2592000 (default 86400)");
+  cmd->add_option("--deferral-step-s", d.step_s, "each deferral moves the update by this (1200)");
+  cmd->add_option("--when-deferral-exhausted", d.when_exhausted, "proceed|fail (default proceed)");
+}
 
 void add_job_times(CLI::App* cmd, JobTimes& t) {
   cmd->add_option("--not-before", t.not_before, "instructed time: RFC 3339 UTC or +10m/+2h/+1d");
@@ -553,6 +757,7 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   collect->add_option("--serial", f.collect.serial)->required();
   collect->add_option("--data-sets", f.collect.data_sets, "e.g. counters,supplies")->required();
   add_job_times(collect, f.collect.times);
+  add_signing(collect, f);
   actions[collect] = [&] { return cmd.job_create(collect_job_call(f.collect, console.now())); };
 
   auto* configure = create->add_subcommand("configure", "rewrite device settings");
@@ -561,6 +766,7 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
       ->required()
       ->allow_extra_args(false);
   add_job_times(configure, f.configure.times);
+  add_signing(configure, f);
   actions[configure] = [&] {
     return cmd.job_create(configure_job_call(f.configure, console.now()));
   };
@@ -575,11 +781,13 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   schedule->add_option("--when-error", f.schedule.when_error, "e.g. SC542 (repeatable)")
       ->allow_extra_args(false);
   add_job_times(schedule, f.schedule.times);
+  add_signing(schedule, f);
   actions[schedule] = [&] { return cmd.job_create(schedule_job_call(f.schedule, console.now())); };
 
   auto* reboot = create->add_subcommand("reboot", "restart the device");
   reboot->add_option("--serial", f.reboot_serial)->required();
   add_job_times(reboot, f.reboot_times);
+  add_signing(reboot, f);
   actions[reboot] = [&] {
     return cmd.job_create(reboot_job_call(f.reboot_serial, f.reboot_times, console.now()));
   };
@@ -589,10 +797,36 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   relay_update->add_option("--artifact", f.relay_update_artifact, "sha256 of a pushed relay build")
       ->required();
   add_job_times(relay_update, f.relay_update_times);
+  add_signing(relay_update, f);
   actions[relay_update] = [&] {
     return cmd.job_create(relay_update_job_call(f.relay_update_relay, f.relay_update_artifact,
                                                 f.relay_update_times, console.now()));
   };
+
+  auto* firmware_job = create->add_subcommand(
+      "firmware", "update a device's firmware with pushed images (signed: needs --sign-key)");
+  FirmwareJobArgs& fw = f.firmware;
+  firmware_job->add_option("--serial", fw.serial)->required();
+  firmware_job->add_option("--artifact", fw.artifacts, "sha256 of a pushed image (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  firmware_job->add_option("--update-at", fw.update_at,
+                           "update time: RFC 3339 UTC or +2h (default: once downloaded)");
+  firmware_job->add_option("--not-before", fw.not_before, "hand the job out from this time");
+  firmware_job->add_option("--forbid", fw.forbid, "forbidden window, e.g. \"mon-fri 09:00-17:00\"")
+      ->allow_extra_args(false);
+  firmware_job->add_option("--utc-offset-min", fw.utc_offset_min,
+                           "the --forbid windows' local time: minutes east of UTC (default 0)");
+  add_deferral(firmware_job, fw.deferral);
+  firmware_job->add_option("--max-attempts", fw.max_attempts, "writes tried, 1-10 (default 3)");
+  firmware_job->add_option("--write-estimate-s", fw.write_estimate_s,
+                           "expected write + reboot time (default 120)");
+  auto* fw_expires_at =
+      firmware_job->add_option("--expires-at", fw.expires_at, "expiry: RFC 3339 UTC or +3d");
+  firmware_job->add_option("--expires-in-h", fw.expires_in_h, "expiry in hours (default 72)")
+      ->excludes(fw_expires_at);
+  add_signing(firmware_job, f);
+  actions[firmware_job] = [&] { return cmd.firmware_job_create(); };
 
   auto* cancel = jobs->add_subcommand("cancel", "cancel a waiting or acquired job");
   cancel->add_option("ID", f.job_id)->required();
@@ -693,6 +927,77 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   push->add_option("--key", f.key_name, "signing key NAME (relayctl keys create)")->required();
   push->add_option("--dir", f.keys_dir, "keys directory");
   actions[push] = [&] { return cmd.artifact_push(); };
+
+  auto* campaigns = app.add_subcommand("campaigns", "firmware campaigns (seed 004)");
+  campaigns->alias("campaign");
+  campaigns->require_subcommand(0, 1);
+  actions[campaigns] = [&] { return cmd.campaigns(); };
+  actions[campaigns->add_subcommand("list", "list campaigns and their tallies")] = [&] {
+    return cmd.campaigns();
+  };
+  auto add_campaign_options = [&f](CLI::App* c) {
+    CampaignArgs& a = f.campaign;
+    c->add_option("--name", a.name, "the campaign's name (1-200 characters)");
+    c->add_option("--model", a.model, "devices of this model");
+    c->add_option("--version", a.versions, "COMP=VER: devices now at VER (repeatable)")
+        ->allow_extra_args(false);
+    c->add_option("--serial", a.serials, "this device (repeatable)")->allow_extra_args(false);
+    c->add_option("--serials-file", a.serials_file, "one serial per line, # comments");
+    c->add_option("--artifact", a.artifacts, "sha256 of a pushed image (repeatable)")
+        ->required()
+        ->allow_extra_args(false);
+    c->add_option("--wave", a.waves, "wave size: 1, 10% or rest (repeatable; default rest)")
+        ->allow_extra_args(false);
+    c->add_option("--failure-threshold", a.failure_threshold,
+                  "pause at this many devices in error: 5% or 3 (default 1)");
+    c->add_option("--transmit-at", a.transmit_at, "hand the jobs out from: RFC 3339 UTC or +1h");
+    c->add_option("--update-at", a.update_at, "update time: RFC 3339 UTC or +2h");
+    auto* expires_at = c->add_option("--expires-at", a.expires_at, "expiry: RFC 3339 UTC or +3d");
+    c->add_option("--expires-in-h", a.expires_in_h, "expiry in hours (default 72)")
+        ->excludes(expires_at);
+    c->add_option("--forbid", a.forbid, "forbidden window, e.g. \"mon-fri 09:00-17:00\"")
+        ->allow_extra_args(false);
+    c->add_option("--utc-offset-min", a.utc_offset_min,
+                  "the --forbid windows' local time: minutes east of UTC");
+    c->add_option("--max-attempts", a.max_attempts, "writes tried per device, 1-10 (default 3)");
+    c->add_option("--write-estimate-s", a.write_estimate_s,
+                  "expected write + reboot time (default 120)");
+    add_deferral(c, a.deferral);
+    c->add_option("--offline-after-s", a.offline_after_s,
+                  "exclude devices not seen this long (default 86400)");
+  };
+  auto* campaign_plan =
+      campaigns->add_subcommand("plan", "show the devices a campaign would update, and why not");
+  add_campaign_options(campaign_plan);
+  // Accepted so that a plan and its create take the same flags; a plan signs nothing.
+  campaign_plan->add_option("--sign-key", f.sign_key, "ignored (create signs)");
+  campaign_plan->add_option("--keys-dir", f.keys_dir, "ignored (create signs)");
+  actions[campaign_plan] = [&] { return cmd.campaign_plan(); };
+  auto* campaign_create = campaigns->add_subcommand(
+      "create", "plan, sign one firmware job per device and start the campaign");
+  add_campaign_options(campaign_create);
+  add_signing(campaign_create, f);
+  actions[campaign_create] = [&] { return cmd.campaign_create(); };
+  auto* campaign_show = campaigns->add_subcommand("show", "one campaign, device by device");
+  campaign_show->add_option("ID", f.campaign_id)->required();
+  actions[campaign_show] = [&] { return cmd.campaign_show(); };
+  auto* campaign_resume =
+      campaigns->add_subcommand("resume", "resume a campaign paused at its failure threshold");
+  campaign_resume->add_option("ID", f.campaign_id)->required();
+  actions[campaign_resume] = [&] { return cmd.campaign_action("resume"); };
+  auto* campaign_cancel =
+      campaigns->add_subcommand("cancel", "cancel a campaign and its jobs not yet started");
+  campaign_cancel->add_option("ID", f.campaign_id)->required();
+  actions[campaign_cancel] = [&] { return cmd.campaign_action("cancel"); };
+
+  auto* firmware = app.add_subcommand("firmware", "firmware of one device");
+  firmware->require_subcommand(1);
+  auto* history = firmware->add_subcommand(
+      "history", "a device's firmware history: checked, sent, installed, failed");
+  history->add_option("SERIAL", f.history_serial)->required();
+  history->add_option("--limit", f.history_limit, "1-1000 (relay default 100)")
+      ->check(CLI::Range(1, 1000));
+  actions[history] = [&] { return cmd.firmware_history(); };
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "cli/table.h"
+#include "core/firmware_rules.h"
 #include "core/time.h"
 
 namespace printrelay::cli {
@@ -87,6 +88,98 @@ std::string section_title(const std::string& title, const Json& report) {
   const Json& t = first_of(report, {"created_at", "received_at"});
   if (t.is_null() || !at(report, "body").is_object()) return title;
   return title + " (" + display_time(t) + ")";
+}
+
+// Serials for one table cell: the first `shown`, then "+N more" (--json has them all).
+std::string serials_cell(const Json& serials, std::size_t shown = 20) {
+  if (!serials.is_array() || serials.empty()) return "-";
+  std::string text;
+  for (std::size_t i = 0; i < serials.size() && i < shown; ++i) {
+    text += (i ? ", " : "") + display(serials[i]);
+  }
+  if (serials.size() > shown) text += ", +" + std::to_string(serials.size() - shown) + " more";
+  return text;
+}
+
+// The component names of a plan or campaign, in order.
+std::vector<std::string> component_names(const Json& components) {
+  std::vector<std::string> names;
+  if (!components.is_array()) return names;
+  for (const auto& c : components) names.push_back(display(at(c, "component")));
+  return names;
+}
+
+// "main 2.0.0 (3f9a0c1d2e4b), controller 1.4 (...)".
+std::string components_text(const Json& components) {
+  std::string text;
+  if (!components.is_array()) return "-";
+  for (const auto& c : components) {
+    text += (text.empty() ? "" : ", ") + display(at(c, "component")) + " " +
+            display(at(c, "version")) + " (" + display(at(c, "artifact")).substr(0, 12) + ")";
+  }
+  return text.empty() ? "-" : text;
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = char(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string devices_text(const Json& n) {
+  return display(n) + (n == Json(1) ? " device" : " devices");
+}
+
+std::string devices_text(std::size_t n) { return devices_text(Json(n)); }
+
+// "mon-fri 09:00-17:00 (UTC+01:00)" per window of job params.
+std::string windows_text(const Json& windows) {
+  if (!windows.is_array() || windows.empty()) return "-";
+  std::string text;
+  for (const auto& j : windows) {
+    auto w = parse_forbidden_window(j);
+    std::string one = w ? to_text(*w) : display(j);
+    if (w && w->utc_offset_min != 0) {
+      const int off = w->utc_offset_min < 0 ? -w->utc_offset_min : w->utc_offset_min;
+      char buf[24];
+      std::snprintf(buf, sizeof buf, " (UTC%c%02d:%02d)", w->utc_offset_min < 0 ? '-' : '+',
+                    off / 60, off % 60);
+      one += buf;
+    }
+    text += (text.empty() ? "" : ", ") + one;
+  }
+  return text;
+}
+
+// "at most 3, within 86400 s, 1200 s each, then proceed" from a deferral policy.
+std::string deferral_text(const Json& d) {
+  if (!d.is_object()) return "-";
+  return "at most " + display(at(d, "max_count")) + ", within " + display(at(d, "max_period_s")) +
+         " s, " + display(at(d, "step_s")) + " s each, then " + display(at(d, "when_exhausted"));
+}
+
+// The header rows plans and campaigns share: schedule and limits of the signed job params.
+void add_schedule_rows(const Json& c, const Json& job_params,
+                       std::vector<std::pair<std::string, std::string>>& rows) {
+  rows.emplace_back("TRANSMIT AT", display_time(at(c, "transmit_at")));
+  const Json& update_at = at(c, "update_at");
+  rows.emplace_back("UPDATE AT",
+                    display_time(update_at.is_null() ? at(job_params, "update_at") : update_at));
+  rows.emplace_back("EXPIRES AT", display_time(at(c, "expires_at")));
+  if (!job_params.is_object()) return;
+  rows.emplace_back("FORBIDDEN", windows_text(at(job_params, "forbidden_windows")));
+  rows.emplace_back("DEFERRAL", deferral_text(at(job_params, "deferral")));
+  rows.emplace_back("ATTEMPTS", display(at(job_params, "max_attempts")));
+}
+
+std::size_t size_of(const Json& array) { return array.is_array() ? array.size() : 0; }
+
+void print_excluded(const Json& excluded, std::ostream& out) {
+  out << "\nEXCLUDED: " << devices_text(size_of(excluded)) << '\n';
+  Table t({"SERIAL", "REASON", "DETAIL"});
+  for (const auto& d : excluded) {
+    t.add_row({cell(d, "serial"), cell(d, "reason"), cell(d, "detail")});
+  }
+  t.print(out);
 }
 
 }  // namespace
@@ -333,6 +426,25 @@ void print_job_detail(const Json& reply, std::ostream& out) {
   t.print(out);
 }
 
+void print_created_job(const Json& job, const Json& transitions, std::ostream& out) {
+  out << display(at(job, "id")) << '\n';
+  print_jobs(Json::array({job}), out);
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"execute at", display_time(at(job, "execute_at"))},
+      {"expires at", display_time(at(job, "expires_at"))}};
+  const Json& envelope = at(at(job, "params"), "envelope");
+  if (const Json& text = at(envelope, "text"); text.is_string()) {
+    auto signed_text = Json::parse(text.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    rows.emplace_back("signed by", "key " + cell(signed_text, "key_id") + " (envelope " +
+                                       cell(signed_text, "id") + ")");
+  }
+  if (transitions.is_array() && !transitions.empty()) {
+    rows.emplace_back("created", cell(transitions[0], "cause"));
+  }
+  out << '\n';
+  print_key_values(rows, out, "");
+}
+
 void print_alerts(const Json& alerts, std::ostream& out) {
   Table t({"ID", "SERIAL", "CODE", "TYPE", "URGENCY", "RAISED", "STATUS", "MESSAGE"});
   for (const auto& a : alerts) {
@@ -404,6 +516,170 @@ void print_artifacts(const Json& artifacts, std::ostream& out) {
     t.add_row({sha.substr(0, 12), cell(a, "kind"), cell(a, "model"), cell(a, "component"),
                cell(a, "version"), size_text(at(a, "size")), cell(a, "key_id"),
                display_time(at(a, "signed_at"))});
+  }
+  t.print(out);
+}
+
+void print_campaign_plan(const Json& plan, std::ostream& out) {
+  const Json& components = at(plan, "components");
+  std::vector<std::pair<std::string, std::string>> rows = {
+      {"NAME", display(at(plan, "name"))},
+      {"MODEL", display(at(plan, "model"))},
+      {"COMPONENTS", components_text(components)}};
+  add_schedule_rows(plan, at(plan, "job_params"), rows);
+  std::string sizes;
+  for (const auto& w : at(plan, "wave_sizes")) sizes += (sizes.empty() ? "" : ", ") + display(w);
+  rows.emplace_back("WAVE SIZES", sizes.empty() ? "-" : sizes);
+  rows.emplace_back("THRESHOLD", display(at(plan, "failure_threshold")) + " (" +
+                                     devices_text(at(plan, "threshold_devices")) + " in error)");
+  print_key_values(rows, out, "");
+
+  const std::vector<std::string> names = component_names(components);
+  const Json& targets = at(plan, "targets");
+  out << "\nOBJECTS: " << devices_text(size_of(targets)) << '\n';
+  std::vector<std::string> header = {"SERIAL", "MODEL", "PLACE"};
+  for (const auto& n : names) header.push_back(upper(n));
+  Table t(header);
+  for (const auto& d : targets) {
+    std::vector<std::string> row = {cell(d, "serial"), cell(d, "model"), cell(d, "place")};
+    for (const auto& n : names) row.push_back(cell(at(d, "cells"), n.c_str()));
+    t.add_row(std::move(row));
+  }
+  t.print(out);
+
+  print_excluded(at(plan, "excluded"), out);
+
+  out << "\nWAVES\n";
+  Table w({"WAVE", "DEVICES"});
+  for (const auto& wave : at(plan, "waves")) {
+    w.add_row({cell(wave, "number"), count_of(first_of(wave, {"serials", "devices"}))});
+  }
+  w.print(out);
+}
+
+void print_campaigns(const Json& campaigns, std::ostream& out) {
+  Table t({"ID", "NAME", "STATE", "MODEL", "TOTAL", "COMPLETED", "WAITING FOR RE-UPDATE", "ERROR",
+           "PENDING", "CREATED"});
+  for (const auto& c : campaigns) {
+    const Json& tally = at(c, "tally");
+    t.add_row({cell(c, "id"), cell(c, "name"), cell(c, "state"), cell(c, "model"),
+               number_cell(at(tally, "total")), number_cell(at(tally, "completed")),
+               number_cell(at(tally, "waiting_for_re_update")), number_cell(at(tally, "error")),
+               number_cell(at(tally, "pending")), display_time(at(c, "created_at"))});
+  }
+  t.print(out);
+}
+
+void print_campaign_detail(const Json& reply, std::ostream& out) {
+  const Json& c = object_of(reply, "campaign");
+  const Json& components = at(c, "components");
+  const Json& tally = at(c, "tally");
+  std::vector<std::pair<std::string, std::string>> rows = {{"ID", display(at(c, "id"))},
+                                                           {"NAME", display(at(c, "name"))},
+                                                           {"STATE", display(at(c, "state"))}};
+  const Json& paused = at(c, "paused_reason");
+  if (paused.is_string() && !paused.get<std::string>().empty()) {
+    rows.emplace_back("PAUSED", display(paused));
+  }
+  rows.emplace_back("MODEL", display(at(c, "model")));
+  rows.emplace_back("COMPONENTS", components_text(components));
+  rows.emplace_back("THRESHOLD", display(at(c, "failure_threshold")) + " (" +
+                                     devices_text(at(c, "threshold_devices")) + " in error)");
+  add_schedule_rows(c, at(c, "job_params"), rows);
+  rows.emplace_back("CREATED",
+                    display_time(at(c, "created_at")) + " by " + display(at(c, "created_by")));
+  rows.emplace_back("TALLY", number_cell(at(tally, "total")) +
+                                 " devices: " + number_cell(at(tally, "completed")) +
+                                 " completed, " + number_cell(at(tally, "waiting_for_re_update")) +
+                                 " waiting for re-updating, " + number_cell(at(tally, "error")) +
+                                 " error, " + number_cell(at(tally, "pending")) + " pending");
+  print_key_values(rows, out, "");
+
+  out << "\nWAVES\n";
+  Table w({"WAVE", "DEVICES", "STARTED"});
+  for (const auto& wave : at(c, "waves")) {
+    const Json& started = at(wave, "started_at");
+    w.add_row({cell(wave, "number"), count_of(first_of(wave, {"devices", "serials"})),
+               started.is_null() ? "not yet" : display_time(started)});
+  }
+  w.print(out);
+
+  out << "\nDEVICES\n";
+  const std::vector<std::string> names = component_names(components);
+  std::vector<std::string> header = {"SERIAL", "PLACE",     "WAVE",
+                                     "STATUS", "UPDATE AT", "EXPECTED END"};
+  for (const auto& n : names) header.push_back(upper(n));
+  header.push_back("RESULT");
+  header.push_back("REASON");
+  Table d(header);
+  for (const auto& dev : at(c, "devices")) {
+    std::vector<std::string> row = {cell(dev, "serial"),
+                                    cell(dev, "place"),
+                                    cell(dev, "wave"),
+                                    cell(dev, "status"),
+                                    display_time(at(dev, "update_at")),
+                                    display_time(at(dev, "expected_end"))};
+    for (const auto& n : names) row.push_back(cell(at(dev, "cells"), n.c_str()));
+    row.push_back(cell(dev, "result"));
+    row.push_back(cell(dev, "reason"));
+    d.add_row(std::move(row));
+  }
+  d.print(out);
+
+  print_excluded(at(c, "excluded"), out);
+
+  out << "\nRESULTS\n";
+  const Json& results = at(c, "results");
+  Table r({"RESULT", "COUNT", "SERIALS"});
+  for (auto [label, key] : {std::pair{"updating completed", "completed"},
+                            std::pair{"waiting for re-updating", "waiting_for_re_update"},
+                            std::pair{"error", "error"}}) {
+    const Json& serials = at(results, key);
+    const Json& count = at(tally, key);
+    r.add_row({label, count.is_null() ? count_of(serials) : display(count), serials_cell(serials)});
+  }
+  r.print(out);
+
+  const Json& log = at(c, "log");
+  if (size_of(log) == 0) return;
+  out << "\nLOG\n";
+  Table l({"AT", "TEXT"});
+  for (const auto& e : log) l.add_row({display_time(at(e, "at")), cell(e, "text")});
+  l.print(out);
+}
+
+std::string firmware_history_detail(const Json& entry) {
+  const std::string event = display(at(entry, "event"));
+  const Json& d = at(entry, "detail");
+  if (event == "sent") return size_text(at(d, "bytes")) + " from " + number_cell(at(d, "from"));
+  if (event == "checked") {
+    const Json& offers = at(d, "offers");
+    if (size_of(offers) == 0) return "no offers";
+    std::string text;
+    for (const auto& o : offers) {
+      text += (text.empty() ? "offers " : ", ") + display(at(o, "component")) + " " +
+              display(at(o, "current")) + "\u2192" + display(at(o, "version"));
+    }
+    return text;
+  }
+  if (event == "installed") return "previous " + display(at(d, "previous"));
+  if (event == "failed") {
+    std::string text = display(at(d, "reason"));
+    if (const std::string previous = display(at(d, "previous")); previous != "-") {
+      text += " (previous " + previous + ")";
+    }
+    return text;
+  }
+  if (!d.is_object() || d.empty()) return "-";
+  return d.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+void print_firmware_history(const Json& history, std::ostream& out) {
+  Table t({"AT", "EVENT", "COMPONENT", "VERSION", "ARTIFACT", "JOB", "DETAIL"});
+  for (const auto& h : history) {
+    t.add_row({display_time(at(h, "at")), cell(h, "event"), cell(h, "component"),
+               cell(h, "version"), cell(h, "artifact").substr(0, 12), cell(h, "job_id"),
+               firmware_history_detail(h)});
   }
   t.print(out);
 }

@@ -29,6 +29,11 @@ void print_device_detail(const Json& reply, std::ostream& out);
 void print_reports(const Json& reports, std::ostream& out);
 void print_jobs(const Json& jobs, std::ostream& out);
 void print_job_detail(const Json& reply, std::ostream& out);
+// A job just created with a signed envelope: its id, its row, then when it runs (execute_at: for a
+// firmware job the planned update time), its expiry, the key and envelope that signed it, and the
+// cause of its "created" transition (a firmware job's says why the update time moved), when
+// `transitions` (GET /v1/jobs/{id}) has one.
+void print_created_job(const Json& job, const Json& transitions, std::ostream& out);
 void print_alerts(const Json& alerts, std::ostream& out);
 void print_registrations(const Json& registrations, std::ostream& out);
 void print_credentials(const Json& credentials, std::ostream& out);
@@ -40,6 +45,27 @@ void print_keys(const Json& keys, std::ostream& out);
 void print_artifacts(const Json& artifacts, std::ostream& out);
 // A byte count for people: "512 B", "1.5 KiB", "100.0 MiB", "2.0 GiB"; "-" when not a number.
 std::string size_text(const Json& size_bytes);
+
+// A POST /v1/campaigns/plan answer: a header (model, components, schedule, limits, threshold),
+// the object list of seed 004 Fig. 20 (SERIAL, MODEL, PLACE, then one "VerA→C" column per
+// component), the devices that cannot be included (Fig. 21: SERIAL, REASON, DETAIL) and the waves
+// (WAVE, DEVICES).
+void print_campaign_plan(const Json& plan, std::ostream& out);
+// GET /v1/campaigns rows: ID, NAME, STATE, MODEL, TOTAL, COMPLETED, WAITING FOR RE-UPDATE, ERROR,
+// PENDING, CREATED.
+void print_campaigns(const Json& campaigns, std::ostream& out);
+// A GET /v1/campaigns/{id} answer: a header (state, why paused, threshold, schedule), the waves
+// with their start times, the devices (Fig. 19: SERIAL, PLACE, WAVE, STATUS, UPDATE AT, EXPECTED
+// END, one column per component, RESULT, REASON), the excluded devices, the result table of
+// Fig. 46 (count and serials of "updating completed", "waiting for re-updating", "error") and the
+// campaign's log.
+void print_campaign_detail(const Json& reply, std::ostream& out);
+// Firmware history rows: AT, EVENT, COMPONENT, VERSION, ARTIFACT (first 12), JOB, DETAIL.
+void print_firmware_history(const Json& history, std::ostream& out);
+// The DETAIL of a history row: "sent": "<size> from <offset>"; "checked": "offers main
+// 1.0.0→2.0.0, ..." or "no offers"; "installed": "previous 1.0.0"; "failed": the reason and the
+// previous version; others their detail as compact JSON.
+std::string firmware_history_detail(const Json& entry);
 
 // One `watch` line: "<time> <EVENT> <serial> <summary>"; the time is the event's own (transition,
 // alert or report time), else `now`.

@@ -206,6 +206,8 @@ TEST_F(RelayctlArtifactPush, UploadsTheBytesWithSignedManifestHeaders) {
   EXPECT_NE(r.err.find("uploading " + file_), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("uploaded "), std::string::npos) << r.err;
 
+  // The fake relay records a request after answering it.
+  relay_.wait_for([](const auto& r) { return !r.empty(); });
   auto requests = relay_.requests();
   ASSERT_EQ(requests.size(), 1u);
   const auto& put = requests[0];

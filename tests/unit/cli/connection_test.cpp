@@ -119,5 +119,25 @@ TEST_F(ConnectionTest, UrlNeedsAScheme) {
   EXPECT_FALSE(resolve_connection(flags, env_of({})).ok());
 }
 
+// The key that signs jobs: --sign-key, else PRINTRELAY_SIGN_KEY, else the config file.
+TEST_F(ConnectionTest, SignKeyFromFlagEnvironmentOrConfigFile) {
+  ConnectionFlags flags;
+  flags.config =
+      write("relayctl.json", R"({"url": "https://r:1", "token": "t", "sign_key": "file"})");
+  auto name = resolve_sign_key_name("", flags, env_of({}));
+  ASSERT_TRUE(name.ok()) << name.error().message;
+  EXPECT_EQ(*name, "file");
+  EXPECT_EQ(*resolve_sign_key_name("", flags, env_of({{"PRINTRELAY_SIGN_KEY", "env"}})), "env");
+  EXPECT_EQ(*resolve_sign_key_name("flag", flags, env_of({{"PRINTRELAY_SIGN_KEY", "env"}})),
+            "flag");
+  EXPECT_EQ(*resolve_sign_key_name("", {}, env_of({})), "");  // none: jobs go unsigned
+  EXPECT_EQ(*resolve_sign_key_name("", {}, env_of({{"PRINTRELAY_CONFIG", flags.config}})), "file");
+  flags.config = write("typed.json", R"({"sign_key": 5})");
+  EXPECT_FALSE(resolve_sign_key_name("", flags, env_of({})).ok());
+  // A malformed file is wrong for every setting read from it.
+  EXPECT_FALSE(
+      resolve_connection({"https://r:1", "t", "", "", flags.config, false}, env_of({})).ok());
+}
+
 }  // namespace
 }  // namespace printrelay::cli

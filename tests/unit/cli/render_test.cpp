@@ -160,5 +160,244 @@ TEST(HttpError, UsesServerErrorBody) {
   EXPECT_EQ(describe_http_error(502, "Bad Gateway\n"), "relay answered HTTP 502: Bad Gateway");
 }
 
+TEST(RenderCampaignPlan, ObjectListExcludedAndWaves) {
+  const std::string sha(64, 'a');
+  Json plan = {
+      {"name", "spring"},
+      {"model", "MX-4070"},
+      {"components",
+       {{{"component", "main"}, {"version", "2.0.0"}, {"artifact", sha}, {"size", 10}},
+        {{"component", "controller"}, {"version", "2.2.0"}, {"artifact", sha}, {"size", 10}}}},
+      {"job_params",
+       {{"forbidden_windows",
+         {{{"from", "09:00"}, {"to", "17:00"}, {"days", {"mon-fri"}}, {"utc_offset_min", 60}}}},
+        {"deferral",
+         {{"max_count", 2}, {"max_period_s", 7200}, {"step_s", 600}, {"when_exhausted", "fail"}}},
+        {"max_attempts", 3}}},
+      {"expires_at", "2026-11-26T10:00:00.000Z"},
+      {"transmit_at", nullptr},
+      {"wave_sizes", {"1", "rest"}},
+      {"failure_threshold", "5%"},
+      {"threshold_devices", 1},
+      {"targets",
+       {{{"serial", "SIM-0002"},
+         {"model", "MX-4070"},
+         {"place", "Floor 2"},
+         {"cells", {{"main", "Ver1.0.3\u21922.0.0"}, {"controller", "Ver2.1.0\u21922.2.0"}}}},
+        {{"serial", "SIM-0003"},
+         {"model", "MX-4070"},
+         {"place", ""},
+         {"cells", {{"main", "Ver?\u21922.0.0"}, {"controller", "Ver2.2.0"}}}}}},
+      {"excluded",
+       {{{"serial", "GHOST-1"},
+         {"reason", "offline"},
+         {"detail", "registered but never enrolled"}}}},
+      {"waves",
+       {{{"number", 1}, {"serials", {"SIM-0002"}}}, {{"number", 2}, {"serials", {"SIM-0003"}}}}}};
+  std::ostringstream out;
+  print_campaign_plan(plan, out);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("COMPONENTS   main 2.0.0 (aaaaaaaaaaaa), controller 2.2.0 (aaaaaaaaaaaa)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("FORBIDDEN    mon-fri 09:00-17:00 (UTC+01:00)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("DEFERRAL     at most 2, within 7200 s, 600 s each, then fail\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("THRESHOLD    5% (1 device in error)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("OBJECTS: 2 devices\n"
+                      "SERIAL    MODEL    PLACE    MAIN            CONTROLLER\n"
+                      "SIM-0002  MX-4070  Floor 2  Ver1.0.3\u21922.0.0  Ver2.1.0\u21922.2.0\n"
+                      "SIM-0003  MX-4070  -        Ver?\u21922.0.0      Ver2.2.0\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("EXCLUDED: 1 device\n"
+                      "SERIAL   REASON   DETAIL\n"
+                      "GHOST-1  offline  registered but never enrolled\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("WAVES\nWAVE  DEVICES\n1     1\n2     1\n"), std::string::npos) << text;
+}
+
+TEST(RenderCampaigns, ListWithTallies) {
+  std::ostringstream out;
+  print_campaigns(Json::array({{{"id", "c-1"},
+                                {"name", "spring"},
+                                {"state", "paused"},
+                                {"model", "MX-4070"},
+                                {"created_at", "2026-11-23T10:00:00.000Z"},
+                                {"tally",
+                                 {{"total", 200},
+                                  {"pending", 150},
+                                  {"completed", 30},
+                                  {"waiting_for_re_update", 10},
+                                  {"error", 10}}}}}),
+                  out);
+  EXPECT_EQ(
+      out.str(),
+      "ID   NAME    STATE   MODEL    TOTAL  COMPLETED  WAITING FOR RE-UPDATE  ERROR  PENDING  "
+      "CREATED\n"
+      "c-1  spring  paused  MX-4070  200    30         10                     10     150      "
+      "2026-11-23 10:00:00\n");
+}
+
+TEST(RenderCampaignDetail, HeaderDevicesAndResultsOfFig46) {
+  Json c = {
+      {"id", "c-1"},
+      {"name", "spring"},
+      {"state", "paused"},
+      {"paused_reason", "1 of 3 devices in error"},
+      {"model", "MX-4070"},
+      {"components",
+       {{{"component", "main"}, {"version", "2.0.0"}, {"artifact", std::string(64, 'b')}}}},
+      {"failure_threshold", "1"},
+      {"threshold_devices", 1},
+      {"update_at", "2026-11-23T17:00:00.000Z"},
+      {"expires_at", "2026-11-26T10:00:00.000Z"},
+      {"created_at", "2026-11-23T10:00:00.000Z"},
+      {"created_by", "admin"},
+      {"waves",
+       {{{"number", 1}, {"devices", 1}, {"started_at", "2026-11-23T10:00:00.000Z"}},
+        {{"number", 2}, {"devices", 2}, {"started_at", nullptr}}}},
+      {"tally",
+       {{"total", 3},
+        {"pending", 1},
+        {"completed", 1},
+        {"waiting_for_re_update", 0},
+        {"error", 1}}},
+      {"devices",
+       {{{"serial", "SIM-1"},
+         {"place", "Floor 1"},
+         {"wave", 1},
+         {"status", "succeeded"},
+         {"update_at", "2026-11-23T17:00:00.000Z"},
+         {"expected_end", "2026-11-23T17:02:00.000Z"},
+         {"cells", {{"main", "Ver1.0\u21922.0.0"}}},
+         {"result", "updating completed"},
+         {"reason", ""}},
+        {{"serial", "SIM-2"},
+         {"place", ""},
+         {"wave", 1},
+         {"status", "failed"},
+         {"update_at", nullptr},
+         {"expected_end", nullptr},
+         {"cells", {{"main", "Ver1.0\u21922.0.0"}}},
+         {"result", "error"},
+         {"reason", "did not boot"}}}},
+      {"excluded", Json::array()},
+      {"results",
+       {{"completed", {"SIM-1"}}, {"waiting_for_re_update", Json::array()}, {"error", {"SIM-2"}}}},
+      {"log", {{{"at", "2026-11-23T10:00:00.000Z"}, {"text", "created by admin for 3 devices"}}}}};
+  std::ostringstream out;
+  print_campaign_detail(Json{{"campaign", c}}, out);
+  const std::string text = out.str();
+  EXPECT_EQ(text.rfind("ID           c-1\nNAME         spring\nSTATE        paused\n"
+                       "PAUSED       1 of 3 devices in error\n",
+                       0),
+            0u)
+      << text;
+  EXPECT_NE(text.find("UPDATE AT    2026-11-23 17:00:00\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("TALLY        3 devices: 1 completed, 0 waiting for re-updating, 1 error, 1 "
+                      "pending\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("WAVE  DEVICES  STARTED\n1     1        2026-11-23 10:00:00\n"
+                      "2     2        not yet\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("SERIAL  PLACE    WAVE  STATUS     UPDATE AT            EXPECTED END         "
+                      "MAIN          RESULT              REASON\n"
+                      "SIM-1   Floor 1  1     succeeded  2026-11-23 17:00:00  2026-11-23 17:02:00  "
+                      "Ver1.0\u21922.0.0  updating completed  -\n"
+                      "SIM-2   -        1     failed     -                    -                    "
+                      "Ver1.0\u21922.0.0  error               did not boot\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("EXCLUDED: 0 devices\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("RESULTS\n"
+                      "RESULT                   COUNT  SERIALS\n"
+                      "updating completed       1      SIM-1\n"
+                      "waiting for re-updating  0      -\n"
+                      "error                    1      SIM-2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("LOG\nAT                   TEXT\n2026-11-23 10:00:00  created by admin"),
+            std::string::npos)
+      << text;
+}
+
+TEST(RenderFirmwareHistory, DetailPerEvent) {
+  auto entry = [](const char* event, Json detail) {
+    return Json{{"event", event}, {"detail", std::move(detail)}};
+  };
+  EXPECT_EQ(firmware_history_detail(entry("sent", {{"from", 1048576}, {"bytes", 524288}})),
+            "512.0 KiB from 1048576");
+  EXPECT_EQ(firmware_history_detail(entry(
+                "checked", {{"offers",
+                             {{{"component", "main"}, {"current", "1.0.3"}, {"version", "2.0.0"}},
+                              {{"component", "adf"}, {"current", "0.9"}, {"version", "1.0"}}}}})),
+            "offers main 1.0.3\u21922.0.0, adf 0.9\u21921.0");
+  EXPECT_EQ(firmware_history_detail(entry("checked", {{"offers", Json::array()}})), "no offers");
+  EXPECT_EQ(firmware_history_detail(entry("installed", {{"previous", "1.0.3"}})), "previous 1.0.3");
+  EXPECT_EQ(
+      firmware_history_detail(entry("failed", {{"previous", "1.0.3"}, {"reason", "bad boot"}})),
+      "bad boot (previous 1.0.3)");
+  EXPECT_EQ(firmware_history_detail(entry("failed", {{"previous", ""}, {"reason", "expired"}})),
+            "expired");
+  EXPECT_EQ(firmware_history_detail(entry("rolled-back", {{"to", "1.0"}})), "{\"to\":\"1.0\"}");
+
+  std::ostringstream out;
+  print_firmware_history(Json::array({{{"at", "2026-11-23T10:00:00.000Z"},
+                                       {"event", "installed"},
+                                       {"component", "main"},
+                                       {"version", "2.0.0"},
+                                       {"artifact", std::string(64, 'a')},
+                                       {"job_id", "j-1"},
+                                       {"detail", {{"previous", "1.0.3"}}}},
+                                      {{"at", "2026-11-23T09:00:00.000Z"},
+                                       {"event", "checked"},
+                                       {"component", ""},
+                                       {"version", ""},
+                                       {"artifact", ""},
+                                       {"job_id", ""},
+                                       {"detail", {{"offers", Json::array()}}}}}),
+                         out);
+  EXPECT_EQ(
+      out.str(),
+      "AT                   EVENT      COMPONENT  VERSION  ARTIFACT      JOB  DETAIL\n"
+      "2026-11-23 10:00:00  installed  main       2.0.0    aaaaaaaaaaaa  j-1  previous 1.0.3\n"
+      "2026-11-23 09:00:00  checked    -          -        -             -    no offers\n");
+}
+
+TEST(RenderCreatedJob, PlannedTimeSignerAndCause) {
+  Json job = {
+      {"id", "j-1"},
+      {"serial", "SIM-1"},
+      {"kind", "firmware"},
+      {"state", "waiting"},
+      {"execute_at", "2026-11-23T17:00:00.000Z"},
+      {"expires_at", "2026-11-26T10:00:00.000Z"},
+      {"params",
+       {{"envelope",
+         {{"text", R"({"id":"0123456789abcdef0123456789abcdef","key_id":"3f9a0c1d2e4b5a67"})"},
+          {"signature", std::string(128, 'a')}}}}}};
+  std::ostringstream out;
+  print_created_job(job,
+                    Json::array({{{"cause",
+                                   "created by admin; update at 2026-11-23T17:00:00.000Z; "
+                                   "moved from 10:00 to 17:00"}}}),
+                    out);
+  const std::string text = out.str();
+  EXPECT_EQ(text.rfind("j-1\nID ", 0), 0u) << text;
+  EXPECT_NE(
+      text.find("execute at  2026-11-23 17:00:00\n"
+                "expires at  2026-11-26 10:00:00\n"
+                "signed by   key 3f9a0c1d2e4b5a67 (envelope 0123456789abcdef0123456789abcdef)\n"
+                "created     created by admin; update at 2026-11-23T17:00:00.000Z; moved from "
+                "10:00 to 17:00\n"),
+      std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace printrelay::cli
