@@ -300,21 +300,25 @@ FirmwareStep FirmwareInstaller::download_step(const Job& job, Json& st, const Fi
     }
     int reported = size > 0 ? int(have * 4 / size) : 4;
     std::int64_t fetched_here = 0;
-    auto fetched = host_.download(c.artifact, part, have, [&](std::int64_t total) {
-      fetched_here = total;
-      const int quarter = size > 0 ? int((have + total) * 4 / size) : 4;
-      if (quarter > reported && quarter < 4) {
-        reported = quarter;
-        queue_(job.id, JobEventType::kProgress, "dl-" + c.component + "-" + std::to_string(quarter),
-               {},
-               {{"phase", "downloading"},
-                {"component", c.component},
-                {"percent", quarter * 25},
-                {"bytes", have + total},
-                {"size", size}});
-      }
-      return !cancel_download_.load();
-    });
+    // All bytes on disk already (the agent stopped before it verified them): verify, do not ask
+    // the relay for a range past the end.
+    auto fetched = have == size
+                       ? Result<std::int64_t>(0)
+                       : host_.download(c.artifact, part, have, [&](std::int64_t total) {
+                           fetched_here = total;
+                           const int quarter = size > 0 ? int((have + total) * 4 / size) : 4;
+                           if (quarter > reported && quarter < 4) {
+                             reported = quarter;
+                             queue_(job.id, JobEventType::kProgress,
+                                    "dl-" + c.component + "-" + std::to_string(quarter), {},
+                                    {{"phase", "downloading"},
+                                     {"component", c.component},
+                                     {"percent", quarter * 25},
+                                     {"bytes", have + total},
+                                     {"size", size}});
+                           }
+                           return !cancel_download_.load();
+                         });
     add_fetched(fetched ? *fetched : fetched_here);
     if (cancel_download_) {
       // Cancelled at the panel (which sends the event) or at the relay: keep the part file, a
