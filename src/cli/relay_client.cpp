@@ -58,14 +58,35 @@ Result<Json> RelayClient::upload(UploadCall call) {
   return exchange(req);
 }
 
-Result<Json> RelayClient::exchange(HttpRequest& req) {
+Result<std::string> RelayClient::fetch_text(const ApiCall& call, const std::string& accept,
+                                            long timeout_ms) {
+  HttpRequest req;
+  req.method = call.method;
+  req.url = connection_.url + call.path;
+  req.timeout_ms = timeout_ms;
+  if (call.body) {
+    req.body = call.body->dump();
+    req.headers.emplace_back("Content-Type", "application/json");
+  }
+  auto resp = send(req, accept);
+  if (!resp) return resp.error();
+  return std::move(resp->body);
+}
+
+Result<HttpResponse> RelayClient::send(HttpRequest& req, const std::string& accept) {
   req.headers.emplace_back("Authorization", "Bearer " + connection_.token);
-  req.headers.emplace_back("Accept", "application/json");
+  req.headers.emplace_back("Accept", accept);
   auto resp = http_->send(req);
   if (!resp) return unavailable(transport_error(resp.error(), req.method, req.url));
   if (resp->status < 200 || resp->status > 299) {
     return Error{ErrorKind::kBadInput, describe_http_error(resp->status, resp->body)};
   }
+  return std::move(*resp);
+}
+
+Result<Json> RelayClient::exchange(HttpRequest& req) {
+  auto resp = send(req, "application/json");
+  if (!resp) return resp.error();
   if (resp->body.empty()) return Json();
   auto j = Json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) {

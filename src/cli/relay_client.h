@@ -16,6 +16,7 @@
 namespace printrelay {
 class HttpClient;
 struct HttpRequest;
+struct HttpResponse;
 }  // namespace printrelay
 
 namespace printrelay::cli {
@@ -30,6 +31,10 @@ class RelayClient {
 
   // The JSON answer of a 2xx (null for an empty body), or the error line.
   Result<Json> call(const ApiCall& call);
+
+  // The body of a 2xx as it is (a CSV export), asked for with Accept: `accept`; failures as for
+  // call(). `timeout_ms` bounds the exchange: an export of a large fleet takes a while.
+  Result<std::string> fetch_text(const ApiCall& call, const std::string& accept, long timeout_ms);
 
   // Sends raw bytes (an artifact) with the call's extra headers; the answer as for call(). The
   // body is moved out of `call` rather than copied: it may be hundreds of MiB.
@@ -46,6 +51,8 @@ class RelayClient {
  private:
   // Adds the credential, sends, and turns the answer into JSON or the error line.
   Result<Json> exchange(HttpRequest& req);
+  // Adds the credential and Accept, sends; a 2xx answer, else the error line.
+  Result<HttpResponse> send(HttpRequest& req, const std::string& accept);
   std::string transport_error(const Error& e, const std::string& method,
                               const std::string& full_url) const;
 

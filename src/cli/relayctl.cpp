@@ -67,6 +67,8 @@ struct Flags {
   std::string campaign_id;
   std::string history_serial;
   std::optional<int> history_limit;
+
+  std::string billing_from, billing_to, billing_serial, billing_customer, billing_out;
 };
 
 // Completes "a firmware job must be " and "a campaign's jobs must be ".
@@ -74,6 +76,9 @@ constexpr const char* kNoSignKey =
     "signed by the service center: pass --sign-key NAME (or set PRINTRELAY_SIGN_KEY, or "
     "\"sign_key\" in the config file); make a key with `relayctl keys create NAME` and install "
     "NAME.pub on the devices as a job key";
+
+// A billing export reads every device's readings of the period: give it longer than a call.
+constexpr long kBillingExportTimeoutMs = 10 * 60 * 1000;
 
 // Campaigns at least this large show signing progress on stderr.
 constexpr std::size_t kSigningProgressFrom = 100;
@@ -88,6 +93,17 @@ Result<std::string> read_file(const std::string& path) {
   in.seekg(0);
   if (!in.read(bytes.data(), size)) return bad_input("cannot read " + path);
   return bytes;
+}
+
+// Records in RFC 4180 text: line ends outside quoted fields (a quoted field may hold one).
+long csv_records(const std::string& text) {
+  long records = 0;
+  bool quoted = false;
+  for (char c : text) {
+    if (c == '"') quoted = !quoted;
+    if (c == '\n' && !quoted) ++records;
+  }
+  return records;
 }
 
 std::string json_text(const Json& j, int indent) {
@@ -534,7 +550,70 @@ class Commands {
                 "history", print_firmware_history);
   }
 
+  // The CSV of GET /v1/billing?format=csv to standard output or --out (the JSON with --json).
+  int billing_export() {
+    auto path = billing_path(f_.json ? "json" : "csv");
+    if (!path) return usage(path.error().message);
+    if (!connect()) return kExitUsage;
+    Result<std::string> text = client_->fetch_text(
+        {"GET", *path, {}}, f_.json ? "application/json" : "text/csv", kBillingExportTimeoutMs);
+    if (!text) return failed(text.error());
+    if (f_.json) {
+      auto j = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded()) return failed(unavailable("the relay's billing answer is not JSON"));
+      text = json_text(j, 2) + "\n";
+    }
+    if (f_.billing_out.empty() || f_.billing_out == "-") {
+      c_.out << *text;
+      return kExitOk;
+    }
+    // Written beside the target and renamed: a failed export never leaves half a file behind.
+    const std::string tmp = f_.billing_out + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out << *text;
+      out.close();
+      if (!out) {
+        std::remove(tmp.c_str());
+        return failed(unavailable("cannot write " + tmp));
+      }
+    }
+    if (std::rename(tmp.c_str(), f_.billing_out.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      return failed(unavailable("cannot write " + f_.billing_out));
+    }
+    c_.err << "wrote " << f_.billing_out;
+    if (!f_.json) c_.err << " (" << csv_records(*text) - 1 << " rows)";
+    c_.err << '\n';
+    return kExitOk;
+  }
+
+  int billing_show() {
+    auto path = billing_path("json");
+    if (!path) return usage(path.error().message);
+    auto reply = call({"GET", *path, {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    print_billing(*reply, c_.out);
+    return kExitOk;
+  }
+
  private:
+  // GET /v1/billing with the period and filters of the flags.
+  Result<std::string> billing_path(const char* format) {
+    std::vector<std::pair<std::string, std::string>> q;
+    for (auto [name, text] :
+         {std::pair{"from", &f_.billing_from}, std::pair{"to", &f_.billing_to}}) {
+      auto t = parse_time_input(*text, c_.now());
+      if (!t) return bad_input("--" + std::string(name) + ": " + t.error().message);
+      q.emplace_back(name, *t);
+    }
+    q.emplace_back("serial", f_.billing_serial);
+    q.emplace_back("customer", f_.billing_customer);
+    q.emplace_back("format", format);
+    return with_query("/v1/billing", q);
+  }
+
   // The job signer named by --sign-key, PRINTRELAY_SIGN_KEY or the config file's "sign_key";
   // nullopt when none is named. Bad input when the key cannot be read.
   Result<std::optional<JobSigner>> load_signer() {
@@ -998,6 +1077,24 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   history->add_option("--limit", f.history_limit, "1-1000 (relay default 100)")
       ->check(CLI::Range(1, 1000));
   actions[history] = [&] { return cmd.firmware_history(); };
+
+  auto* billing = app.add_subcommand("billing", "meter readings for billing by counted pages");
+  billing->require_subcommand(1);
+  auto add_billing_options = [&f](CLI::App* c) {
+    c->add_option("--from", f.billing_from, "period start: RFC 3339 UTC or -30d")->required();
+    c->add_option("--to", f.billing_to, "period end (excluded): RFC 3339 UTC or -0s (now)")
+        ->required();
+    c->add_option("--serial", f.billing_serial, "only this device");
+    c->add_option("--customer", f.billing_customer, "only devices registered to this customer");
+  };
+  auto* billing_export = billing->add_subcommand(
+      "export", "CSV: per device and counter the start, end and difference, with flags");
+  add_billing_options(billing_export);
+  billing_export->add_option("--out", f.billing_out, "write the CSV to FILE (default stdout)");
+  actions[billing_export] = [&] { return cmd.billing_export(); };
+  auto* billing_show = billing->add_subcommand("show", "the same as a table");
+  add_billing_options(billing_show);
+  actions[billing_show] = [&] { return cmd.billing_show(); };
 
   try {
     app.parse(argc, argv);

@@ -468,6 +468,30 @@ void print_registrations(const Json& registrations, std::ostream& out) {
   t.print(out);
 }
 
+std::string billing_flag_text(const Json& flag) {
+  std::string text = display(at(flag, "kind"));
+  if (!at(flag, "at").is_null()) text += " " + display_time(at(flag, "at"));
+  if (!at(flag, "until").is_null()) text += " to " + display_time(at(flag, "until"));
+  return text;
+}
+
+void print_billing(const Json& reply, std::ostream& out) {
+  if (reply.is_object() && reply.contains("from")) {
+    out << "period " << display_time(at(reply, "from")) << " to " << display_time(at(reply, "to"))
+        << '\n';
+  }
+  Table t({"SERIAL", "COUNTER", "START", "END", "DIFFERENCE", "FLAGS"});
+  for (const auto& r : items_of(reply, "rows")) {
+    std::string flags;
+    for (const auto& f : at(r, "flags").is_array() ? at(r, "flags") : Json::array()) {
+      flags += (flags.empty() ? "" : ", ") + billing_flag_text(f);
+    }
+    t.add_row({cell(r, "serial"), cell(r, "counter"), cell(r, "start"), cell(r, "end"),
+               cell(r, "difference"), flags.empty() ? "-" : flags});
+  }
+  t.print(out);
+}
+
 void print_credentials(const Json& credentials, std::ostream& out) {
   Table t({"NAME", "ROLE", "CREATED"});
   for (const auto& c : credentials) {

@@ -67,6 +67,12 @@ void print_firmware_history(const Json& history, std::ostream& out);
 // previous version; others their detail as compact JSON.
 std::string firmware_history_detail(const Json& entry);
 
+// A GET /v1/billing answer: "period <from> to <to>", then SERIAL, COUNTER, START, END,
+// DIFFERENCE, FLAGS (each flag "reset <time>", "gap <time> to <time>", ...; "-" when none).
+void print_billing(const Json& reply, std::ostream& out);
+// One billing flag ({"kind", "at"?, "until"?}) as a table shows it.
+std::string billing_flag_text(const Json& flag);
+
 // One `watch` line: "<time> <EVENT> <serial> <summary>"; the time is the event's own (transition,
 // alert or report time), else `now`.
 std::string event_line(const std::string& kind, const Json& data, TimeMs now);

@@ -9,6 +9,7 @@
 
 #include "core/artifact.h"
 #include "core/codec.h"
+#include "relay/billing_export.h"
 
 namespace printrelay {
 
@@ -103,6 +104,8 @@ HttpResponseMsg RelayApi::make_response(const HttpRequestMsg& req, const Reply& 
     res.set(http::field::content_type,
             r.content_type.empty() ? "text/plain; version=0.0.4" : r.content_type);
     if (!r.content_range.empty()) res.set(http::field::content_range, r.content_range);
+    if (!r.content_disposition.empty())
+      res.set(http::field::content_disposition, r.content_disposition);
     if (r.status == 200 || r.status == 206) res.set(http::field::accept_ranges, "bytes");
     res.body() = r.text;
     res.keep_alive(req.keep_alive());
@@ -351,6 +354,19 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (res == "reports" && seg.size() == 2 && method == http::verb::get) {
     route_name = "/v1/reports";
     return result_reply(relay_.list_reports(q));
+  }
+  if (res == "billing" && seg.size() == 2 && method == http::verb::get) {
+    route_name = "/v1/billing";
+    auto query = parse_billing_query(q);
+    if (!query) return error_reply(query.error());
+    auto rows = billing_export(relay_.store(), *query);
+    if (!rows) return error_reply(rows.error());
+    if (!query->csv) return ok_reply(200, billing_json(*query, *rows));
+    Reply r;
+    r.text = to_csv(std::move(*rows));
+    r.content_type = "text/csv; charset=utf-8";
+    r.content_disposition = "attachment; filename=\"" + billing_csv_filename(query->period) + "\"";
+    return r;
   }
   if (res == "jobs") {
     if (seg.size() == 2 && method == http::verb::post) {

@@ -59,6 +59,7 @@ class RelayApi {
     std::string text;          // non-JSON body (metrics, artifact data)
     std::string content_type;  // of `text`; default text/plain (Prometheus)
     std::string content_range;
+    std::string content_disposition;  // a download's file name (billing CSV)
     // Artifact data: `file_length` bytes of this open blob from `file_offset`, streamed by
     // handle() instead of `text` (content_type and content_range still apply).
     std::shared_ptr<BlobFile> file;

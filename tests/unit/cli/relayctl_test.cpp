@@ -67,6 +67,24 @@ TEST(Relayctl, UnreachableRelayExit1) {
   EXPECT_NE(r.err.find("cannot reach relay"), std::string::npos) << r.err;
 }
 
+TEST(Relayctl, BillingChecksThePeriodBeforeCallingTheRelay) {
+  std::map<std::string, std::string> env = {{"PRINTRELAY_URL", "http://127.0.0.1:1"},
+                                            {"PRINTRELAY_TOKEN", "t"}};
+  EXPECT_EQ(run({"billing"}, env).rc, kExitUsage);
+  EXPECT_EQ(run({"billing", "export", "--to", "-0s"}, env).rc, kExitUsage);  // no --from
+  auto r = run({"billing", "export", "--from", "last month", "--to", "-0s"}, env);
+  EXPECT_EQ(r.rc, kExitUsage);
+  EXPECT_NE(r.err.find("--from"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("cannot reach"), std::string::npos) << r.err;
+  r = run({"billing", "show", "--from", "-30d", "--to", "-0s"}, env);
+  EXPECT_EQ(r.rc, kExitFailed);
+  EXPECT_NE(r.err.find("cannot reach relay"), std::string::npos) << r.err;
+  r = run({"billing", "export", "--from", "-30d", "--to", "-0s", "--out", "/nonexistent/b.csv"},
+          env);
+  EXPECT_EQ(r.rc, kExitFailed);  // the relay is asked first; nothing is written
+  EXPECT_NE(r.err.find("cannot reach relay"), std::string::npos) << r.err;
+}
+
 TEST(Relayctl, ImportValidatesWholeFileBeforeSending) {
   auto path = std::filesystem::temp_directory_path() / "relayctl-import-test.csv";
   std::ofstream(path) << "serial,model,place,customer,contact,enrollment_code\n"

@@ -399,5 +399,43 @@ TEST(RenderCreatedJob, PlannedTimeSignerAndCause) {
       << text;
 }
 
+TEST(RenderBilling, PeriodRowsAndFlags) {
+  Json reply = {
+      {"from", "2026-11-01T00:00:00.000Z"},
+      {"to", "2026-12-01T00:00:00.000Z"},
+      {"rows",
+       {{{"serial", "S-1"},
+         {"counter", "total"},
+         {"start", 1000},
+         {"end", 80},
+         {"difference", 250},
+         {"flags",
+          {{{"kind", "gap"},
+            {"at", "2026-11-02T00:00:00.000Z"},
+            {"until", "2026-11-06T00:00:00.000Z"}},
+           {{"kind", "reset"}, {"counter", "total"}, {"at", "2026-11-08T00:00:00.000Z"}}}}},
+        {{"serial", "S-2"},
+         {"counter", ""},
+         {"start", nullptr},
+         {"end", nullptr},
+         {"difference", nullptr},
+         {"flags", {{{"kind", "no_readings"}}}}}}}};
+  std::ostringstream out;
+  print_billing(reply, out);
+  const std::string text = out.str();
+  EXPECT_EQ(
+      text.rfind("period 2026-11-01 00:00:00 to 2026-12-01 00:00:00\nSERIAL  COUNTER  START  END"
+                 "  DIFFERENCE  FLAGS\n",
+                 0),
+      0u)
+      << text;
+  EXPECT_NE(text.find("S-1     total    1000   80   250         gap 2026-11-02 00:00:00 to "
+                      "2026-11-06 00:00:00, reset 2026-11-08 00:00:00\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("S-2     -        -      -    -           no_readings\n"), std::string::npos)
+      << text;
+}
+
 }  // namespace
 }  // namespace printrelay::cli
