@@ -515,7 +515,15 @@ Result<FirmwareInstaller::PanelOutcome> FirmwareInstaller::panel(const std::stri
     std::lock_guard flags(flag_mu_);
     if (!downloading_id_.empty()) cancel_download_ = true;
   }
-  std::lock_guard lock(mu_);
+  // The panel's thread must not wait out a download or a write (minutes on a slow link): a
+  // cancel has stopped the download above and waits only for it to return; a defer while the
+  // installer is busy has nothing to defer yet.
+  std::unique_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {
+    if (action == "defer")
+      return conflict("the update is downloading or writing: nothing to defer");
+    lock.lock();
+  }
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir_, ec)) {
     if (entry.path().extension() != ".json" || entry.path().filename() == "fetched.json") continue;
