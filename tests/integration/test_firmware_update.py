@@ -131,6 +131,9 @@ def test(env):
     check(c.index("device: acquired") < c.index("device: started") < c.index("device: succeeded"),
           f"acquired, started, succeeded in order: {c}")
     wait_until(lambda: firmware_of(sim, s1) == "2.0.0", 20, "the device to run main 2.0.0")
+    # status.json is rewritten once a second: wait for the last screen to be in it.
+    wait_until(lambda: "done" in ((sim.status(s1) or {}).get("panel_screens") or []), 10,
+               "the panel to show the update ended normally")
     screens = (sim.status(s1) or {}).get("panel_screens", [])
     for name in ("waiting", "updating", "done"):
         check(name in screens, f"panel showed {name}: {screens}")
