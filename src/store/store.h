@@ -101,6 +101,36 @@ struct CampaignRecord {
   Json doc = Json::object();
 };
 
+// A table the service center edits as a whole (code tables, monitoring rules, notification
+// rules): its JSON body, guarded by a revision so two operators cannot overwrite each other.
+struct SettingsDoc {
+  std::string name;
+  std::int64_t revision = 0;  // 1 when first stored, +1 on every change
+  TimeMs updated_at = 0;
+  std::string updated_by;
+  Json body;
+};
+
+// One notification: the outbox entry while it is owed, and afterwards the record of what was
+// sent (or why it could not be).
+struct NotificationRecord {
+  std::int64_t id = 0;  // assigned by the store, increasing in commit order
+  TimeMs created_at = 0;
+  std::string event_type;  // notification_event_types() (core/monitoring_rules.h)
+  std::string serial;      // empty for fleet-wide events
+  std::string channel;     // "email" | "webhook"
+  std::string target;      // the address or URL
+  std::string rule;        // the routing rule that chose the target
+  std::string subject;
+  std::string text;               // the mail body
+  Json payload = Json::object();  // the webhook body
+  std::string state = "pending";  // "pending" | "sent" | "failed"
+  int attempts = 0;
+  TimeMs next_attempt_at = 0;
+  std::string last_error;
+  std::optional<TimeMs> sent_at;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -199,6 +229,42 @@ class Store {
   // stores revision + 1; conflict (nothing written) when another writer got there first, not found
   // when there is no such campaign. Returns the new revision.
   virtual Result<std::int64_t> update_campaign(const CampaignRecord& c) = 0;
+
+  // --- service-center tables ---
+  virtual Result<SettingsDoc> get_settings(const std::string& name) = 0;  // not found if never put
+  virtual std::vector<SettingsDoc> list_settings() = 0;                   // by name
+  // Stores name, body, updated_at and updated_by when the stored revision is `expected_revision`
+  // (0: the table must not exist yet); conflict (nothing written) otherwise. Returns the new
+  // revision.
+  virtual Result<std::int64_t> put_settings(const SettingsDoc& d,
+                                            std::int64_t expected_revision) = 0;
+
+  // --- alerts raised by the monitoring center ---
+  // Opens `a` (its report_id may be empty) unless an alert of the same serial, type and code is
+  // still open. Returns the new alert's id, or nullopt when one was open already: a finding that
+  // holds on every report is raised (and notified) once.
+  virtual Result<std::optional<std::int64_t>> raise_alert(const Alert& a) = 0;
+  // Closes the open alerts of `serial` and `type` (and `code`, when not empty) as acknowledged by
+  // `by`: the condition cleared by itself (an incompatibility fixed by an update). Returns them.
+  virtual Result<std::vector<Alert>> resolve_alerts(const std::string& serial,
+                                                    const std::string& type,
+                                                    const std::string& code, const std::string& by,
+                                                    TimeMs now) = 0;
+
+  // --- notifications: outbox and record ---
+  // Stores them pending, due at their next_attempt_at; assigns ids (returned in order).
+  virtual Result<std::vector<std::int64_t>> enqueue_notifications(
+      const std::vector<NotificationRecord>& n) = 0;
+  // Takes up to `limit` pending notifications due at `now` and moves their next attempt to
+  // `lease_until`, in one transaction: several relay nodes on one store never send one twice
+  // at once, and a node that dies mid-send leaves it to be retried after the lease.
+  virtual std::vector<NotificationRecord> claim_notifications(TimeMs now, TimeMs lease_until,
+                                                              int limit) = 0;
+  // Writes state, attempts, next_attempt_at, last_error and sent_at of a claimed notification.
+  virtual Status update_notification(const NotificationRecord& n) = 0;
+  // Newest first; empty serial: all.
+  virtual std::vector<NotificationRecord> list_notifications(const std::string& serial,
+                                                             int limit) = 0;
 
   // --- admin credentials ---
   virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name

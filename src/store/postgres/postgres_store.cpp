@@ -180,6 +180,42 @@ FirmwareHistoryEntry read_firmware_history(const Rows& r, int i) {
 
 constexpr const char* kCampaignColumns = "id, name, state, created_at, updated_at, revision, doc";
 
+constexpr const char* kSettingsColumns = "name, revision, updated_at, updated_by, body";
+
+SettingsDoc read_settings(const Rows& r, int i) {
+  SettingsDoc d;
+  d.name = r.text_at(i, 0);
+  d.revision = r.int_at(i, 1);
+  d.updated_at = r.int_at(i, 2);
+  d.updated_by = r.text_at(i, 3);
+  d.body = json_or(r.text_at(i, 4), Json());
+  return d;
+}
+
+constexpr const char* kNotificationColumns =
+    "id, created_at, event_type, serial, channel, target, rule, subject, text, payload, state, "
+    "attempts, next_attempt_at, last_error, sent_at";
+
+NotificationRecord read_notification(const Rows& r, int i) {
+  NotificationRecord n;
+  n.id = r.int_at(i, 0);
+  n.created_at = r.int_at(i, 1);
+  n.event_type = r.text_at(i, 2);
+  n.serial = r.text_at(i, 3);
+  n.channel = r.text_at(i, 4);
+  n.target = r.text_at(i, 5);
+  n.rule = r.text_at(i, 6);
+  n.subject = r.text_at(i, 7);
+  n.text = r.text_at(i, 8);
+  n.payload = json_or(r.text_at(i, 9), Json::object());
+  n.state = r.text_at(i, 10);
+  n.attempts = static_cast<int>(r.int_at(i, 11));
+  n.next_attempt_at = r.int_at(i, 12);
+  n.last_error = r.text_at(i, 13);
+  n.sent_at = r.opt_int_at(i, 14);
+  return n;
+}
+
 CampaignRecord read_campaign(const Rows& r, int i) {
   CampaignRecord c;
   c.id = r.text_at(i, 0);
@@ -738,6 +774,170 @@ class PostgresStore final : public Store {
     const std::int64_t revision = updated->int_at(0, 0);
     if (auto cm = tx.commit(); !cm) return cm.error();
     return revision;
+  }
+
+  // --- service-center tables ---
+
+  Result<SettingsDoc> get_settings(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    return read_one<SettingsDoc>(
+        db_.query(std::string("SELECT ") + kSettingsColumns + " FROM settings WHERE name = $1",
+                  params(name)),
+        read_settings, "table " + name);
+  }
+
+  std::vector<SettingsDoc> list_settings() override {
+    std::lock_guard lock(mu_);
+    return read_rows<SettingsDoc>(
+        db_.query(std::string("SELECT ") + kSettingsColumns + " FROM settings ORDER BY name"),
+        read_settings);
+  }
+
+  // Two nodes putting at once: the row lock (FOR UPDATE), or for a first put the primary key,
+  // makes the second one see the first one's revision and end as a conflict.
+  Result<std::int64_t> put_settings(const SettingsDoc& d, std::int64_t expected_revision) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto found =
+        db_.query("SELECT revision FROM settings WHERE name = $1 FOR UPDATE", params(d.name));
+    if (!found) return found.error();
+    const std::int64_t current = found->empty() ? 0 : found->int_at(0, 0);
+    if (current != expected_revision) {
+      return conflict("table " + d.name + " is at revision " + std::to_string(current) + ", not " +
+                      std::to_string(expected_revision) +
+                      " (someone else changed it: read it again)");
+    }
+    auto st = current == 0
+                  ? db_.exec(
+                        "INSERT INTO settings (name, revision, updated_at, updated_by, body) "
+                        "VALUES ($1, 1, $2, $3, $4)",
+                        params(d.name, d.updated_at, d.updated_by, json_text(d.body)))
+                  : db_.exec(
+                        "UPDATE settings SET revision = $2, updated_at = $3, updated_by = $4, "
+                        "body = $5 WHERE name = $1",
+                        params(d.name, current + 1, d.updated_at, d.updated_by, json_text(d.body)));
+    if (!st) {
+      if (st.error().kind == ErrorKind::kConflict)
+        return conflict("table " + d.name + " was created meanwhile (read it again)");
+      return st.error();
+    }
+    if (auto c = tx.commit(); !c) return c.error();
+    return current + 1;
+  }
+
+  // --- alerts raised by the monitoring center ---
+
+  Result<std::optional<std::int64_t>> raise_alert(const Alert& a) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    // Serializes raisers of one device's alerts across nodes for this transaction.
+    if (auto l = db_.query("SELECT pg_advisory_xact_lock(hashtext($1))", params(a.serial)); !l)
+      return l.error();
+    auto open = db_.query(
+        "SELECT id FROM alerts WHERE serial = $1 AND type = $2 AND code = $3 AND open LIMIT 1",
+        params(a.serial, a.type, a.code));
+    if (!open) return open.error();
+    if (!open->empty()) return std::optional<std::int64_t>();
+    auto ins = db_.query(
+        "INSERT INTO alerts (serial, report_id, code, type, urgency, message, raised_at, open, "
+        "acknowledged_at, acknowledged_by) VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, NULL, '') "
+        "RETURNING id",
+        params(a.serial, a.report_id, a.code, a.type, to_string(a.urgency), a.message,
+               a.raised_at));
+    if (!ins) return ins.error();
+    const std::int64_t id = ins->int_at(0, 0);
+    if (auto c = tx.commit(); !c) return c.error();
+    return std::optional<std::int64_t>(id);
+  }
+
+  Result<std::vector<Alert>> resolve_alerts(const std::string& serial, const std::string& type,
+                                            const std::string& code, const std::string& by,
+                                            TimeMs now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto rows = db_.query(
+        std::string("UPDATE alerts SET open = FALSE, acknowledged_at = $1, acknowledged_by = $2 "
+                    "WHERE serial = $3 AND type = $4 AND open AND ($5 = '' OR code = $5) "
+                    "RETURNING ") +
+            kAlertColumns,
+        params(now, by, serial, type, code));
+    if (!rows) return rows.error();
+    auto closed = read_rows<Alert>(std::move(rows), read_alert);
+    if (auto c = tx.commit(); !c) return c.error();
+    return closed;
+  }
+
+  // --- notifications ---
+
+  Result<std::vector<std::int64_t>> enqueue_notifications(
+      const std::vector<NotificationRecord>& list) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    std::vector<std::int64_t> ids;
+    for (const auto& n : list) {
+      auto ins = db_.query(
+          "INSERT INTO notifications (created_at, event_type, serial, channel, target, rule, "
+          "subject, text, payload, state, attempts, next_attempt_at, last_error, sent_at) VALUES "
+          "($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+          params(n.created_at, n.event_type, n.serial, n.channel, n.target, n.rule, n.subject,
+                 n.text, json_text(n.payload), n.state, n.attempts, n.next_attempt_at, n.last_error,
+                 n.sent_at));
+      if (!ins) return ins.error();
+      ids.push_back(ins->int_at(0, 0));
+    }
+    if (auto c = tx.commit(); !c) return c.error();
+    return ids;
+  }
+
+  // SKIP LOCKED: two nodes claiming at once take different notifications.
+  std::vector<NotificationRecord> claim_notifications(TimeMs now, TimeMs lease_until,
+                                                      int limit) override {
+    if (limit <= 0) return {};
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return {};
+    auto rows = db_.query(
+        std::string("UPDATE notifications SET next_attempt_at = $2 WHERE id IN (SELECT id FROM "
+                    "notifications WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY "
+                    "next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ") +
+            kNotificationColumns,
+        params(now, lease_until, limit));
+    if (!rows) return {};
+    auto due = read_rows<NotificationRecord>(std::move(rows), read_notification);
+    if (!tx.commit()) return {};
+    std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return due;
+  }
+
+  Status update_notification(const NotificationRecord& n) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    auto rows = db_.query(
+        "UPDATE notifications SET state = $2, attempts = $3, next_attempt_at = $4, "
+        "last_error = $5, sent_at = $6 WHERE id = $1 RETURNING id",
+        params(n.id, n.state, n.attempts, n.next_attempt_at, n.last_error, n.sent_at));
+    if (!rows) return rows.error();
+    if (rows->empty()) return not_found("notification " + std::to_string(n.id) + " not found");
+    return tx.commit();
+  }
+
+  std::vector<NotificationRecord> list_notifications(const std::string& serial,
+                                                     int limit) override {
+    if (limit <= 0) return {};
+    std::lock_guard lock(mu_);
+    std::string sql = std::string("SELECT ") + kNotificationColumns + " FROM notifications";
+    if (!serial.empty()) {
+      return read_rows<NotificationRecord>(
+          db_.query(sql + " WHERE serial = $1 ORDER BY id DESC LIMIT $2", params(serial, limit)),
+          read_notification);
+    }
+    return read_rows<NotificationRecord>(
+        db_.query(sql + " ORDER BY id DESC LIMIT $1", params(limit)), read_notification);
   }
 
   // --- admin credentials ---

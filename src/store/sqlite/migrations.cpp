@@ -158,6 +158,38 @@ CREATE TABLE campaigns (
 );
 CREATE INDEX campaigns_created ON campaigns (created_at);
 )sql"},
+      // The service center's tables (code tables, monitoring and notification rules), and the
+      // notification outbox that is also the record of what was sent.
+      {4, R"sql(
+CREATE TABLE settings (
+  name TEXT PRIMARY KEY,
+  revision INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  updated_by TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+
+CREATE TABLE notifications (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_at INTEGER NOT NULL,
+  event_type TEXT NOT NULL,
+  serial TEXT NOT NULL,
+  channel TEXT NOT NULL,
+  target TEXT NOT NULL,
+  rule TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  text TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  sent_at INTEGER
+);
+CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
+CREATE INDEX notifications_serial ON notifications (serial, id);
+CREATE INDEX alerts_serial_type_code_open ON alerts (serial, type, code, open);
+)sql"},
   };
   return all;
 }

@@ -169,6 +169,42 @@ CampaignRecord read_campaign(const Statement& s) {
   return c;
 }
 
+constexpr const char* kSettingsColumns = "name, revision, updated_at, updated_by, body";
+
+SettingsDoc read_settings(const Statement& s) {
+  SettingsDoc d;
+  d.name = s.text_at(0);
+  d.revision = s.int_at(1);
+  d.updated_at = s.int_at(2);
+  d.updated_by = s.text_at(3);
+  d.body = json_or(s.text_at(4), Json());
+  return d;
+}
+
+constexpr const char* kNotificationColumns =
+    "id, created_at, event_type, serial, channel, target, rule, subject, text, payload, state, "
+    "attempts, next_attempt_at, last_error, sent_at";
+
+NotificationRecord read_notification(const Statement& s) {
+  NotificationRecord n;
+  n.id = s.int_at(0);
+  n.created_at = s.int_at(1);
+  n.event_type = s.text_at(2);
+  n.serial = s.text_at(3);
+  n.channel = s.text_at(4);
+  n.target = s.text_at(5);
+  n.rule = s.text_at(6);
+  n.subject = s.text_at(7);
+  n.text = s.text_at(8);
+  n.payload = json_or(s.text_at(9), Json::object());
+  n.state = s.text_at(10);
+  n.attempts = static_cast<int>(s.int_at(11));
+  n.next_attempt_at = s.int_at(12);
+  n.last_error = s.text_at(13);
+  n.sent_at = s.opt_int_at(14);
+  return n;
+}
+
 AdminCredential read_admin(const Statement& s) {
   AdminCredential c;
   c.name = s.text_at(0);
@@ -791,6 +827,185 @@ class SqliteStore final : public Store {
     }
     if (auto cm = tx.commit(); !cm) return cm.error();
     return c.revision + 1;
+  }
+
+  // --- service-center tables ---
+
+  Result<SettingsDoc> get_settings(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    auto s =
+        db_.prepare(std::string("SELECT ") + kSettingsColumns + " FROM settings WHERE name = ?");
+    if (!s) return s.error();
+    s->bind_all(name);
+    return read_one<SettingsDoc>(*s, read_settings, "table " + name);
+  }
+
+  std::vector<SettingsDoc> list_settings() override {
+    std::lock_guard lock(mu_);
+    auto s =
+        db_.prepare(std::string("SELECT ") + kSettingsColumns + " FROM settings ORDER BY name");
+    if (!s) return {};
+    return read_rows<SettingsDoc>(*s, read_settings);
+  }
+
+  Result<std::int64_t> put_settings(const SettingsDoc& d, std::int64_t expected_revision) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto found = db_.prepare("SELECT revision FROM settings WHERE name = ?");
+    if (!found) return found.error();
+    auto row = found->bind_all(d.name).step();
+    if (!row) return row.error();
+    const std::int64_t current = *row ? found->int_at(0) : 0;
+    if (current != expected_revision) {
+      return conflict("table " + d.name + " is at revision " + std::to_string(current) + ", not " +
+                      std::to_string(expected_revision) +
+                      " (someone else changed it: read it again)");
+    }
+    auto put = db_.prepare(
+        "INSERT INTO settings (name, revision, updated_at, updated_by, body) VALUES (?, ?, ?, ?, "
+        "?) "
+        "ON CONFLICT (name) DO UPDATE SET revision = excluded.revision, "
+        "updated_at = excluded.updated_at, updated_by = excluded.updated_by, body = excluded.body");
+    if (!put) return put.error();
+    if (auto st =
+            put->bind_all(d.name, current + 1, d.updated_at, d.updated_by, json_text(d.body)).run();
+        !st)
+      return st.error();
+    if (auto c = tx.commit(); !c) return c.error();
+    return current + 1;
+  }
+
+  // --- alerts raised by the monitoring center ---
+
+  Result<std::optional<std::int64_t>> raise_alert(const Alert& a) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    auto open = db_.prepare(
+        "SELECT id FROM alerts WHERE serial = ? AND type = ? AND code = ? AND open = 1 LIMIT 1");
+    if (!open) return open.error();
+    auto row = open->bind_all(a.serial, a.type, a.code).step();
+    if (!row) return row.error();
+    if (*row) return std::optional<std::int64_t>();
+    auto ins = db_.prepare(
+        "INSERT INTO alerts (serial, report_id, code, type, urgency, message, raised_at, open, "
+        "acknowledged_at, acknowledged_by) VALUES (?, ?, ?, ?, ?, ?, ?, 1, NULL, '')");
+    if (!ins) return ins.error();
+    if (auto st = ins->bind_all(a.serial, a.report_id, a.code, a.type, to_string(a.urgency),
+                                a.message, a.raised_at)
+                      .run();
+        !st)
+      return st.error();
+    const std::int64_t id = db_.last_insert_rowid();
+    if (auto c = tx.commit(); !c) return c.error();
+    return std::optional<std::int64_t>(id);
+  }
+
+  Result<std::vector<Alert>> resolve_alerts(const std::string& serial, const std::string& type,
+                                            const std::string& code, const std::string& by,
+                                            TimeMs now) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    std::string where = " WHERE serial = ? AND type = ? AND open = 1";
+    if (!code.empty()) where += " AND code = ?";
+    auto sel = db_.prepare(std::string("SELECT ") + kAlertColumns + " FROM alerts" + where);
+    if (!sel) return sel.error();
+    sel->bind_all(serial, type);
+    if (!code.empty()) sel->bind(3, code);
+    auto closed = read_rows<Alert>(*sel, read_alert);
+    if (closed.empty()) return closed;
+    auto upd =
+        db_.prepare("UPDATE alerts SET open = 0, acknowledged_at = ?, acknowledged_by = ?" + where);
+    if (!upd) return upd.error();
+    upd->bind_all(now, by, serial, type);
+    if (!code.empty()) upd->bind(5, code);
+    if (auto st = upd->run(); !st) return st.error();
+    if (auto c = tx.commit(); !c) return c.error();
+    for (auto& a : closed) {
+      a.open = false;
+      a.acknowledged_at = now;
+      a.acknowledged_by = by;
+    }
+    return closed;
+  }
+
+  // --- notifications ---
+
+  Result<std::vector<std::int64_t>> enqueue_notifications(
+      const std::vector<NotificationRecord>& list) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun().error();
+    std::vector<std::int64_t> ids;
+    for (const auto& n : list) {
+      auto ins = db_.prepare(std::string("INSERT INTO notifications (") + kNotificationColumns +
+                             ") VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (!ins) return ins.error();
+      if (auto st = ins->bind_all(n.created_at, n.event_type, n.serial, n.channel, n.target, n.rule,
+                                  n.subject, n.text, json_text(n.payload), n.state, n.attempts,
+                                  n.next_attempt_at, n.last_error, n.sent_at)
+                        .run();
+          !st)
+        return st.error();
+      ids.push_back(db_.last_insert_rowid());
+    }
+    if (auto c = tx.commit(); !c) return c.error();
+    return ids;
+  }
+
+  std::vector<NotificationRecord> claim_notifications(TimeMs now, TimeMs lease_until,
+                                                      int limit) override {
+    if (limit <= 0) return {};
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return {};
+    auto sel = db_.prepare(std::string("SELECT ") + kNotificationColumns +
+                           " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
+                           "ORDER BY next_attempt_at, id LIMIT ?");
+    if (!sel) return {};
+    sel->bind_all(now, limit);
+    auto due = read_rows<NotificationRecord>(*sel, read_notification);
+    for (auto& n : due) {
+      auto upd = db_.prepare("UPDATE notifications SET next_attempt_at = ? WHERE id = ?");
+      if (!upd || !upd->bind_all(lease_until, n.id).run()) return {};
+      n.next_attempt_at = lease_until;
+    }
+    if (!tx.commit()) return {};
+    return due;
+  }
+
+  Status update_notification(const NotificationRecord& n) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    auto upd = db_.prepare(
+        "UPDATE notifications SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, "
+        "sent_at = ? WHERE id = ?");
+    if (!upd) return upd.error();
+    if (auto st =
+            upd->bind_all(n.state, n.attempts, n.next_attempt_at, n.last_error, n.sent_at, n.id)
+                .run();
+        !st)
+      return st;
+    if (db_.changes() == 0) return not_found("notification " + std::to_string(n.id) + " not found");
+    return tx.commit();
+  }
+
+  std::vector<NotificationRecord> list_notifications(const std::string& serial,
+                                                     int limit) override {
+    if (limit <= 0) return {};
+    std::string sql = std::string("SELECT ") + kNotificationColumns + " FROM notifications";
+    if (!serial.empty()) sql += " WHERE serial = ?";
+    sql += " ORDER BY id DESC LIMIT ?";
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare(sql);
+    if (!s) return {};
+    int i = 0;
+    if (!serial.empty()) s->bind(++i, serial);
+    s->bind(++i, limit);
+    return read_rows<NotificationRecord>(*s, read_notification);
   }
 
   // --- admin credentials ---

@@ -1096,6 +1096,153 @@ TEST_P(StoreSuite, ConcurrentCampaignUpdatesLoseNothing) {
 
 // --- durability ---
 
+SettingsDoc settings_doc(const std::string& name, Json body, TimeMs at) {
+  SettingsDoc d;
+  d.name = name;
+  d.updated_at = at;
+  d.updated_by = "alice";
+  d.body = std::move(body);
+  return d;
+}
+
+TEST_P(StoreSuite, SettingsAreCompareAndSetOnRevision) {
+  EXPECT_EQ(store().get_settings("error_codes").error().kind, ErrorKind::kNotFound);
+  const Json v1 = Json::array({{{"code", "SC542"}, {"text", "Fuser"}}});
+  auto r1 = store().put_settings(settings_doc("error_codes", v1, kT0), 0);
+  ASSERT_TRUE(r1.ok()) << r1.error().message;
+  EXPECT_EQ(*r1, 1);
+  // A second "create" and a stale revision both conflict and change nothing.
+  auto again = store().put_settings(settings_doc("error_codes", Json::array(), kT0 + 1), 0);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, ErrorKind::kConflict);
+  const Json v2 = Json::array({{{"code", "SC543"}, {"text", "Fuser 2"}}});
+  auto r2 = store().put_settings(settings_doc("error_codes", v2, kT0 + 2), 1);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(*r2, 2);
+  auto stale = store().put_settings(settings_doc("error_codes", v1, kT0 + 3), 1);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_EQ(stale.error().kind, ErrorKind::kConflict);
+  auto got = store().get_settings("error_codes");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->revision, 2);
+  EXPECT_EQ(got->body, v2);
+  EXPECT_EQ(got->updated_at, kT0 + 2);
+  EXPECT_EQ(got->updated_by, "alice");
+  ASSERT_TRUE(store().put_settings(settings_doc("compatibility", Json::array(), kT0), 0).ok());
+  auto all = store().list_settings();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].name, "compatibility");
+  EXPECT_EQ(all[1].name, "error_codes");
+}
+
+Alert rule_alert(const std::string& serial, const std::string& type, const std::string& code,
+                 TimeMs at) {
+  Alert a;
+  a.serial = serial;
+  a.type = type;
+  a.code = code;
+  a.urgency = Urgency::kNormal;
+  a.message = type + " " + code;
+  a.raised_at = at;
+  return a;
+}
+
+TEST_P(StoreSuite, RaiseAlertOpensOncePerSerialTypeAndCode) {
+  auto first = store().raise_alert(rule_alert("MX-1", "incompatible", "adf", kT0));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(first->has_value());
+  auto repeat = store().raise_alert(rule_alert("MX-1", "incompatible", "adf", kT0 + 1));
+  ASSERT_TRUE(repeat.ok());
+  EXPECT_FALSE(repeat->has_value());
+  // Another code, another device: new alerts.
+  EXPECT_TRUE(store().raise_alert(rule_alert("MX-1", "incompatible", "main", kT0))->has_value());
+  EXPECT_TRUE(store().raise_alert(rule_alert("MX-2", "incompatible", "adf", kT0))->has_value());
+  auto open = store().list_alerts("MX-1", true);
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[1].id, **first);
+  EXPECT_EQ(open[1].raised_at, kT0);
+  EXPECT_EQ(open[1].report_id, "");
+
+  // Resolving closes the matching open alerts only, and returns them closed.
+  auto closed = store().resolve_alerts("MX-1", "incompatible", "adf", "monitoring", kT0 + 5);
+  ASSERT_TRUE(closed.ok()) << closed.error().message;
+  ASSERT_EQ(closed->size(), 1u);
+  EXPECT_FALSE((*closed)[0].open);
+  EXPECT_EQ((*closed)[0].acknowledged_by, "monitoring");
+  EXPECT_EQ(store().list_alerts("MX-1", true).size(), 1u);
+  EXPECT_EQ(store().list_alerts("MX-2", true).size(), 1u);
+  // Once closed, the same finding opens a new alert.
+  EXPECT_TRUE(store().raise_alert(rule_alert("MX-1", "incompatible", "adf", kT0 + 9))->has_value());
+  // An empty code closes every open alert of the type.
+  auto all = store().resolve_alerts("MX-1", "incompatible", "", "monitoring", kT0 + 10);
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 2u);
+  EXPECT_TRUE(store().list_alerts("MX-1", true).empty());
+}
+
+NotificationRecord pending_notification(const std::string& serial, const std::string& target,
+                                        TimeMs due) {
+  NotificationRecord n;
+  n.created_at = due;
+  n.event_type = "incompatible";
+  n.serial = serial;
+  n.channel = "email";
+  n.target = target;
+  n.rule = "service";
+  n.subject = "MX-1: adf 0.9.4 incompatible";
+  n.text = "Body \u00e9";
+  n.payload = {{"type", "incompatible"}};
+  n.next_attempt_at = due;
+  return n;
+}
+
+TEST_P(StoreSuite, NotificationsAreClaimedOnceAndRecorded) {
+  auto ids = store().enqueue_notifications({pending_notification("MX-1", "a@x.test", kT0),
+                                            pending_notification("MX-1", "b@x.test", kT0 + 100),
+                                            pending_notification("MX-2", "c@x.test", kT0)});
+  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  ASSERT_EQ(ids->size(), 3u);
+  EXPECT_LT((*ids)[0], (*ids)[1]);
+  // Due at kT0: two; the lease hides them from a second claim until it runs out.
+  auto claimed = store().claim_notifications(kT0, kT0 + 1000, 10);
+  ASSERT_EQ(claimed.size(), 2u);
+  EXPECT_EQ(claimed[0].target, "a@x.test");
+  EXPECT_EQ(claimed[1].target, "c@x.test");
+  EXPECT_EQ(claimed[0].next_attempt_at, kT0 + 1000);
+  EXPECT_EQ(claimed[0].payload, (Json{{"type", "incompatible"}}));
+  auto second = store().claim_notifications(kT0 + 200, kT0 + 1200, 10);
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].target, "b@x.test");
+
+  auto sent = claimed[0];
+  sent.state = "sent";
+  sent.attempts = 1;
+  sent.sent_at = kT0 + 5;
+  ASSERT_TRUE(store().update_notification(sent).ok());
+  auto retry = claimed[1];
+  retry.attempts = 1;
+  retry.last_error = "smtp 451";
+  retry.next_attempt_at = kT0 + 50;
+  ASSERT_TRUE(store().update_notification(retry).ok());
+  auto again = store().claim_notifications(kT0 + 60, kT0 + 2000, 10);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].id, retry.id);
+  EXPECT_EQ(again[0].last_error, "smtp 451");
+  EXPECT_EQ(again[0].attempts, 1);
+
+  auto mx1 = store().list_notifications("MX-1", 10);
+  ASSERT_EQ(mx1.size(), 2u);
+  EXPECT_EQ(mx1[0].target, "b@x.test");  // newest first
+  EXPECT_EQ(mx1[1].state, "sent");
+  EXPECT_EQ(mx1[1].sent_at, kT0 + 5);
+  EXPECT_EQ(mx1[1].text, "Body \u00e9");
+  EXPECT_EQ(store().list_notifications("", 10).size(), 3u);
+  EXPECT_EQ(store().list_notifications("", 1).size(), 1u);
+  NotificationRecord missing = sent;
+  missing.id = 999999;
+  EXPECT_EQ(store().update_notification(missing).error().kind, ErrorKind::kNotFound);
+}
+
 TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
   const int version = store().schema_version();
   auto receipt = store().append_reports(
