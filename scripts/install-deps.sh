@@ -10,7 +10,7 @@ PACKAGES=(
   python3 openssl ca-certificates procps iproute2 nftables
   tinyproxy wrk nginx-light
   postgresql libpq-dev
-  python3-aiosmtpd chromium nodejs npm
+  python3-aiosmtpd chromium nodejs
 )
 
 missing=()
