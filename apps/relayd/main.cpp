@@ -338,6 +338,8 @@ int run_serve(const RunOptions& o) {
   ao.firmware = &catalog;
   ao.campaigns = campaigns.get();
   ao.version = std::string(PRINTRELAY_VERSION) + " (build " + build_id() + ")";
+  if (const char* web = std::getenv("PRINTRELAY_WEB_DIR"); web != nullptr && *web != '\0')
+    ao.web_dir = web;  // dashboard development: serve web/ from disk
   RelayApi api(relay, feed, metrics, ao);
   campaigns->start();
 

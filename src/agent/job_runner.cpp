@@ -143,7 +143,10 @@ Result<Job> JobRunner::admit(const Job& job, TimeMs now) const {
   if (!verified) return forbidden("job envelope signature does not verify (tampered)");
   auto params = check_envelope_for(*env, trust_.serial, job.kind);
   if (!params) return params.error();
-  if (auto it = envelope_jobs_.find(env->id); it != envelope_jobs_.end() && it->second != job.id) {
+  // A standing authorisation serves every automatic job until it expires: installing the
+  // version it names again is all a replay could do.
+  if (auto it = envelope_jobs_.find(env->id);
+      env->serial != kAnyDevice && it != envelope_jobs_.end() && it->second != job.id) {
     return forbidden("job envelope " + env->id + " was already used by job " + it->second +
                      " (replayed)");
   }

@@ -465,7 +465,8 @@ Result<Job> parse_job_request(const Json& j, TimeMs now) {
     if (!signed_env) return signed_env.error();
     auto env = parse_envelope_text(signed_env->text);
     if (!env) return env.error();
-    if (env->serial != job.serial) return bad_input("the envelope is for another serial");
+    if (env->serial != job.serial && env->serial != kAnyDevice)
+      return bad_input("the envelope is for another serial");
     if (env->kind != job.kind) return bad_input("the envelope is for another job kind");
     if (j.contains("params") && params_without_envelope(job.params) != env->params) {
       return bad_input("params differ from the signed envelope's params");

@@ -65,10 +65,14 @@ Result<JobEnvelope> parse_envelope_text(std::string_view text) {
     return bad_input("envelope id must be 16-64 characters of [A-Za-z0-9._:-]");
   }
   e.serial = text_field(j, "serial");
-  if (!is_valid_id(e.serial)) return bad_input("envelope serial is not a valid serial");
+  if (e.serial != kAnyDevice && !is_valid_id(e.serial))
+    return bad_input("envelope serial is not a valid serial");
   auto kind = job_kind_from(text_field(j, "kind"));
   if (!kind) return bad_input("envelope kind is not a job kind");
   e.kind = *kind;
+  if (e.serial == kAnyDevice &&
+      (e.kind != JobKind::kFirmware || j.value("expires_at", Json()).is_null()))
+    return bad_input("a standing authorisation (serial *) must be a firmware job with an expiry");
   if (!j.contains("params") || !j["params"].is_object()) {
     return bad_input("envelope params must be an object");
   }
@@ -112,7 +116,7 @@ Json params_without_envelope(const Json& params) {
 }
 
 Result<Json> check_envelope_for(const JobEnvelope& e, const std::string& serial, JobKind kind) {
-  if (e.serial != serial) {
+  if (e.serial != serial && e.serial != kAnyDevice) {
     return forbidden("the signed envelope is for device " + e.serial + ", not " + serial);
   }
   if (e.kind != kind) {

@@ -32,6 +32,12 @@ namespace printrelay {
 
 inline constexpr std::size_t kMaxEnvelopeTextBytes = 64 * 1024;
 
+// The serial of a standing auto-update authorisation (decision 0010): a firmware envelope the
+// service center signs once per model and target versions, which the relay's compatibility rules
+// may attach to the automatic jobs they create for any device. It must expire; the device still
+// installs only images signed by its vendor for its own model.
+inline constexpr const char* kAnyDevice = "*";
+
 struct JobEnvelope {
   std::string id;  // 16-64 characters of [A-Za-z0-9._:-]
   std::string serial;
@@ -58,7 +64,8 @@ Result<SignedEnvelope> envelope_of(const Json& params);
 Json params_without_envelope(const Json& params);
 
 // What a device checks before it runs a job, once the signature verified: the envelope names
-// this device and this kind. Returns the envelope's params, the only ones the device may use.
+// this device (or is a standing authorisation, kAnyDevice) and this kind. Returns the envelope's
+// params, the only ones the device may use.
 Result<Json> check_envelope_for(const JobEnvelope& e, const std::string& serial, JobKind kind);
 
 // ===== Firmware job params =====

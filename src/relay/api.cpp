@@ -10,6 +10,7 @@
 #include "core/artifact.h"
 #include "core/codec.h"
 #include "relay/billing_export.h"
+#include "relay/dashboard_assets.h"
 
 namespace printrelay {
 
@@ -106,7 +107,17 @@ HttpResponseMsg RelayApi::make_response(const HttpRequestMsg& req, const Reply& 
     if (!r.content_range.empty()) res.set(http::field::content_range, r.content_range);
     if (!r.content_disposition.empty())
       res.set(http::field::content_disposition, r.content_disposition);
-    if (r.status == 200 || r.status == 206) res.set(http::field::accept_ranges, "bytes");
+    if (r.page) {
+      // The dashboard loads only its own files and talks only to this relay.
+      res.set("Content-Security-Policy",
+              "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+              "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
+      res.set("X-Content-Type-Options", "nosniff");
+      res.set("Referrer-Policy", "no-referrer");
+      res.set(http::field::cache_control, "no-cache");
+    } else if (r.status == 200 || r.status == 206) {
+      res.set(http::field::accept_ranges, "bytes");
+    }
     res.body() = r.text;
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
@@ -192,6 +203,19 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
          {"printrelay_open_jobs", double(relay_.open_job_count())},
          {"printrelay_upstream_backlog",
           relay_.options().forward_upstream ? double(relay_.store().count_upstream()) : 0.0}});
+    return r;
+  }
+  // The dashboard's files need no credential: the page asks for one and sends it with every
+  // API call it makes.
+  if (method == http::verb::get &&
+      (seg.empty() || (seg.size() == 2 && seg[0] == "ui") || ex.path() == "/index.html")) {
+    route_name = "/ui";
+    auto file = dashboard_file(seg.size() == 2 ? seg[1] : "index.html", options_.web_dir);
+    if (!file) return error_reply(not_found("no such dashboard file: " + ex.path()));
+    Reply r;
+    r.text = std::move(file->body);
+    r.content_type = std::move(file->content_type);
+    r.page = true;
     return r;
   }
   if (seg.empty() || seg[0] != "v1") {
@@ -301,6 +325,10 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   };
   const std::string res = seg.size() >= 2 ? seg[1] : "";
 
+  if (res == "whoami" && seg.size() == 2 && method == http::verb::get) {
+    route_name = "/v1/whoami";
+    return ok_reply(200, Json{{"name", admin->name}, {"role", to_string(admin->role)}});
+  }
   if (res == "events" && seg.size() == 2 && method == http::verb::get) {
     route_name = "/v1/events";
     Reply r;

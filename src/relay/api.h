@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,8 @@ struct ApiOptions {
   Campaigns* campaigns = nullptr;       // firmware campaigns; none: 404
   std::string version;                  // this relayd's version, in /healthz
   int schema_version = 0;
+  // Serve the dashboard from this folder instead of the copy built in (development).
+  std::filesystem::path web_dir;
 };
 
 class RelayApi {
@@ -60,6 +63,7 @@ class RelayApi {
     std::string content_type;  // of `text`; default text/plain (Prometheus)
     std::string content_range;
     std::string content_disposition;  // a download's file name (billing CSV)
+    bool page = false;  // a dashboard file: sent with the browser security headers
     // Artifact data: `file_length` bytes of this open blob from `file_offset`, streamed by
     // handle() instead of `text` (content_type and content_range still apply).
     std::shared_ptr<BlobFile> file;

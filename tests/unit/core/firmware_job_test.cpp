@@ -59,6 +59,38 @@ TEST(Envelope, DeviceChecksSerialAndKind) {
   EXPECT_FALSE(check_envelope_for(e, "SIM-0001", JobKind::kReboot));
 }
 
+TEST(Envelope, StandingAuthorisationServesAnyDeviceOnlyForExpiringFirmware) {
+  auto e = sample();
+  e.serial = kAnyDevice;
+  auto text = envelope_text(e);
+  ASSERT_TRUE(text) << text.error().message;
+  auto back = parse_envelope_text(*text);
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(check_envelope_for(*back, "SIM-0001", JobKind::kFirmware));
+  EXPECT_TRUE(check_envelope_for(*back, "SIM-0777", JobKind::kFirmware));
+  EXPECT_FALSE(check_envelope_for(*back, "SIM-0001", JobKind::kConfigure));
+  // A job request for any one device may carry it.
+  Json req = {{"serial", "SIM-0042"},
+              {"kind", "firmware"},
+              {"envelope", {{"text", *text}, {"signature", std::string(128, 'f')}}}};
+  auto job = parse_job_request(req, 1'790'000'000'000);
+  ASSERT_TRUE(job) << job.error().message;
+  EXPECT_EQ(job->serial, "SIM-0042");
+  // Without an expiry, or for another kind, it is refused when signed and when read.
+  auto forever = e;
+  forever.expires_at.reset();
+  EXPECT_FALSE(envelope_text(forever));
+  auto configure = e;
+  configure.kind = JobKind::kConfigure;
+  configure.params = {{"settings", {{"a", 1}}}};
+  EXPECT_FALSE(envelope_text(configure));
+  Json j = Json::parse(*text);
+  j["expires_at"] = nullptr;
+  auto parsed = parse_envelope_text(j.dump());
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("standing authorisation"), std::string::npos);
+}
+
 TEST(Envelope, JobRequestTakesEverythingFromTheEnvelope) {
   auto text = *envelope_text(sample());
   Json req = {{"serial", "SIM-0001"},
