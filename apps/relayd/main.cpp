@@ -23,6 +23,7 @@
 #include "relay/firmware_catalog.h"
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
+#include "relay/monitoring_center.h"
 #include "relay/relay.h"
 #include "relay/relay_update.h"
 #include "relay/upstream_link.h"
@@ -150,12 +151,30 @@ struct RunOptions {
   std::vector<std::string> trust_keys;
   int max_artifact_mb = 512;
   std::vector<std::string> argv;  // as started, for a relay-update's new build
+  // Notifications (the monitoring center).
+  std::string smtp_url;
+  std::string smtp_user;
+  std::string smtp_password_file;
+  std::string mail_from = "printrelay <printrelay@localhost>";
+  std::string smtp_ca;
+  std::string webhook_secret_file;
+  std::string webhook_ca;
+  double notify_retry_s = 30;
+  int notify_attempts = 8;
 };
+
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("cannot read " + path);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// A secret from a file: its first line (a trailing newline is not part of it).
+std::string read_secret(const std::string& path) {
+  std::string s = read_file(path);
+  if (auto nl = s.find_first_of("\r\n"); nl != std::string::npos) s.resize(nl);
+  return s;
 }
 
 // A relay-update installs builds under DATA_DIR/bin and points DATA_DIR/bin/current at the one
@@ -284,7 +303,18 @@ int run_serve(const RunOptions& o) {
   ro.prepare_firmware_job = [&catalog](Job& job, const std::string& model, TimeMs now) {
     return catalog.prepare_job(job, model, now);
   };
-  ro.on_job_transition = [&catalog, &campaigns](const Job& job, const JobTransition& t) {
+  std::unique_ptr<MonitoringCenter> monitoring;  // needs the relay; made right after it
+  ro.on_reports_stored = [&monitoring](const std::string& serial, const std::vector<Report>& fresh,
+                                       const std::vector<Alert>& opened) {
+    if (monitoring) monitoring->reports_stored(serial, fresh, opened);
+  };
+  ro.order_reply = [&monitoring](const std::string& item, std::int64_t quantity) {
+    return monitoring ? monitoring->order_reply(item, quantity)
+                      : order_reply_text({}, item, quantity);
+  };
+  ro.on_job_transition = [&catalog, &campaigns, &monitoring](const Job& job,
+                                                             const JobTransition& t) {
+    if (monitoring) monitoring->job_changed(job, t);
     if (job.kind != JobKind::kFirmware) return;
     if (is_terminal(t.to) && t.from != t.to) catalog.record_result(job, t.at);
     if (campaigns) campaigns->job_changed(job);
@@ -292,6 +322,18 @@ int run_serve(const RunOptions& o) {
   LiveFeed feed;
   Relay relay(*store, ro, feed);
   campaigns = std::make_unique<Campaigns>(relay, *store, catalog);
+  MonitoringOptions mo;
+  mo.relay_id = o.relay_id;
+  mo.smtp.url = o.smtp_url;
+  mo.smtp.username = o.smtp_user;
+  if (!o.smtp_password_file.empty()) mo.smtp.password = read_secret(o.smtp_password_file);
+  mo.smtp.from = o.mail_from;
+  mo.smtp.ca_file = o.smtp_ca;
+  if (!o.webhook_secret_file.empty()) mo.webhook.secret = read_secret(o.webhook_secret_file);
+  mo.webhook.ca_file = o.webhook_ca;
+  mo.retry_base_ms = TimeMs(o.notify_retry_s * 1000);
+  mo.max_attempts = o.notify_attempts;
+  monitoring = std::make_unique<MonitoringCenter>(relay, *store, feed, mo);
   if (!o.upstream.empty()) {
     UpstreamOptions uo;
     uo.urls = o.upstream;
@@ -337,11 +379,13 @@ int run_serve(const RunOptions& o) {
   ao.artifacts = &artifacts;
   ao.firmware = &catalog;
   ao.campaigns = campaigns.get();
+  ao.monitoring = monitoring.get();
   ao.version = std::string(PRINTRELAY_VERSION) + " (build " + build_id() + ")";
   if (const char* web = std::getenv("PRINTRELAY_WEB_DIR"); web != nullptr && *web != '\0')
     ao.web_dir = web;  // dashboard development: serve web/ from disk
   RelayApi api(relay, feed, metrics, ao);
   campaigns->start();
+  monitoring->start();
 
   // One io_context per I/O thread, each with its own acceptor: a connection lives on one thread,
   // so no strands on the hot path. `ioc` runs housekeeping and signals on the main thread.
@@ -414,6 +458,7 @@ int run_serve(const RunOptions& o) {
   }
   feed.drop_all();
   campaigns->stop();
+  monitoring->stop();
   updater.reset();
   if (upstream) upstream->stop();
   store->unwatch_jobs_changed();
@@ -494,6 +539,26 @@ int main(int argc, char** argv) {
   run->add_option("--sync-at", ro.sync_at, "extra syncs at these times of day (HH:MM UTC)");
   run->add_option("--trust-key", ro.trust_keys,
                   "Ed25519 public key (PEM) a relay-update build must be signed by; repeatable");
+  run->add_option("--smtp-url", ro.smtp_url,
+                  "mail server for notifications: smtp://host:587 (STARTTLS required) or "
+                  "smtps://host:465; none: e-mail notifications are recorded as not sent");
+  run->add_option("--smtp-user", ro.smtp_user, "SMTP AUTH user name");
+  run->add_option("--smtp-password-file", ro.smtp_password_file,
+                  "file holding the SMTP AUTH password (first line)");
+  run->add_option("--mail-from", ro.mail_from, "From: of notification mails")
+      ->capture_default_str();
+  run->add_option("--smtp-ca", ro.smtp_ca, "CA file to verify the mail server (default: system)");
+  run->add_option("--webhook-secret-file", ro.webhook_secret_file,
+                  "file holding the HMAC key that signs webhook bodies (first line)");
+  run->add_option("--webhook-ca", ro.webhook_ca, "CA file to verify https webhooks");
+  run->add_option("--notify-retry-s", ro.notify_retry_s,
+                  "first retry of a notification that failed for a passing reason (doubles)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86400.0));
+  run->add_option("--notify-attempts", ro.notify_attempts,
+                  "attempts before a notification is recorded as failed")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   run->add_option("--max-artifact-mb", ro.max_artifact_mb, "largest artifact upload accepted")
       ->capture_default_str()
       ->check(CLI::Range(1, 8192));

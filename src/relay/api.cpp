@@ -11,6 +11,7 @@
 #include "core/codec.h"
 #include "relay/billing_export.h"
 #include "relay/dashboard_assets.h"
+#include "relay/monitoring_center.h"
 
 namespace printrelay {
 
@@ -344,6 +345,11 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       route_name = "/v1/devices/{serial}";
       return result_reply(relay_.get_device(seg[2], now));
     }
+    if (seg.size() == 4 && seg[3] == "monitoring") {
+      route_name = "/v1/devices/{serial}/monitoring";
+      if (!options_.monitoring) return error_reply(not_found("this relay runs no monitoring"));
+      return result_reply(options_.monitoring->device_monitoring(seg[2], now));
+    }
     if (seg.size() == 4 && seg[3] == "firmware-history") {
       route_name = "/v1/devices/{serial}/firmware-history";
       if (!options_.firmware) return error_reply(not_found("this relay keeps no firmware"));
@@ -422,12 +428,45 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (res == "alerts") {
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/alerts";
-      return ok_reply(200, relay_.list_alerts(ex.query_value("serial"), flag("all")));
+      Json alerts = relay_.list_alerts(ex.query_value("serial"), flag("all"));
+      // The error-content table's text and what to do, for the dispatcher (seed 002).
+      if (options_.monitoring && alerts.contains("alerts")) {
+        for (auto& a : alerts["alerts"]) {
+          Json c = options_.monitoring->error_content(text_field(a, "code"));
+          if (!c.is_null()) a["content"] = std::move(c);
+        }
+      }
+      return ok_reply(200, std::move(alerts));
     }
     if (seg.size() == 4 && seg[3] == "ack" && method == http::verb::post) {
       route_name = "/v1/alerts/{id}/ack";
       if (auto e = need(Role::kOperator)) return error_reply(*e);
       return result_reply(relay_.acknowledge_alert(seg[2], admin->name, now));
+    }
+  }
+  if (res == "tables" || res == "notifications") {
+    if (!options_.monitoring) return error_reply(not_found("this relay runs no monitoring"));
+    MonitoringCenter& mc = *options_.monitoring;
+    if (res == "notifications" && seg.size() == 2 && method == http::verb::get) {
+      route_name = "/v1/notifications";
+      const std::string limit = ex.query_value("limit");
+      return ok_reply(200, mc.list_notifications(ex.query_value("serial"),
+                                                 limit.empty() ? 200 : std::atoi(limit.c_str())));
+    }
+    if (res == "tables" && seg.size() == 2 && method == http::verb::get) {
+      route_name = "/v1/tables";
+      return ok_reply(200, mc.list_tables());
+    }
+    if (res == "tables" && seg.size() == 3 && method == http::verb::get) {
+      route_name = "/v1/tables/{name}";
+      return result_reply(mc.get_table(seg[2]));
+    }
+    if (res == "tables" && seg.size() == 3 && method == http::verb::put) {
+      route_name = "/v1/tables/{name}";
+      if (auto e = need(Role::kOperator)) return error_reply(*e);
+      auto body = body_json();
+      if (!body) return error_reply(body.error());
+      return result_reply(mc.put_table(seg[2], *body, admin->name, now));
     }
   }
   if (res == "registrations") {

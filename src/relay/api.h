@@ -26,6 +26,8 @@
 
 namespace printrelay {
 
+class MonitoringCenter;
+
 struct ApiOptions {
   int max_bulk_inflight = 64;     // concurrent non-alert report uploads before 429
   int max_long_polls = 20000;     // concurrent held polls before 429
@@ -33,10 +35,11 @@ struct ApiOptions {
   double device_burst = 40;
   int retry_after_s = 5;  // base of the Retry-After we hand out (jittered up to 2x)
   std::string store_name = "sqlite";
-  BlobDirectory* artifacts = nullptr;   // signed artifacts (firmware, relay builds); none: 404
-  FirmwareCatalog* firmware = nullptr;  // update checks and history; none: 404
-  Campaigns* campaigns = nullptr;       // firmware campaigns; none: 404
-  std::string version;                  // this relayd's version, in /healthz
+  BlobDirectory* artifacts = nullptr;      // signed artifacts (firmware, relay builds); none: 404
+  FirmwareCatalog* firmware = nullptr;     // update checks and history; none: 404
+  Campaigns* campaigns = nullptr;          // firmware campaigns; none: 404
+  MonitoringCenter* monitoring = nullptr;  // tables, judgments, notifications; none: 404
+  std::string version;                     // this relayd's version, in /healthz
   int schema_version = 0;
   // Serve the dashboard from this folder instead of the copy built in (development).
   std::filesystem::path web_dir;
@@ -63,7 +66,7 @@ class RelayApi {
     std::string content_type;  // of `text`; default text/plain (Prometheus)
     std::string content_range;
     std::string content_disposition;  // a download's file name (billing CSV)
-    bool page = false;  // a dashboard file: sent with the browser security headers
+    bool page = false;                // a dashboard file: sent with the browser security headers
     // Artifact data: `file_length` bytes of this open blob from `file_offset`, streamed by
     // handle() instead of `text` (content_type and content_range still apply).
     std::shared_ptr<BlobFile> file;

@@ -342,6 +342,8 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
       return st.error();
   }
   Json receipts = Json::array();
+  std::vector<Report> fresh;
+  std::vector<Alert> opened;
   for (std::size_t i = 0; i < stored->size(); ++i) {
     const auto& s = (*stored)[i];
     const auto& in = incoming[i];
@@ -354,23 +356,32 @@ Result<Json> Relay::accept_reports(const std::string& serial, const Json& body, 
                             "Message received by the service center (" + options_.relay_id +
                                 "). We will contact you shortly."};
     } else if (rep.kind == "order") {
-      rc.reply = PanelReply{
-          "O-" + std::to_string(s.seq),
-          "Order accepted: " + std::to_string(int_field(rep.body, "quantity", 1)) + " x " +
-              text_field(rep.body, "item", "supplies") + ". Delivery will be arranged."};
+      const auto quantity = int_field(rep.body, "quantity", 1);
+      const auto item = text_field(rep.body, "item", "supplies");
+      rc.reply =
+          PanelReply{"O-" + std::to_string(s.seq),
+                     options_.order_reply ? options_.order_reply(item, quantity)
+                                          : "Order accepted: " + std::to_string(quantity) + " x " +
+                                                item + ". Delivery will be arranged."};
     }
     receipts.push_back(to_json(rc));
     if (s.duplicate) continue;
+    fresh.push_back(rep);
     StoredReport sr{s.seq, serial, rep, s.received_at, s.sha256};
     Json report_json = to_json(sr);
     if (s.alert_id) {
       auto a = *in.alert;
       a.id = *s.alert_id;
+      a.serial = serial;
+      a.report_id = rep.id;
+      opened.push_back(a);
       events_.publish("alert",
                       Json{{"serial", serial}, {"alert", to_json(a)}, {"report", report_json}});
     }
     events_.publish("report", Json{{"serial", serial}, {"report", std::move(report_json)}});
   }
+  if (options_.on_reports_stored && !fresh.empty())
+    options_.on_reports_stored(serial, fresh, opened);
   return Json{{"receipts", std::move(receipts)}};
 }
 

@@ -38,6 +38,13 @@ struct RelayOptions {
   // update time (execute_at); returns a note for the "created" transition.
   std::function<Result<std::string>(Job& job, const std::string& device_model, TimeMs now)>
       prepare_firmware_job;
+  // Called after a batch of reports is stored with the new ones (duplicates left out) and the
+  // alerts they opened: the monitoring center judges them. Must only queue work.
+  std::function<void(const std::string& serial, const std::vector<Report>& fresh,
+                     const std::vector<Alert>& opened)>
+      on_reports_stored;
+  // The panel's reply to an order (seed 002), from the order-content table; none: a plain reply.
+  std::function<std::string(const std::string& item, std::int64_t quantity)> order_reply;
 };
 
 // A job created by a campaign: tagged with the campaign and given a fixed id, so a wave started

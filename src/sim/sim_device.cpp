@@ -191,6 +191,9 @@ void SimDevice::reboot_into_new_firmware() {
       agent_ = *agent;
     }
     (void)submit("boot", "normal", report);
+    // Seed 003: the device tells the monitoring center its structure after every change.
+    if (auto structure = mfp_.data_set("structure"))
+      (void)submit("structure", "normal", *structure);
   }
   std::lock_guard lock(reboot_mu_);
   rebooting_ = false;
@@ -275,6 +278,7 @@ Status SimDevice::start() {
     agent_ = *agent;
   }
   (void)submit("boot", "normal", boot);
+  if (auto structure = mfp_.data_set("structure")) (void)submit("structure", "normal", *structure);
   (void)submit("counters", "normal", mfp_.counters());
   (void)submit("supplies", "normal", mfp_.supplies());
   return ok_status();
