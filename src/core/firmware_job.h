@@ -32,7 +32,7 @@ namespace printrelay {
 
 inline constexpr std::size_t kMaxEnvelopeTextBytes = 64 * 1024;
 
-// The serial of a standing auto-update authorisation (decision 0010): a firmware envelope the
+// The serial of a standing auto-update authorisation (decision 0011): a firmware envelope the
 // service center signs once per model and target versions, which the relay's compatibility rules
 // may attach to the automatic jobs they create for any device. It must expire; the device still
 // installs only images signed by its vendor for its own model.

@@ -1,7 +1,7 @@
 // The service center's code tables (seed 002): the error-content table that turns a device's
 // error code into what it means and what to do, and the order-content table that turns an order
 // code typed on a device's panel into the part ordered. Also the standing auto-update
-// authorisations the compatibility rules may attach to automatic firmware jobs (decision 0010).
+// authorisations the compatibility rules may attach to automatic firmware jobs (decision 0011).
 //
 // Pure: operators send these as JSON; the parsers refuse unknown keys and name the entry at fault
 // (bad_input), and to_json() gives back what the parser reads to the same value.

@@ -6,7 +6,7 @@
 // - Every structure report is judged against the compatibility table: an incompatible device
 //   opens an "incompatible" alert (once, until a compatible report closes it) and is notified;
 //   when the rules ask for it and the service center signed a standing authorisation for the
-//   versions, an automatic firmware job is created (decision 0010).
+//   versions, an automatic firmware job is created (decision 0011).
 // - Supplies reports feed the forecast: a supply that will run out within the lead time opens a
 //   "supply_low" alert. Error logs, jams, service calls, alerts and boots feed the trouble rules:
 //   each finding opens a "trouble" alert.
