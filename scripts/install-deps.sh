@@ -13,12 +13,33 @@ PACKAGES=(
   python3-aiosmtpd chromium nodejs
 )
 
+# The browser test's one npm package (tests/browser/package-lock.json: playwright-core, pinned).
+# Skipped when node_modules already holds the pinned version; npm comes with Node.js builds that
+# bundle it, else from Debian's npm package.
+browser_test_deps() {
+  local dir want have
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+  want=$(sed -n 's/.*"playwright-core": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)
+  have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/playwright-core/package.json" \
+    2>/dev/null | head -n 1 || true)
+  if [ -n "$want" ] && [ "$have" = "$want" ]; then
+    echo "install-deps: playwright-core $have present in tests/browser"
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    $([ "$(id -u)" -ne 0 ] && echo sudo) apt-get install -y -qq --no-install-recommends npm
+  fi
+  echo "install-deps: npm ci in tests/browser (playwright-core $want)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+}
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  browser_test_deps
   exit 0
 fi
 SUDO=""
@@ -35,4 +56,5 @@ for svc in tinyproxy nginx; do
   fi
 done
 pkill -x tinyproxy 2>/dev/null || true
+browser_test_deps
 echo "install-deps: done"

@@ -118,6 +118,24 @@ Result<Json> forbidden_windows_json(const std::vector<std::string>& texts, int u
   return out;
 }
 
+Result<std::map<std::string, std::string>> parse_component_versions(
+    const std::vector<std::string>& items, const char* flag, const char* meaning) {
+  std::map<std::string, std::string> versions;
+  for (const auto& cv : items) {
+    auto eq = cv.find('=');
+    const std::string comp = trim(cv.substr(0, eq == std::string::npos ? 0 : eq));
+    const std::string ver = eq == std::string::npos ? "" : trim(cv.substr(eq + 1));
+    if (comp.empty() || ver.empty()) {
+      return bad_input(std::string(flag) + " must look like main=1.0.3 (" + meaning + "): '" + cv +
+                       "'");
+    }
+    if (!versions.emplace(comp, ver).second) {
+      return bad_input(std::string(flag) + " " + comp + " is given twice");
+    }
+  }
+  return versions;
+}
+
 Result<std::string> expiry_input(const std::string& expires_at, std::optional<int> expires_in_h,
                                  TimeMs now) {
   if (!expires_at.empty() && expires_in_h) {
@@ -262,19 +280,9 @@ Result<Json> campaign_body(const CampaignArgs& a, const std::vector<std::string>
   if (a.name.size() > 200) return bad_input("--name is longer than 200 characters");
   Json select = Json::object();
   if (!a.model.empty()) select["model"] = a.model;
-  Json versions = Json::object();
-  for (const auto& cv : a.versions) {
-    auto eq = cv.find('=');
-    const std::string comp = trim(cv.substr(0, eq == std::string::npos ? 0 : eq));
-    const std::string ver = eq == std::string::npos ? "" : trim(cv.substr(eq + 1));
-    if (comp.empty() || ver.empty()) {
-      return bad_input("--version must look like main=1.0.3 (component=current version): '" + cv +
-                       "'");
-    }
-    if (versions.contains(comp)) return bad_input("--version " + comp + " is given twice");
-    versions[comp] = ver;
-  }
-  if (!versions.empty()) select["versions"] = versions;
+  auto versions = parse_component_versions(a.versions, "--version", "component=current version");
+  if (!versions) return versions.error();
+  if (!versions->empty()) select["versions"] = *versions;
   std::vector<std::string> serials;
   std::set<std::string> seen;
   for (const auto* list : {&a.serials, &file_serials}) {
@@ -359,6 +367,188 @@ Result<Json> sign_campaign_envelopes(
     if (progress) progress(i + 1, total);
   }
   return envelopes;
+}
+
+// ---------------- standing auto-update authorisations ----------------
+
+namespace {
+
+// The component versions an auto_updates entry authorises, read from its signed text; nullopt
+// when the entry is not a readable authorisation.
+std::optional<std::map<std::string, std::string>> entry_versions(const Json& entry,
+                                                                 JobEnvelope* parsed = nullptr) {
+  if (!entry.is_object()) return std::nullopt;
+  auto signed_env = envelope_of(Json{{"envelope", entry.value("envelope", Json())}});
+  if (!signed_env) return std::nullopt;
+  auto env = parse_envelope_text(signed_env->text);
+  if (!env) return std::nullopt;
+  auto spec = parse_firmware_params(env->params);
+  if (!spec) return std::nullopt;
+  std::map<std::string, std::string> versions;
+  for (const auto& c : spec->components) versions[c.component] = c.version;
+  if (parsed) *parsed = std::move(*env);
+  return versions;
+}
+
+}  // namespace
+
+std::string versions_text(const std::map<std::string, std::string>& versions) {
+  std::string text;
+  for (const auto& [component, version] : versions) {
+    text += (text.empty() ? "" : ", ") + component + "=" + version;
+  }
+  return text;
+}
+
+Result<std::map<std::string, std::string>> authorisation_versions(
+    const std::string& model, const std::vector<std::string>& components) {
+  if (model.empty()) return bad_input("--model is required");
+  if (!is_valid_id(model)) {
+    return bad_input("--model must be 1-64 characters of [A-Za-z0-9._:-]: '" + model + "'");
+  }
+  if (components.empty()) {
+    return bad_input("--component is required: main=2.0.0 (component=version to install)");
+  }
+  if (components.size() > 16) return bad_input("at most 16 --component");
+  return parse_component_versions(components, "--component", "component=version to install");
+}
+
+Status check_authorisation_days(int days) {
+  if (days >= 1 && days <= kMaxAuthorisationDays) return ok_status();
+  return bad_input("--expires-days must be 1-" + std::to_string(kMaxAuthorisationDays) + ", not " +
+                   std::to_string(days));
+}
+
+Result<std::vector<Json>> find_firmware_images(const Json& artifacts, const std::string& model,
+                                               const std::map<std::string, std::string>& versions) {
+  std::vector<Json> images;
+  for (const auto& [component, version] : versions) {
+    std::vector<Json> found;
+    std::set<std::string> pushed;  // the component's other versions, for the message
+    if (artifacts.is_array()) {
+      for (const auto& a : artifacts) {
+        if (!a.is_object() || text_field(a, "kind") != kArtifactKindFirmware ||
+            text_field(a, "model") != model || text_field(a, "component") != component) {
+          continue;
+        }
+        if (text_field(a, "version") == version) {
+          found.push_back(a);
+        } else {
+          pushed.insert(text_field(a, "version"));
+        }
+      }
+    }
+    const std::string what = model + " " + component + " " + version;
+    if (found.empty()) {
+      std::string known;
+      for (const auto& v : pushed) known += (known.empty() ? "" : ", ") + v;
+      return bad_input("no firmware image of " + what + " on the relay (" +
+                       (known.empty() ? "none of " + model + " " + component
+                                      : component + " versions pushed: " + known) +
+                       "; see relayctl artifact list)");
+    }
+    if (found.size() > 1) {
+      std::string shas;
+      for (const auto& f : found) {
+        shas += (shas.empty() ? "" : ", ") + text_field(f, "sha256").substr(0, 12);
+      }
+      return bad_input("several firmware images of " + what + " on the relay (" + shas +
+                       "): an authorisation names exactly one image per component");
+    }
+    images.push_back(std::move(found.front()));
+  }
+  return images;
+}
+
+Result<Json> sign_authorisation(const std::string& model, const std::vector<Json>& images, int days,
+                                const JobSigner& signer, TimeMs now) {
+  if (auto s = check_authorisation_days(days); !s) return s.error();
+  std::vector<std::string> shas;
+  for (const auto& m : images) shas.push_back(text_field(m, "sha256"));
+  auto components = firmware_components(shas, images);
+  if (!components) return components.error();
+  if (!images.empty() && text_field(images.front(), "model") != model) {
+    return bad_input("the images are for " + text_field(images.front(), "model") + ", not " +
+                     model);
+  }
+  auto spec = parse_firmware_params(Json{{"components", *components}});
+  if (!spec) return bad_input("firmware params: " + spec.error().message);
+  const TimeMs expires_at = now + TimeMs(days) * 86'400'000;
+  auto env =
+      signer.sign(kAnyDevice, JobKind::kFirmware, printrelay::to_json(*spec), expires_at, now);
+  if (!env) return env.error();
+  return Json{{"model", model}, {"envelope", envelope_json(*env)}};
+}
+
+Json authorisation_rows(const Json& auto_updates, TimeMs now) {
+  Json rows = Json::array();
+  if (!auto_updates.is_array()) return rows;
+  for (const auto& entry : auto_updates) {
+    const std::string model = entry.is_object() ? text_field(entry, "model") : "";
+    JobEnvelope env;
+    auto versions = entry_versions(entry, &env);
+    if (!versions) {
+      rows.push_back({{"model", model}, {"problem", "the envelope is not an authorisation"}});
+      continue;
+    }
+    Json row = {{"model", model},
+                {"versions", *versions},
+                {"expires_at", env.expires_at ? Json(format_time(*env.expires_at)) : Json()},
+                {"expired", env.expires_at && *env.expires_at <= now},
+                {"envelope_id", env.id},
+                {"key_id", env.key_id},
+                {"signed_at", format_time(env.signed_at)}};
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+Result<Json> with_authorisation(const Json& auto_updates, const Json& entry, bool* replaced) {
+  if (!auto_updates.is_array()) return bad_input("the auto_updates table is not a list");
+  auto versions = entry_versions(entry);
+  if (!versions) return bad_input("not an authorisation");
+  const std::string model = text_field(entry, "model");
+  Json out = Json::array();
+  *replaced = false;
+  for (const auto& e : auto_updates) {
+    if (!*replaced && text_field(e, "model") == model && entry_versions(e) == versions) {
+      out.push_back(entry);
+      *replaced = true;
+      continue;
+    }
+    out.push_back(e);
+  }
+  if (!*replaced) out.push_back(entry);
+  return out;
+}
+
+Result<Json> without_authorisation(const Json& auto_updates, const std::string& model,
+                                   const std::map<std::string, std::string>& versions,
+                                   Json* removed) {
+  if (!auto_updates.is_array()) return bad_input("the auto_updates table is not a list");
+  Json out = Json::array();
+  std::vector<std::string> others;
+  bool found = false;
+  for (const auto& e : auto_updates) {
+    if (text_field(e, "model") != model) {
+      out.push_back(e);
+      continue;
+    }
+    auto v = entry_versions(e);
+    if (!found && v == versions) {
+      *removed = e;
+      found = true;
+      continue;
+    }
+    if (v) others.push_back(versions_text(*v));
+    out.push_back(e);
+  }
+  if (found) return out;
+  std::string known;
+  for (const auto& o : others) known += (known.empty() ? "" : "; ") + o;
+  return not_found("no authorisation of " + model + " for " + versions_text(versions) + " (" +
+                   (known.empty() ? model + " has none" : model + " is authorised for " + known) +
+                   ")");
 }
 
 }  // namespace printrelay::cli

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,12 @@ Result<std::optional<Json>> deferral_json(const DeferralArgs& a);
 // is 0, else objects {"from", "to", "days", "utc_offset_min"} (the text form has no offset). Bad
 // input naming the window at fault, or when the windows forbid the whole week.
 Result<Json> forbidden_windows_json(const std::vector<std::string>& texts, int utc_offset_min);
+
+// COMP=VER items of a repeatable flag (campaigns' --version, authorisations' --component) as
+// component -> version, spaces around either trimmed. Bad input naming `flag` for an item that is
+// not COMP=VER ("main=1.0.3 (<meaning>)" in the message) or a component given twice.
+Result<std::map<std::string, std::string>> parse_component_versions(
+    const std::vector<std::string>& items, const char* flag, const char* meaning);
 
 // The wire expiry: --expires-at (RFC 3339 or +2d), else now + --expires-in-h, else now + 72 h.
 Result<std::string> expiry_input(const std::string& expires_at, std::optional<int> expires_in_h,
@@ -117,5 +124,52 @@ Result<Json> campaign_body(const CampaignArgs& a, const std::vector<std::string>
 Result<Json> sign_campaign_envelopes(
     const Json& plan, const JobSigner& signer, TimeMs now,
     const std::function<void(std::size_t, std::size_t)>& progress = {});
+
+// ===== Standing auto-update authorisations (the auto_updates table, decision 0010) =====
+//
+// An authorisation is {"model", "envelope": {"text", "signature"}}: a firmware job envelope for
+// serial kAnyDevice ("*") with an expiry, signed by the service center, whose params name one
+// pushed image per component. The relay attaches it to the automatic firmware jobs its
+// compatibility rules create for devices of the model; each device checks the signature.
+
+inline constexpr int kDefaultAuthorisationDays = 30;
+inline constexpr int kMaxAuthorisationDays = 365;
+
+// --model and the --component COMP=VER items of `firmware authorise` and `firmware revoke`:
+// component -> version. Bad input for a malformed model, no --component, more than 16, or a
+// malformed or repeated one.
+Result<std::map<std::string, std::string>> authorisation_versions(
+    const std::string& model, const std::vector<std::string>& components);
+// --expires-days: 1-365.
+Status check_authorisation_days(int days);
+
+// The manifests of the pushed firmware images (the rows of GET /v1/artifacts) for `model` at
+// exactly `versions`, in component order. Bad input naming the component whose version was not
+// pushed (with the versions that were), or that has several images of that version.
+Result<std::vector<Json>> find_firmware_images(const Json& artifacts, const std::string& model,
+                                               const std::map<std::string, std::string>& versions);
+
+// The auto_updates entry for `model` and the images' manifests: the envelope signed by `signer`
+// for serial "*", kind firmware, params {"components": [{"component", "version", "artifact",
+// "size"}]} in canonical form, expiring `days` days after `now`.
+Result<Json> sign_authorisation(const std::string& model, const std::vector<Json>& images, int days,
+                                const JobSigner& signer, TimeMs now);
+
+// One row per auto_updates entry: {"model", "versions": {component: version}, "expires_at",
+// "expired", "envelope_id", "key_id", "signed_at"}; an entry whose envelope does not parse as an
+// authorisation has {"model", "problem"} instead.
+Json authorisation_rows(const Json& auto_updates, TimeMs now);
+
+// The auto_updates body with `entry` added at the end, or in place of the entry of the same model
+// and component versions (then `*replaced` is set). Bad input when the body is not an array or
+// `entry` not an authorisation.
+Result<Json> with_authorisation(const Json& auto_updates, const Json& entry, bool* replaced);
+// The auto_updates body without the entry of `model` at exactly `versions` (the removed entry in
+// `*removed`). Not found, naming the versions the model is authorised for, when there is none.
+Result<Json> without_authorisation(const Json& auto_updates, const std::string& model,
+                                   const std::map<std::string, std::string>& versions,
+                                   Json* removed);
+// "main=2.0.0, adf=1.0.0" (component order).
+std::string versions_text(const std::map<std::string, std::string>& versions);
 
 }  // namespace printrelay::cli

@@ -5,6 +5,14 @@
 #include "net/http_client.h"
 
 namespace printrelay::cli {
+namespace {
+
+// A refusal is bad input to the caller, except a conflict: the caller may read again and retry.
+ErrorKind refusal_kind(int status) {
+  return status == 409 ? ErrorKind::kConflict : ErrorKind::kBadInput;
+}
+
+}  // namespace
 
 std::string describe_http_error(int status, const std::string& body) {
   auto j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
@@ -79,7 +87,7 @@ Result<HttpResponse> RelayClient::send(HttpRequest& req, const std::string& acce
   auto resp = http_->send(req);
   if (!resp) return unavailable(transport_error(resp.error(), req.method, req.url));
   if (resp->status < 200 || resp->status > 299) {
-    return Error{ErrorKind::kBadInput, describe_http_error(resp->status, resp->body)};
+    return Error{refusal_kind(resp->status), describe_http_error(resp->status, resp->body)};
   }
   return std::move(*resp);
 }
@@ -134,7 +142,7 @@ Result<bool> RelayClient::follow(const std::string& path, long timeout_ms,
   }
   if (*timed_out) return false;
   if (*status < 200 || *status > 299) {
-    return Error{ErrorKind::kBadInput, describe_http_error(*status, head)};
+    return Error{refusal_kind(*status), describe_http_error(*status, head)};
   }
   return false;
 }

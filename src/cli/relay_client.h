@@ -2,6 +2,8 @@
 // into the one line relayctl prints after "error: ":
 //   server error:  "<message> (<code>, HTTP <status>)"
 //   transport:     "cannot reach relay at <url>: <detail>"
+// A transport failure is unavailable, a 409 a conflict (someone changed what was read), any other
+// refusal bad input.
 #pragma once
 
 #include <functional>

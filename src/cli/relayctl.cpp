@@ -14,6 +14,7 @@
 
 #include "cli/firmware_requests.h"
 #include "cli/job_signing.h"
+#include "cli/monitoring_requests.h"
 #include "cli/relay_client.h"
 #include "cli/render.h"
 #include "cli/requests.h"
@@ -69,6 +70,14 @@ struct Flags {
   std::optional<int> history_limit;
 
   std::string billing_from, billing_to, billing_serial, billing_customer, billing_out;
+
+  std::string table_name, table_file;
+  std::string notification_serial;
+  std::optional<int> notification_limit;
+  std::string monitoring_serial;
+  std::string authorisation_model;
+  std::vector<std::string> authorisation_components;  // COMP=VER
+  int authorisation_days = kDefaultAuthorisationDays;
 };
 
 // Completes "a firmware job must be " and "a campaign's jobs must be ".
@@ -93,6 +102,19 @@ Result<std::string> read_file(const std::string& path) {
   in.seekg(0);
   if (!in.read(bytes.data(), size)) return bad_input("cannot read " + path);
   return bytes;
+}
+
+// Everything on a stream (`tables put NAME -` reads standard input).
+Result<std::string> read_stream(std::istream& in, const std::string& what) {
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return bad_input("cannot read " + what);
+  return text.str();
+}
+
+// "1 entry", "12 entries" from a table's "entries".
+std::string entries_text(const Json& entries) {
+  return display(entries) + (entries == 1 ? " entry" : " entries");
 }
 
 // Records in RFC 4180 text: line ends outside quoted fields (a quoted field may hold one).
@@ -598,6 +620,157 @@ class Commands {
     return kExitOk;
   }
 
+  int tables() { return list("/v1/tables", "tables", print_tables); }
+
+  // Code tables as a table, the others as their JSON body (ready to edit and `tables put`); the
+  // revision and who changed it last on stderr, so that stdout is the body alone.
+  int table_show() {
+    auto reply = call({"GET", "/v1/tables/" + url_encode(f_.table_name), {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    const Json updated_at = reply->value("updated_at", Json());
+    c_.err << f_.table_name << ": revision " << display(reply->value("revision", Json())) << ", "
+           << entries_text(reply->value("entries", Json())) << ", "
+           << (updated_at.is_null() ? "never changed (the defaults)"
+                                    : "updated " + display_time(updated_at) + " by " +
+                                          display(reply->value("updated_by", Json())))
+           << '\n';
+    const Json body = reply->value("body", Json());
+    if (is_code_table(f_.table_name)) {
+      print_code_table(f_.table_name, body, c_.out);
+      return kExitOk;
+    }
+    c_.out << json_text(body, 2) << '\n';
+    return kExitOk;
+  }
+
+  // Replaces a table with FILE's content at the revision the file was read at (a `tables show
+  // --json` answer) or, for a bare body, the current one. The relay checks every entry.
+  int table_put() {
+    if (!connect()) return kExitUsage;
+    const bool from_stdin = f_.table_file == "-";
+    const std::string source = from_stdin ? "standard input" : f_.table_file;
+    auto text = from_stdin ? read_stream(*c_.in, source) : read_file(f_.table_file);
+    if (!text) return usage(text.error().message);
+    auto file = parse_table_file(f_.table_name, *text);
+    if (!file.problems.empty()) {
+      for (const auto& p : file.problems) c_.err << "error: " << source << ": " << p << '\n';
+      c_.err << "nothing was changed\n";
+      return kExitUsage;
+    }
+    std::int64_t revision = 0;
+    if (file.revision) {
+      revision = *file.revision;
+    } else {
+      auto current = call({"GET", "/v1/tables/" + url_encode(f_.table_name), {}});
+      if (!current) return failed(current.error());
+      revision = current->value("revision", std::int64_t(0));
+    }
+    auto reply = call(table_put_call(f_.table_name, file.body, revision));
+    if (!reply) return change_failed(reply.error(), f_.table_name);
+    if (f_.json) return print_json(*reply);
+    c_.out << f_.table_name << " revision " << display(reply->value("revision", Json())) << " ("
+           << entries_text(reply->value("entries", Json())) << ")\n";
+    return kExitOk;
+  }
+
+  int notifications() {
+    auto request = notifications_call(f_.notification_serial, f_.notification_limit);
+    if (!request) return usage(request.error().message);
+    return list(request->path, "notifications", print_notifications);
+  }
+
+  int device_monitoring() {
+    auto request = device_monitoring_call(f_.monitoring_serial);
+    if (!request) return usage(request.error().message);
+    auto reply = call(*request);
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    print_device_monitoring(*reply, c_.out);
+    return kExitOk;
+  }
+
+  // Signs a standing authorisation for the pushed images of the model at the given versions and
+  // adds it to the auto_updates table (in place of one for the same versions). Everything local
+  // (flags, the key) is checked before the relay is asked.
+  int firmware_authorise() {
+    const std::string& model = f_.authorisation_model;
+    auto versions = authorisation_versions(model, f_.authorisation_components);
+    if (!versions) return usage(versions.error().message);
+    if (auto s = check_authorisation_days(f_.authorisation_days); !s) {
+      return usage(s.error().message);
+    }
+    auto signer = load_signer();
+    if (!signer) return usage(signer.error().message);
+    if (!*signer) return usage(std::string("a standing authorisation must be ") + kNoSignKey);
+    auto artifacts = call({"GET", "/v1/artifacts", {}});
+    if (!artifacts) return failed(artifacts.error());
+    auto images = find_firmware_images(items_of(*artifacts, "artifacts"), model, *versions);
+    if (!images) return failed(images.error());
+    const TimeMs now = c_.now();
+    auto entry = sign_authorisation(model, *images, f_.authorisation_days, **signer, now);
+    if (!entry) return failed(entry.error());
+    auto table = call({"GET", "/v1/tables/auto_updates", {}});
+    if (!table) return failed(table.error());
+    bool replaced = false;
+    auto body = with_authorisation(table->value("body", Json::array()), *entry, &replaced);
+    if (!body) return failed(body.error());
+    auto reply =
+        call(table_put_call("auto_updates", *body, table->value("revision", std::int64_t(0))));
+    if (!reply) return change_failed(reply.error(), "auto_updates");
+    const Json row = authorisation_rows(Json::array({*entry}), now).at(0);
+    if (f_.json) {
+      return print_json(Json{{"authorisation", row},
+                             {"replaced", replaced},
+                             {"revision", reply->value("revision", Json())}});
+    }
+    c_.out << "authorised " << model << " " << versions_text(*versions) << " until "
+           << display_time(row["expires_at"]) << " (envelope " << display(row["envelope_id"])
+           << ", key " << display(row["key_id"]) << ")\n";
+    c_.err << (replaced ? "replaced the authorisation of the same versions; " : "")
+           << "auto_updates is at revision " << display(reply->value("revision", Json())) << '\n';
+    return kExitOk;
+  }
+
+  int firmware_authorisations() {
+    auto table = call({"GET", "/v1/tables/auto_updates", {}});
+    if (!table) return failed(table.error());
+    const Json rows = authorisation_rows(table->value("body", Json::array()), c_.now());
+    if (f_.json) {
+      return print_json(
+          Json{{"authorisations", rows}, {"revision", table->value("revision", Json())}});
+    }
+    print_authorisations(rows, c_.out);
+    return kExitOk;
+  }
+
+  int firmware_revoke() {
+    const std::string& model = f_.authorisation_model;
+    auto versions = authorisation_versions(model, f_.authorisation_components);
+    if (!versions) return usage(versions.error().message);
+    auto table = call({"GET", "/v1/tables/auto_updates", {}});
+    if (!table) return failed(table.error());
+    Json removed;
+    auto body =
+        without_authorisation(table->value("body", Json::array()), model, *versions, &removed);
+    if (!body) return failed(body.error());
+    auto reply =
+        call(table_put_call("auto_updates", *body, table->value("revision", std::int64_t(0))));
+    if (!reply) return change_failed(reply.error(), "auto_updates");
+    const Json rows = authorisation_rows(Json::array({removed}), c_.now());
+    if (f_.json) {
+      return print_json(
+          Json{{"revoked", rows.at(0)}, {"revision", reply->value("revision", Json())}});
+    }
+    c_.out << "revoked " << model << " " << versions_text(*versions) << " (envelope "
+           << display(rows.at(0).value("envelope_id", Json())) << ")\n";
+    c_.err << "the relay no longer attaches it to automatic updates; jobs it already created keep "
+              "their envelope until it expires ("
+           << display_time(rows.at(0).value("expires_at", Json()))
+           << "): see relayctl jobs, relayctl jobs cancel\n";
+    return kExitOk;
+  }
+
  private:
   // GET /v1/billing with the period and filters of the flags.
   Result<std::string> billing_path(const char* format) {
@@ -713,6 +886,21 @@ class Commands {
   int failed(const Error& e) {
     if (usage_error_) return kExitUsage;  // already explained by connect()
     c_.err << "error: " << e.message << '\n';
+    return kExitFailed;
+  }
+
+  // A table change that did not go through: why, and whether the table changed.
+  int change_failed(const Error& e, const std::string& table) {
+    if (usage_error_) return kExitUsage;
+    c_.err << "error: " << e.message << '\n';
+    if (e.kind == ErrorKind::kUnavailable) {
+      c_.err << "the relay may or may not have taken the change: see relayctl tables\n";
+    } else if (e.kind == ErrorKind::kConflict) {
+      c_.err << "nothing was changed: " << table
+             << " was changed meanwhile by someone else; read it again and retry\n";
+    } else {
+      c_.err << "nothing was changed\n";
+    }
     return kExitFailed;
   }
 
@@ -1069,7 +1257,8 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   campaign_cancel->add_option("ID", f.campaign_id)->required();
   actions[campaign_cancel] = [&] { return cmd.campaign_action("cancel"); };
 
-  auto* firmware = app.add_subcommand("firmware", "firmware of one device");
+  auto* firmware = app.add_subcommand(
+      "firmware", "a device's firmware history; standing auto-update authorisations");
   firmware->require_subcommand(1);
   auto* history = firmware->add_subcommand(
       "history", "a device's firmware history: checked, sent, installed, failed");
@@ -1077,6 +1266,34 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   history->add_option("--limit", f.history_limit, "1-1000 (relay default 100)")
       ->check(CLI::Range(1, 1000));
   actions[history] = [&] { return cmd.firmware_history(); };
+  auto* authorise = firmware->add_subcommand(
+      "authorise",
+      "sign a standing authorisation: the relay may update devices of MODEL to these pushed "
+      "images automatically (signed: needs --sign-key)");
+  authorise->alias("authorize");
+  authorise->add_option("--model", f.authorisation_model, "device model")->required();
+  authorise
+      ->add_option("--component", f.authorisation_components,
+                   "COMP=VER of a pushed image, e.g. main=2.0.0 (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  authorise->add_option("--expires-days", f.authorisation_days,
+                        "valid for this many days, 1-365 (default 30)");
+  add_signing(authorise, f);
+  actions[authorise] = [&] { return cmd.firmware_authorise(); };
+  auto* authorisations = firmware->add_subcommand(
+      "authorisations", "standing auto-update authorisations: model, versions, expiry, envelope");
+  authorisations->alias("authorizations");
+  actions[authorisations] = [&] { return cmd.firmware_authorisations(); };
+  auto* revoke = firmware->add_subcommand(
+      "revoke", "remove the standing authorisation of a model at exactly these versions");
+  revoke->add_option("--model", f.authorisation_model, "device model")->required();
+  revoke
+      ->add_option("--component", f.authorisation_components,
+                   "COMP=VER as authorised, e.g. main=2.0.0 (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  actions[revoke] = [&] { return cmd.firmware_revoke(); };
 
   auto* billing = app.add_subcommand("billing", "meter readings for billing by counted pages");
   billing->require_subcommand(1);
@@ -1095,6 +1312,44 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   auto* billing_show = billing->add_subcommand("show", "the same as a table");
   add_billing_options(billing_show);
   actions[billing_show] = [&] { return cmd.billing_show(); };
+
+  auto* tables = app.add_subcommand(
+      "tables",
+      "the service center's tables: error_codes, order_codes, compatibility, troubles, forecast, "
+      "notification_rules, auto_updates");
+  tables->alias("table");
+  tables->require_subcommand(0, 1);
+  actions[tables] = [&] { return cmd.tables(); };
+  actions[tables->add_subcommand("list", "list the tables: revision, entries, last change")] = [&] {
+    return cmd.tables();
+  };
+  auto* table_show = tables->add_subcommand(
+      "show", "one table: its body as JSON (code tables as a table; --json: with its revision)");
+  table_show->add_option("NAME", f.table_name, "the table's name")->required();
+  actions[table_show] = [&] { return cmd.table_show(); };
+  auto* table_put = tables->add_subcommand(
+      "put", "replace a table with FILE (the relay checks every entry; nothing changes on error)");
+  table_put->add_option("NAME", f.table_name, "the table's name")->required();
+  table_put
+      ->add_option("FILE", f.table_file,
+                   "JSON: the body, or what `tables show NAME --json` printed; for error_codes "
+                   "also CSV code,text[,action,urgency], for order_codes code,text; - reads "
+                   "standard input")
+      ->required();
+  actions[table_put] = [&] { return cmd.table_put(); };
+
+  auto* notifications = app.add_subcommand(
+      "notifications", "the record of notifications sent (e-mail, webhooks), newest first");
+  notifications->add_option("--serial", f.notification_serial, "only this device's");
+  notifications->add_option("--limit", f.notification_limit, "1-1000 (relay default 200)")
+      ->check(CLI::Range(1, 1000));
+  actions[notifications] = [&] { return cmd.notifications(); };
+
+  auto* monitoring = app.add_subcommand(
+      "monitoring",
+      "a device as the monitoring center judges it: compatibility, troubles, supply forecasts");
+  monitoring->add_option("SERIAL", f.monitoring_serial, "device serial")->required();
+  actions[monitoring] = [&] { return cmd.device_monitoring(); };
 
   try {
     app.parse(argc, argv);

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <functional>
+#include <iostream>
+#include <istream>
 #include <ostream>
 
 #include "cli/connection.h"
@@ -23,6 +25,7 @@ struct Console {
   std::ostream& err;
   EnvLookup env;
   std::function<TimeMs()> now;
+  std::istream* in = &std::cin;  // read by commands given "-" as a file
 };
 Console process_console();
 

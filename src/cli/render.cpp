@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iterator>
+#include <map>
 
 #include "cli/table.h"
 #include "core/firmware_rules.h"
@@ -704,6 +705,164 @@ void print_firmware_history(const Json& history, std::ostream& out) {
     t.add_row({display_time(at(h, "at")), cell(h, "event"), cell(h, "component"),
                cell(h, "version"), cell(h, "artifact").substr(0, 12), cell(h, "job_id"),
                firmware_history_detail(h)});
+  }
+  t.print(out);
+}
+
+void print_tables(const Json& tables, std::ostream& out) {
+  Table t({"NAME", "REVISION", "ENTRIES", "UPDATED AT", "UPDATED BY"});
+  for (const auto& tb : tables) {
+    t.add_row({cell(tb, "name"), cell(tb, "revision"), cell(tb, "entries"),
+               display_time(at(tb, "updated_at")), cell(tb, "updated_by")});
+  }
+  t.print(out);
+}
+
+void print_code_table(const std::string& name, const Json& body, std::ostream& out) {
+  const bool errors = name == "error_codes";
+  Table t(errors ? std::vector<std::string>{"CODE", "URGENCY", "TEXT", "ACTION"}
+                 : std::vector<std::string>{"CODE", "TEXT"});
+  if (body.is_array()) {
+    for (const auto& e : body) {
+      if (errors) {
+        t.add_row({cell(e, "code"), cell(e, "urgency"), cell(e, "text"), cell(e, "action")});
+      } else {
+        t.add_row({cell(e, "code"), cell(e, "text")});
+      }
+    }
+  }
+  t.print(out);
+}
+
+void print_notifications(const Json& notifications, std::ostream& out) {
+  Table t({"TIME", "EVENT", "SERIAL", "CHANNEL", "TARGET", "RULE", "STATE", "ATTEMPTS", "SENT",
+           "LAST ERROR"});
+  for (const auto& n : notifications) {
+    t.add_row({display_time(at(n, "created_at")), cell(n, "event_type"), cell(n, "serial"),
+               cell(n, "channel"), cell(n, "target"), cell(n, "rule"), cell(n, "state"),
+               cell(n, "attempts"), display_time(at(n, "sent_at")), cell(n, "last_error")});
+  }
+  t.print(out);
+}
+
+namespace {
+
+std::string fixed_text(const Json& v, const char* format) {
+  if (!v.is_number()) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, format, v.get<double>());
+  return buf;
+}
+
+// Unit -> software version from a structure report body ({"units": [{"id", "software_version"}]}).
+std::map<std::string, std::string> unit_versions(const Json& structure) {
+  std::map<std::string, std::string> versions;
+  const Json& units = at(structure, "units");
+  if (!units.is_array()) return versions;
+  for (const auto& u : units) {
+    versions[display(first_of(u, {"id", "unit_id"}))] =
+        display(first_of(u, {"software_version", "version"}));
+  }
+  return versions;
+}
+
+}  // namespace
+
+void print_device_monitoring(const Json& reply, std::ostream& out) {
+  const Json& verdict = at(reply, "compatibility");
+  std::string compatibility = "- (no structure report yet)";
+  if (verdict.is_object()) {
+    compatibility = display(at(verdict, "verdict"));
+    if (const std::string summary = display(at(verdict, "summary")); summary != "-") {
+      compatibility += ": " + summary;
+    }
+  }
+  print_key_values({{"SERIAL", cell(reply, "serial")},
+                    {"MODEL", cell(reply, "model")},
+                    {"STRUCTURE", display_time(at(reply, "structure_at"))},
+                    {"COMPATIBILITY", compatibility}},
+                   out, "");
+
+  const Json& findings = at(verdict, "findings");
+  if (size_of(findings) > 0) {
+    out << "\nFINDINGS\n";
+    Table t({"UNIT", "FOUND", "KIND", "INCOMPATIBLE", "RECOMMENDED", "WHY"});
+    for (const auto& f : findings) {
+      t.add_row({cell(f, "unit"), cell(f, "found_version"), cell(f, "kind"),
+                 cell(f, "incompatible"), cell(f, "recommended"), cell(f, "why")});
+    }
+    t.print(out);
+  }
+
+  const Json& updates = at(verdict, "updates");
+  if (updates.is_object() && !updates.empty()) {
+    out << "\nRECOMMENDED VERSIONS ("
+        << (at(verdict, "auto_update") == true ? "installed automatically when authorised"
+                                               : "not installed automatically")
+        << ")\n";
+    auto now = unit_versions(at(reply, "structure"));
+    if (findings.is_array()) {
+      for (const auto& f : findings)
+        now.emplace(display(at(f, "unit")), display(at(f, "found_version")));
+    }
+    Table t({"UNIT", "NOW", "RECOMMENDED"});
+    for (const auto& [unit, version] : updates.items()) {
+      t.add_row({unit, now.contains(unit) ? now[unit] : "-", display(version)});
+    }
+    t.print(out);
+  }
+
+  out << "\nTROUBLES\n";
+  const Json& troubles = at(reply, "troubles");
+  if (size_of(troubles) == 0) {
+    out << "  -\n";
+  } else {
+    Table t({"TYPE", "SUBJECT", "COUNT", "URGENCY", "LAST", "TEXT"});
+    for (const auto& tr : troubles) {
+      t.add_row({cell(tr, "type"), cell(tr, "subject"), cell(tr, "count"), cell(tr, "urgency"),
+                 display_time(at(tr, "last_at")), cell(tr, "text")});
+    }
+    t.print(out);
+  }
+
+  out << "\nSUPPLY FORECASTS\n";
+  const Json& forecasts = at(reply, "forecasts");
+  if (size_of(forecasts) == 0) {
+    out << "  -\n";
+  } else {
+    Table t({"SUPPLY", "LEVEL", "USE/DAY", "DAYS LEFT", "EMPTY AT", "LOW", "REASON"});
+    for (const auto& f : forecasts) {
+      const Json& level = at(f, "level_pct");
+      t.add_row({cell(f, "supply"), level.is_number() ? percent_text(level.get<double>()) : "-",
+                 fixed_text(at(f, "pct_per_day"), "%.2f%%"),
+                 fixed_text(at(f, "days_until_empty"), "%.1f"), display_time(at(f, "empty_at")),
+                 cell(f, "low"), cell(f, "reason")});
+    }
+    t.print(out);
+  }
+
+  const Json& notes = at(reply, "notes");
+  if (size_of(notes) == 0) return;
+  out << "\nNOTES\n";
+  for (const auto& n : notes) out << "  " << display(n) << '\n';
+}
+
+void print_authorisations(const Json& rows, std::ostream& out) {
+  Table t({"MODEL", "VERSIONS", "EXPIRES", "STATE", "ENVELOPE", "KEY ID", "SIGNED AT"});
+  for (const auto& r : rows) {
+    std::string versions;
+    if (const Json& v = at(r, "versions"); v.is_object()) {
+      for (const auto& [component, version] : v.items()) {
+        versions += (versions.empty() ? "" : ", ") + component + "=" + display(version);
+      }
+    }
+    const Json& problem = at(r, "problem");
+    const std::string state = !problem.is_null()         ? display(problem)
+                              : at(r, "expired") == true ? "expired"
+                                                         : "valid";
+    t.add_row({cell(r, "model"), versions.empty() ? "-" : versions,
+               display_time(at(r, "expires_at")), state, cell(r, "envelope_id"), cell(r, "key_id"),
+               display_time(at(r, "signed_at"))});
   }
   t.print(out);
 }

@@ -73,6 +73,23 @@ void print_billing(const Json& reply, std::ostream& out);
 // One billing flag ({"kind", "at"?, "until"?}) as a table shows it.
 std::string billing_flag_text(const Json& flag);
 
+// GET /v1/tables rows: NAME, REVISION, ENTRIES, UPDATED AT, UPDATED BY.
+void print_tables(const Json& tables, std::ostream& out);
+// A code table's body: error_codes as CODE, URGENCY, TEXT, ACTION; order_codes as CODE, TEXT.
+void print_code_table(const std::string& name, const Json& body, std::ostream& out);
+// GET /v1/notifications rows: TIME (created), EVENT, SERIAL, CHANNEL, TARGET, RULE, STATE,
+// ATTEMPTS, SENT, LAST ERROR.
+void print_notifications(const Json& notifications, std::ostream& out);
+// A GET /v1/devices/{serial}/monitoring answer: the device and its compatibility verdict, the
+// findings (UNIT, FOUND, KIND, INCOMPATIBLE, RECOMMENDED, WHY), the recommended versions (UNIT,
+// NOW, RECOMMENDED) and whether they are installed automatically, the troubles (TYPE, SUBJECT,
+// COUNT, URGENCY, LAST, TEXT), the supply forecasts (SUPPLY, LEVEL, USE/DAY, DAYS LEFT, EMPTY
+// AT, LOW, REASON) and the center's notes.
+void print_device_monitoring(const Json& reply, std::ostream& out);
+// Standing auto-update authorisations as firmware_requests.h authorisation_rows() gives them:
+// MODEL, VERSIONS, EXPIRES, STATE (valid, expired or the problem), ENVELOPE, KEY ID, SIGNED AT.
+void print_authorisations(const Json& rows, std::ostream& out);
+
 // One `watch` line: "<time> <EVENT> <serial> <summary>"; the time is the event's own (transition,
 // alert or report time), else `now`.
 std::string event_line(const std::string& kind, const Json& data, TimeMs now);

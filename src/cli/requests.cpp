@@ -58,8 +58,8 @@ Result<ApiCall> job_call(const std::string& serial, const char* kind, Json param
   return ApiCall{"POST", "/v1/jobs", std::move(body)};
 }
 
-// Splits one CSV record starting at `pos`; advances `pos` past its line end and counts lines
-// consumed (a quoted field may span lines).
+}  // namespace
+
 Result<std::vector<std::string>> csv_record(std::string_view text, std::size_t& pos, int& lines) {
   std::vector<std::string> fields(1);
   bool quoted = false;
@@ -99,8 +99,6 @@ Result<std::vector<std::string>> csv_record(std::string_view text, std::size_t& 
   if (quoted) return bad_input("unterminated quoted field");
   return fields;
 }
-
-}  // namespace
 
 std::string url_encode(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";

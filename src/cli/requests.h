@@ -102,6 +102,11 @@ struct RegistrationArgs {
 Status validate_registration(const RegistrationArgs& r);
 ApiCall registration_call(const RegistrationArgs& r);
 
+// One RFC 4180 record of `text` starting at `pos` (quoted fields may hold commas, "" and line
+// ends; CR before LF ignored): its fields. Advances `pos` past the record's line end and adds the
+// lines it spans to `lines`. Bad input for an unterminated quote or text after a closing quote.
+Result<std::vector<std::string>> csv_record(std::string_view text, std::size_t& pos, int& lines);
+
 // A registrations CSV (header serial,model,place,customer,contact,enrollment_code in any
 // order; RFC 4180 quoting). Either every row is valid, or `problems` lists each bad line as
 // "line N: ..." and nothing should be sent.

@@ -29,11 +29,12 @@ inline const std::vector<std::string>& report_kinds() {
       "settings", "comm-history", "alert",          "error-log", "message", "order", "boot"};
   return k;
 }
-// The subset a `collect` job may ask for (Fig. 3).
+// The subset a `collect` job may ask for (Fig. 3), and the error log on request (seed 003).
 inline const std::vector<std::string>& data_sets() {
   static const std::vector<std::string> k = {"counters",   "supplies", "identification",
                                              "structure",  "calls",    "jams",
-                                             "adjustment", "settings", "comm-history"};
+                                             "adjustment", "settings", "comm-history",
+                                             "error-log"};
   return k;
 }
 bool is_report_kind(const std::string& kind);

@@ -795,6 +795,8 @@ Result<Json> Relay::acknowledge_alert(const std::string& id, const std::string& 
   if (id.empty() || *end != '\0') return bad_input("alert id must be a number");
   auto a = store_.acknowledge_alert(v, user, now);
   if (!a) return a.error();
+  // Every open dashboard drops the alert, not only the one that acknowledged it.
+  events_.publish("alert", Json{{"serial", a->serial}, {"alert", to_json(*a)}, {"resolved", true}});
   return to_json(*a);
 }
 

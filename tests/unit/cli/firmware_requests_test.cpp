@@ -369,5 +369,89 @@ TEST(CampaignEnvelopes, OnePerTargetWithThePlansParamsAndExpiry) {
   EXPECT_FALSE(sign_campaign_envelopes(no_expiry, *signer, kNow));
 }
 
+TEST(AuthorisationFlags, ModelComponentsAndDays) {
+  auto v = authorisation_versions("MX-4070", {"main=2.0.0", " adf = 1.0.0 "});
+  ASSERT_TRUE(v) << v.error().message;
+  EXPECT_EQ(*v, (std::map<std::string, std::string>{{"adf", "1.0.0"}, {"main", "2.0.0"}}));
+  EXPECT_EQ(versions_text(*v), "adf=1.0.0, main=2.0.0");
+  EXPECT_EQ(authorisation_versions("", {"main=2.0.0"}).error().message, "--model is required");
+  EXPECT_FALSE(authorisation_versions("MX 4070", {"main=2.0.0"}));
+  EXPECT_FALSE(authorisation_versions("MX-4070", {}));
+  EXPECT_EQ(authorisation_versions("MX-4070", {"main=2.0.0", "main=2.1.0"}).error().message,
+            "--component main is given twice");
+  EXPECT_TRUE(check_authorisation_days(1));
+  EXPECT_TRUE(check_authorisation_days(kMaxAuthorisationDays));
+  EXPECT_FALSE(check_authorisation_days(0));
+  EXPECT_FALSE(check_authorisation_days(366));
+}
+
+TEST(FirmwareImages, OnePushedImagePerComponentVersion) {
+  const Json artifacts = {manifest(kMainSha, "main", "2.0.0"),
+                          manifest(kCtlSha, "controller", "2.2.0"),
+                          manifest(std::string(64, 'e'), "main", "2.0.0", "MX-5000"),
+                          manifest(std::string(64, '9'), "main", "2.0.0", "", "relay")};
+  auto images =
+      find_firmware_images(artifacts, "MX-4070", {{"main", "2.0.0"}, {"controller", "2.2.0"}});
+  ASSERT_TRUE(images) << images.error().message;
+  ASSERT_EQ(images->size(), 2u);
+  EXPECT_EQ((*images)[0]["sha256"], kCtlSha);  // component order
+  EXPECT_EQ((*images)[1]["sha256"], kMainSha);
+
+  Json twice = artifacts;
+  twice.push_back(manifest(std::string(64, 'f'), "main", "2.0.0"));
+  EXPECT_EQ(find_firmware_images(twice, "MX-4070", {{"main", "2.0.0"}}).error().message,
+            "several firmware images of MX-4070 main 2.0.0 on the relay (aaaaaaaaaaaa, "
+            "ffffffffffff): an authorisation names exactly one image per component");
+  EXPECT_FALSE(find_firmware_images(Json::array(), "MX-4070", {{"main", "2.0.0"}}));
+}
+
+TEST(Authorisation, SignedForAnyDeviceAddedReplacedAndRemoved) {
+  auto key = make_signing_key();
+  ASSERT_TRUE(key);
+  auto signer = JobSigner::from_private_pem(key->private_pem);
+  ASSERT_TRUE(signer);
+  auto entry =
+      sign_authorisation("MX-4070", {manifest(kMainSha, "main", "2.0.0")}, 30, *signer, kNow);
+  ASSERT_TRUE(entry) << entry.error().message;
+  EXPECT_EQ((*entry)["model"], "MX-4070");
+  auto env = parse_envelope_text((*entry)["envelope"]["text"].get<std::string>());
+  ASSERT_TRUE(env) << env.error().message;
+  EXPECT_EQ(env->serial, kAnyDevice);
+  EXPECT_EQ(env->expires_at, kNow + 30 * 86'400'000LL);
+  EXPECT_FALSE(
+      sign_authorisation("MX-5000", {manifest(kMainSha, "main", "2.0.0")}, 30, *signer, kNow));
+  EXPECT_FALSE(
+      sign_authorisation("MX-4070", {manifest(kMainSha, "main", "2.0.0")}, 400, *signer, kNow));
+
+  bool replaced = true;
+  auto body = with_authorisation(Json::array(), *entry, &replaced);
+  ASSERT_TRUE(body) << body.error().message;
+  EXPECT_FALSE(replaced);
+  auto newer =
+      sign_authorisation("MX-4070", {manifest(kMainSha, "main", "2.0.0")}, 7, *signer, kNow);
+  ASSERT_TRUE(newer);
+  body = with_authorisation(*body, *newer, &replaced);
+  ASSERT_TRUE(body);
+  EXPECT_TRUE(replaced);
+  EXPECT_EQ(*body, Json::array({*newer}));
+  EXPECT_FALSE(with_authorisation(Json::object(), *entry, &replaced));
+
+  const Json rows = authorisation_rows(Json::array({*newer, {{"model", "X"}}}), kNow);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0]["versions"], (Json{{"main", "2.0.0"}}));
+  EXPECT_EQ(rows[0]["expired"], false);
+  EXPECT_EQ(authorisation_rows(Json::array({*newer}), kNow + 8 * 86'400'000LL)[0]["expired"], true);
+  EXPECT_EQ(rows[1], (Json{{"model", "X"}, {"problem", "the envelope is not an authorisation"}}));
+
+  Json removed;
+  auto none = without_authorisation(*body, "MX-4070", {{"main", "1.0.0"}}, &removed);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().kind, ErrorKind::kNotFound);
+  auto left = without_authorisation(*body, "MX-4070", {{"main", "2.0.0"}}, &removed);
+  ASSERT_TRUE(left);
+  EXPECT_TRUE(left->empty());
+  EXPECT_EQ(removed, *newer);
+}
+
 }  // namespace
 }  // namespace printrelay::cli

@@ -437,5 +437,59 @@ TEST(RenderBilling, PeriodRowsAndFlags) {
       << text;
 }
 
+TEST(RenderMonitoring, BeforeAnyStructureReportAndWithNotes) {
+  std::ostringstream out;
+  print_device_monitoring({{"serial", "SIM-2"},
+                           {"model", "MX-4070"},
+                           {"compatibility", nullptr},
+                           {"structure_at", nullptr},
+                           {"troubles", Json::array()},
+                           {"forecasts",
+                            {{{"supply", "drum"},
+                              {"confidence", "too_few_readings"},
+                              {"level_pct", 80},
+                              {"pct_per_day", nullptr},
+                              {"days_until_empty", nullptr},
+                              {"empty_at", nullptr},
+                              {"low", false},
+                              {"reason", "1 reading since the last replacement"}}}},
+                           {"notes", {"troubles: window_h must be at least one minute"}}},
+                          out);
+  EXPECT_EQ(out.str(),
+            "SERIAL         SIM-2\n"
+            "MODEL          MX-4070\n"
+            "STRUCTURE      -\n"
+            "COMPATIBILITY  - (no structure report yet)\n"
+            "\nTROUBLES\n"
+            "  -\n"
+            "\nSUPPLY FORECASTS\n"
+            "SUPPLY  LEVEL  USE/DAY  DAYS LEFT  EMPTY AT  LOW  REASON\n"
+            "drum    80%    -        -          -         no   1 reading since the last "
+            "replacement\n"
+            "\nNOTES\n"
+            "  troubles: window_h must be at least one minute\n");
+}
+
+TEST(RenderAuthorisations, ValidExpiredAndUnreadable) {
+  std::ostringstream out;
+  print_authorisations(
+      {{{"model", "MX-4070"},
+        {"versions", {{"adf", "1.0.0"}, {"main", "2.0.0"}}},
+        {"expires_at", "2026-12-23T10:00:00.000Z"},
+        {"expired", true},
+        {"envelope_id", "e1"},
+        {"key_id", "k1"},
+        {"signed_at", "2026-11-23T10:00:00.000Z"}},
+       {{"model", "MX-5000"}, {"problem", "the envelope is not an authorisation"}}},
+      out);
+  EXPECT_EQ(out.str(),
+            "MODEL    VERSIONS               EXPIRES              STATE                          "
+            "       ENVELOPE  KEY ID  SIGNED AT\n"
+            "MX-4070  adf=1.0.0, main=2.0.0  2026-12-23 10:00:00  expired                        "
+            "       e1        k1      2026-11-23 10:00:00\n"
+            "MX-5000  -                      -                    the envelope is not an "
+            "authorisation  -         -       -\n");
+}
+
 }  // namespace
 }  // namespace printrelay::cli

@@ -1,0 +1,464 @@
+// Browser test of the printrelay dashboard: headless Chromium (Debian's /usr/bin/chromium)
+// driven with playwright-core. Run by tests/integration/test_dashboard_browser.py, which starts
+// the relay and devices and passes what to look for in the environment:
+//
+//   DASHBOARD_URL, ADMIN_TOKEN, ADMIN_NAME, VIEWER_TOKEN (optional), SCREENSHOT_DIR,
+//   DEVICE_SERIAL, DEVICE_COUNT, ALERT_SERIAL, ALERT_CODE, OTHER_ALERT_SERIAL, ESCAPE_SERIAL,
+//   ESCAPE_PLACE, ESCAPE_CUSTOMER, CAMPAIGN_ID, CAMPAIGN_DEVICES, IGNORE_HTTPS_ERRORS
+//
+// Every check throws on failure (exit 1, with a screenshot of the moment); a screenshot is saved
+// after every step as SCREENSHOT_DIR/NN-name.png.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const T0 = Date.now();
+const env = (k, d) => (process.env[k] !== undefined && process.env[k] !== '' ? process.env[k] : d);
+function need(k) {
+  const v = env(k);
+  if (v === undefined) throw new Error(`environment variable ${k} is required`);
+  return v;
+}
+
+const URL_ = need('DASHBOARD_URL');
+const ADMIN_TOKEN = need('ADMIN_TOKEN');
+const ADMIN_NAME = env('ADMIN_NAME', 'admin');
+const VIEWER_TOKEN = env('VIEWER_TOKEN');
+const SHOTS = need('SCREENSHOT_DIR');
+const DEVICE = need('DEVICE_SERIAL');
+const DEVICE_COUNT = Number(need('DEVICE_COUNT'));
+const ALERT_SERIAL = need('ALERT_SERIAL');
+const ALERT_CODE = need('ALERT_CODE');
+const OTHER_ALERT_SERIAL = env('OTHER_ALERT_SERIAL');
+const ALERT_TEXT = env('ALERT_TEXT');
+const ALERT_ACTION = env('ALERT_ACTION');
+const EXPECT_VERDICT = env('EXPECT_VERDICT');
+const EXPECT_RECOMMENDED = env('EXPECT_RECOMMENDED'); // "unit=version"
+const ESCAPE_SERIAL = env('ESCAPE_SERIAL');
+const CAMPAIGN_ID = env('CAMPAIGN_ID');
+const CAMPAIGN_DEVICES = Number(env('CAMPAIGN_DEVICES', '0'));
+const BILLING_HEADER = 'serial,model,customer,place,counter,start_at,start,end_at,end,difference,flags';
+
+fs.mkdirSync(SHOTS, { recursive: true });
+const watchdog = setTimeout(() => {
+  console.error(`FAIL: the browser test did not finish in 200 s`);
+  process.exit(3);
+}, 200000);
+watchdog.unref();
+
+let shotNo = 0;
+const pageErrors = [];
+
+function log(msg) {
+  console.log(`[${((Date.now() - T0) / 1000).toFixed(1).padStart(5)} s] ${msg}`);
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+
+async function shot(page, name) {
+  shotNo += 1;
+  const file = path.join(SHOTS, `${String(shotNo).padStart(2, '0')}-${name}.png`);
+  await page.evaluate(() => window.scrollTo(0, 0)); // a full-page shot of a scrolled page repeats the sticky bar
+  await page.waitForTimeout(150); // let a just-started CSS transition settle
+  await page.screenshot({ path: file, fullPage: true });
+  log(`screenshot ${path.basename(file)}`);
+}
+
+function watch(page, who) {
+  page.on('pageerror', (e) => {
+    pageErrors.push(`${who}: ${e.message}`);
+    console.error(`${who} page error: ${e.message}`);
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') console.log(`${who} console.${m.type()}: ${m.text()}`);
+  });
+}
+
+/** A same-origin API call made inside the page (the browser trusts the relay's certificate there). */
+async function api(page, pathname, token) {
+  return page.evaluate(async ([p, t]) => {
+    const r = await fetch(p, { headers: { Authorization: `Bearer ${t}`, Accept: 'application/json' } });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  }, [pathname, token]);
+}
+
+async function waitFor(page, what, fn, timeout = 15000, interval = 100) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last: ${last && last.message ? last.message : JSON.stringify(last)})`);
+    await page.waitForTimeout(interval);
+  }
+}
+
+const rows = (page, sel) => page.$$eval(sel, (els) => els.length);
+
+async function login(page, token, { expectName, expectRole }) {
+  await page.fill('[data-testid=login-token]', token);
+  await page.click('[data-testid=login-submit]');
+  await page.waitForSelector('[data-testid=user-name]', { timeout: 15000 });
+  const name = (await page.textContent('[data-testid=user-name]')).trim();
+  const role = (await page.textContent('[data-testid=user-role]')).trim();
+  if (expectName) assert(name === expectName, `header shows user ${JSON.stringify(name)}, want ${expectName}`);
+  assert(role === expectRole, `header shows role ${JSON.stringify(role)}, want ${expectRole}`);
+  await page.waitForSelector('[data-testid=live].live-live', { timeout: 15000 });
+  return { name, role };
+}
+
+async function nav(page, id) {
+  await page.click(`.nav-link[data-nav=${id}]`);
+  await page.waitForFunction((n) => location.hash.startsWith(`#/${n}`), id);
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: env('CHROMIUM', '/usr/bin/chromium'),
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+  const contextOpts = {
+    viewport: { width: 1440, height: 900 },
+    ignoreHTTPSErrors: env('IGNORE_HTTPS_ERRORS') === '1',
+    acceptDownloads: true,
+    timezoneId: 'UTC',
+    locale: 'en-GB',
+  };
+  const ctx = await browser.newContext(contextOpts);
+  ctx.setDefaultTimeout(15000);
+  const page = await ctx.newPage();
+  watch(page, 'admin');
+  try {
+    await run(browser, contextOpts, page);
+  } catch (e) {
+    console.error(`FAIL: ${e.stack || e}`);
+    try {
+      await page.screenshot({ path: path.join(SHOTS, 'FAILED.png'), fullPage: true });
+      console.error(`screenshot of the failure: ${path.join(SHOTS, 'FAILED.png')}`);
+    } catch { /* the page may be gone */ }
+    await browser.close();
+    process.exit(1);
+  }
+  await browser.close();
+}
+
+async function run(browser, contextOpts, page) {
+  // ---- 1. log in (a wrong token first) ----
+  await page.goto(URL_);
+  await page.waitForSelector('[data-testid=login-token]');
+  await shot(page, 'login');
+  await page.fill('[data-testid=login-token]', 'at_0000000000000000000000000000000000000000000000000000000000000000');
+  await page.click('[data-testid=login-submit]');
+  await page.waitForFunction(() => /not valid/.test(document.querySelector('[data-testid=login-error]').textContent));
+  await shot(page, 'login-refused');
+  await login(page, ADMIN_TOKEN, { expectName: ADMIN_NAME, expectRole: 'admin' });
+  const stored = await page.evaluate(() => sessionStorage.getItem('printrelay.token'));
+  assert(stored === ADMIN_TOKEN, 'the token is kept in sessionStorage');
+  log('logged in as admin; live indicator on');
+
+  // ---- 2. fleet: every device, counts, escaping, filters, search ----
+  const fleetRows = '[data-testid=fleet-table] tbody tr[data-serial]';
+  await waitFor(page, `${DEVICE_COUNT} fleet rows`, async () => (await rows(page, fleetRows)) === DEVICE_COUNT);
+  const allCount = (await page.textContent('[data-testid=fleet-counts] [data-filter=all] .stat-value')).trim();
+  assert(Number(allCount.replace(/\D/g, '')) === DEVICE_COUNT, `the "All devices" count shows ${allCount}`);
+  await page.waitForSelector(`${fleetRows}[data-serial="${DEVICE}"] .mini-gauge`);
+  const gauges = await rows(page, `${fleetRows}[data-serial="${DEVICE}"] .mini-gauge`);
+  assert(gauges === 4, `${DEVICE} shows ${gauges} supply gauges (want 4 toners)`);
+  if (ESCAPE_SERIAL) {
+    const cells = await page.$eval(`${fleetRows}[data-serial="${ESCAPE_SERIAL}"]`, (tr) => ({
+      place: tr.children[2].textContent, customer: tr.children[3].textContent, tags: tr.querySelectorAll('img, script, b').length,
+    }));
+    assert(cells.place === env('ESCAPE_PLACE'), `the place is shown as typed: ${JSON.stringify(cells.place)}`);
+    assert(cells.customer === env('ESCAPE_CUSTOMER'), `the customer is shown as typed: ${JSON.stringify(cells.customer)}`);
+    assert(cells.tags === 0, 'no element was made from server text');
+    assert(await page.evaluate(() => window.__pwned === undefined), 'no script from server text ran');
+  }
+  await shot(page, 'fleet');
+
+  await page.click('[data-testid=fleet-counts] [data-filter=alerts]');
+  await waitFor(page, 'the open-alerts filter', async () => {
+    const shown = await page.$$eval(fleetRows, (els) => els.map((e) => [e.dataset.serial, !!e.querySelector('.count-badge')]));
+    return shown.some(([s]) => s === ALERT_SERIAL) && shown.every(([, badge]) => badge);
+  });
+  assert((await page.evaluate(() => location.hash)).includes('state=alerts'), 'the filter is in the URL');
+  await shot(page, 'fleet-filter-open-alerts');
+  await page.click('[data-testid=fleet-counts] [data-filter=alerts]'); // off again
+
+  await page.fill('[data-testid=fleet-search]', DEVICE.toLowerCase());
+  await waitFor(page, `the search to leave ${DEVICE} alone`, async () => {
+    const serials = await page.$$eval(fleetRows, (els) => els.map((e) => e.dataset.serial));
+    return serials.length === 1 && serials[0] === DEVICE;
+  });
+  await shot(page, 'fleet-search');
+
+  // ---- 3. the device page and its counters chart ----
+  await page.click(`${fleetRows}[data-serial="${DEVICE}"] [data-testid=device-link]`);
+  await page.waitForFunction((s) => location.hash === `#/device/${s}`, DEVICE);
+  await page.waitForSelector('[data-testid=counters-chart] svg .chart-point');
+  const printPoints = async () => page.$$eval('[data-testid=counters-chart] .chart-series[data-series=print] .chart-point',
+    (els) => els.map((e) => Number(e.getAttribute('data-value'))));
+  const before = await printPoints();
+  assert(before.length >= 4, `the chart has ${before.length} points for print (want the readings: >= 4)`);
+  const polyline = await page.$eval('[data-testid=counters-chart] .chart-series[data-series=print] polyline', (p) => p.getAttribute('points').trim().split(/\s+/).length);
+  assert(polyline === before.length, `the print line joins its ${before.length} points (${polyline})`);
+  for (let i = 1; i < before.length; i++) assert(before[i] >= before[i - 1], `print counter never falls: ${before}`);
+  await waitFor(page, 'the counters shown to match the API', async () => {
+    const r = await api(page, `/v1/reports?serial=${encodeURIComponent(DEVICE)}&kind=counters&limit=1`, ADMIN_TOKEN);
+    const newest = r.body.reports[0].body;
+    const total = Number(await page.getAttribute('[data-testid=counter-total]', 'data-value'));
+    const shownText = (await page.textContent('[data-testid=counter-total]')).replace(/\D/g, '');
+    const lastPrint = (await printPoints()).at(-1);
+    return total === newest.total && Number(shownText) === newest.total && lastPrint === newest.print;
+  });
+  for (const id of ['card-identification', 'card-supplies', 'card-structure', 'card-settings', 'card-reports', 'card-compat']) {
+    await page.waitForSelector(`[data-testid=${id}]`);
+  }
+  assert((await rows(page, '[data-testid=units-table] tbody tr')) >= 3, 'the structure lists the units');
+  if (EXPECT_VERDICT) {
+    await waitFor(page, `the compatibility verdict ${EXPECT_VERDICT}`, async () => (await page.getAttribute('[data-testid=compat] .verdict .pill', 'data-state')) === EXPECT_VERDICT);
+  }
+  if (EXPECT_RECOMMENDED) {
+    const [unit, version] = EXPECT_RECOMMENDED.split('=');
+    const rec = await page.$eval(`[data-testid=units-table] tr[data-unit="${unit}"] [data-testid=recommended]`, (td) => td.textContent.trim());
+    assert(rec === version, `unit ${unit}: recommended ${JSON.stringify(rec)}, want ${version}`);
+  }
+  await shot(page, 'device');
+  log(`device page: ${before.length} readings charted; the latest total matches the API`);
+
+  // ---- 4. a collect job created here ends without a reload (the event stream) ----
+  await page.click('[data-testid=new-collect]');
+  await page.waitForSelector('[data-testid=form-collect]');
+  await page.check('[data-testid=form-collect] input[data-set=structure]');
+  const at = await page.evaluate(() => {
+    const d = new Date(Date.now() + 5000);
+    const p = (n) => String(n).padStart(2, '0');
+    return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  });
+  await page.fill('[data-testid=job-execute-at]', at);
+  await shot(page, 'collect-form');
+  await page.evaluate(() => { window.__sameDocument = true; });
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/jobs' && r.request().method() === 'POST'),
+    page.click('[data-testid=form-collect] [data-testid=job-submit]'),
+  ]);
+  assert(resp.status() === 201, `POST /v1/jobs answered ${resp.status()}`);
+  const job = await resp.json();
+  assert(job.kind === 'collect' && job.execute_at, `the job carries its execution time: ${JSON.stringify(job)}`);
+  const rowSel = `[data-testid=card-jobs] tr[data-job="${job.id}"]`;
+  await page.waitForSelector(rowSel);
+  const seen = [];
+  let acquiredShot = false;
+  await waitFor(page, `job ${job.id} to reach succeeded on the page`, async () => {
+    const s = await page.getAttribute(rowSel, 'data-state');
+    if (seen.at(-1) !== s) {
+      seen.push(s);
+      log(`job ${job.id}: ${s}`);
+    }
+    if (!acquiredShot && (s === 'acquired' || s === 'running')) {
+      acquiredShot = true;
+      await shot(page, 'collect-job-acquired');
+    }
+    if (['failed', 'cancelled', 'expired'].includes(s)) throw new Error(`job ended ${s}`);
+    return s === 'succeeded';
+  }, 40000, 50);
+  assert(seen.length >= 2 && seen[0] !== 'succeeded', `the row changed state in place: ${seen.join(' → ')}`);
+  assert(await page.evaluate(() => window.__sameDocument === true), 'the page was not reloaded');
+  await page.click(`${rowSel} .expander button`);
+  const trans = `[data-detail-for="${job.id}"] [data-testid=transitions] li`;
+  await waitFor(page, 'the transitions', async () => (await rows(page, trans)) >= 3);
+  const lastTo = await page.$$eval(trans, (els) => els.at(-1).dataset.to);
+  assert(lastTo === 'succeeded', `the last transition is ${lastTo}`);
+  await waitFor(page, 'the new reading on the chart (live)', async () => (await printPoints()).length > before.length);
+  await shot(page, 'collect-job-succeeded');
+  log(`collect job seen live: ${seen.join(' → ')}; the chart gained the new reading`);
+
+  // ---- 5. acknowledge an alert ----
+  await nav(page, 'alerts');
+  const alertRow = `[data-testid=alerts-table] tr[data-serial="${ALERT_SERIAL}"][data-code="${ALERT_CODE}"]`;
+  await page.waitForSelector(alertRow);
+  const text = (await page.textContent(`${alertRow} [data-testid=alert-text]`)).trim();
+  assert(text.length > 3, `the alert says what happened: ${JSON.stringify(text)}`);
+  if (ALERT_TEXT) assert(text.startsWith(ALERT_TEXT), `the alert shows the error-code text: ${JSON.stringify(text)}`);
+  const action = (await page.textContent(`${alertRow} [data-testid=alert-action]`)).trim();
+  if (ALERT_ACTION) assert(action === ALERT_ACTION, `the alert says what to do: ${JSON.stringify(action)}`);
+  const badgeBefore = Number(await page.textContent('[data-testid=nav-alert-count]'));
+  await shot(page, 'alerts');
+  await page.click(`${alertRow} [data-testid=alert-ack]`);
+  await page.waitForSelector(alertRow, { state: 'detached' });
+  const after = await api(page, `/v1/alerts?serial=${encodeURIComponent(ALERT_SERIAL)}&all=1`, ADMIN_TOKEN);
+  const mine = after.body.alerts.filter((a) => a.code === ALERT_CODE);
+  assert(mine.length && mine.every((a) => !a.open), `the relay closed the alert: ${JSON.stringify(mine)}`);
+  const badgeAfter = Number(await page.textContent('[data-testid=nav-alert-count]').catch(() => '0')) || 0;
+  assert(badgeAfter === badgeBefore - 1, `the nav count went from ${badgeBefore} to ${badgeAfter}`);
+  await shot(page, 'alert-acknowledged');
+
+  // ---- 6. firmware: the campaign and its result table ----
+  if (CAMPAIGN_ID) {
+    await nav(page, 'firmware');
+    const campRow = `[data-testid=campaigns-table] tr[data-campaign="${CAMPAIGN_ID}"]`;
+    await page.waitForSelector(campRow);
+    assert((await rows(page, '[data-testid=artifacts-table] tbody tr')) >= 1, 'the artifact is listed');
+    await shot(page, 'firmware');
+    await page.click(`${campRow} [data-testid=campaign-link]`);
+    await page.waitForFunction((id) => location.hash === `#/campaign/${id}`, CAMPAIGN_ID);
+    const res = '[data-testid=campaign-results] tbody tr[data-serial]';
+    await page.waitForSelector(res);
+    assert((await rows(page, res)) === CAMPAIGN_DEVICES, `the result table has ${await rows(page, res)} rows, want ${CAMPAIGN_DEVICES}`);
+    const outcomes = await page.$$eval(res, (els) => els.map((e) => [e.dataset.outcome, e.textContent]));
+    assert(outcomes.every(([o, t]) => o === 'completed' && t.toLowerCase().includes('updating completed')), `results: ${JSON.stringify(outcomes)}`);
+    const done = Number(await page.textContent('[data-testid=tally-completed]'));
+    assert(done === CAMPAIGN_DEVICES, `the progress shows ${done} completed`);
+    await shot(page, 'campaign');
+  }
+
+  // ---- 7. billing: the CSV download ----
+  await nav(page, 'billing');
+  await page.waitForSelector('[data-testid=billing-table]');
+  await shot(page, 'billing');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=billing-download]')]);
+  const csvPath = path.join(SHOTS, 'billing.csv');
+  await download.saveAs(csvPath);
+  const csv = fs.readFileSync(csvPath, 'utf8');
+  const lines = csv.split(/\r?\n/);
+  assert(lines[0] === BILLING_HEADER, `the CSV starts with its header line: ${JSON.stringify(lines[0])}`);
+  assert(lines.some((l) => l.startsWith(`${DEVICE},`)), `the CSV has rows for ${DEVICE}`);
+  assert(/^billing-.*\.csv$/.test(download.suggestedFilename()), `the file is named ${download.suggestedFilename()}`);
+  log(`billing CSV: ${lines.filter(Boolean).length - 1} rows, saved as ${download.suggestedFilename()}`);
+
+  // ---- 8. the other pages ----
+  await nav(page, 'jobs');
+  await page.waitForSelector(`[data-testid=jobs-table] tr[data-job="${job.id}"][data-state=succeeded]`);
+  await shot(page, 'jobs');
+
+  await nav(page, 'registrations');
+  const regRows = '[data-testid=registrations-table] tbody tr[data-serial]';
+  await waitFor(page, 'the registrations', async () => (await rows(page, regRows)) >= DEVICE_COUNT);
+  await page.click('[data-testid=reg-add]');
+  const editRow = '[data-testid=registrations-table] tr.row-editing';
+  await page.fill(`${editRow} input[aria-label=Serial]`, 'NEW-0001');
+  await page.fill(`${editRow} input[aria-label=Model]`, 'MX-4070');
+  await page.fill(`${editRow} input[aria-label=Place]`, 'Lobby');
+  await page.fill(`${editRow} input[aria-label=Customer]`, 'ACME Corp');
+  await page.fill(`${editRow} input[aria-label="Enrollment code"]`, 'code-1234');
+  await shot(page, 'registration-add');
+  await page.click(`${editRow} [data-testid=reg-save]`);
+  await page.waitForSelector(`${regRows}[data-serial="NEW-0001"]:not(.row-editing)`);
+  await page.click(`${regRows}[data-serial="NEW-0001"] [data-testid=reg-edit]`);
+  await page.fill(`${editRow} input[aria-label=Place]`, 'Lobby, 2nd floor');
+  await page.click(`${editRow} [data-testid=reg-save]`);
+  await waitFor(page, 'the edited place', async () => {
+    const r = await api(page, '/v1/registrations', ADMIN_TOKEN);
+    return r.body.registrations.some((x) => x.serial === 'NEW-0001' && x.place === 'Lobby, 2nd floor');
+  });
+  await page.click(`${regRows}[data-serial="NEW-0001"] [data-testid=reg-delete]`);
+  await page.click('dialog [data-testid=confirm-ok]');
+  await page.waitForSelector(`${regRows}[data-serial="NEW-0001"]`, { state: 'detached' });
+  const regs = await api(page, '/v1/registrations', ADMIN_TOKEN);
+  assert(!regs.body.registrations.some((x) => x.serial === 'NEW-0001'), 'the registration was deleted');
+  await shot(page, 'registrations');
+  log('registrations: added, edited and deleted a row');
+
+  await nav(page, 'tables');
+  await page.waitForSelector('[data-testid=table-rows]');
+  assert((await rows(page, '[data-testid=table-rows] tbody tr[data-row]')) >= 1, 'the error-code table has rows');
+  await shot(page, 'tables-error-codes');
+  await page.click('.tab[data-table=compatibility]');
+  await page.waitForSelector('[data-testid=table-json]');
+  const rev = await api(page, '/v1/tables/compatibility', ADMIN_TOKEN);
+  await page.fill('[data-testid=table-json]', '{"this": "is not an array of models"}');
+  await page.click('[data-testid=table-save]');
+  await waitFor(page, 'the relay\'s validation message', async () => (await page.textContent('[data-testid=table-error]')).trim().length > 10);
+  const rev2 = await api(page, '/v1/tables/compatibility', ADMIN_TOKEN);
+  assert(rev2.body.revision === rev.body.revision, 'a refused table changes nothing');
+  log(`tables: the relay refused a bad compatibility table: ${(await page.textContent('[data-testid=table-error]')).trim()}`);
+  await shot(page, 'tables-validation-error');
+
+  await nav(page, 'notifications');
+  await page.waitForSelector('[data-testid=notifications-table]');
+  await waitFor(page, 'the record of notifications', async () => (await rows(page, '[data-testid=notifications-table] tbody tr[data-notification]')) >= 1);
+  await shot(page, 'notifications');
+
+  // ---- 9. a viewer sees no action buttons ----
+  if (VIEWER_TOKEN) {
+    const vctx = await browser.newContext(contextOpts);
+    vctx.setDefaultTimeout(15000);
+    const vpage = await vctx.newPage();
+    watch(vpage, 'viewer');
+    await vpage.goto(`${URL_}#/alerts`);
+    await vpage.waitForSelector('[data-testid=login-token]');
+    await login(vpage, VIEWER_TOKEN, { expectRole: 'viewer' });
+    await vpage.waitForSelector(`[data-testid=alerts-table] tr[data-serial="${OTHER_ALERT_SERIAL || ALERT_SERIAL}"]`);
+    assert((await rows(vpage, '[data-testid=alert-ack]')) === 0, 'a viewer sees no Acknowledge button');
+    await shot(vpage, 'viewer-alerts');
+    await vpage.goto(`${URL_}#/device/${encodeURIComponent(DEVICE)}`);
+    await vpage.waitForSelector('[data-testid=counters-chart] svg');
+    assert((await rows(vpage, '[data-testid=new-collect], [data-testid=job-cancel], [data-testid=job-ack]')) === 0, 'a viewer sees no job buttons');
+    await vpage.goto(`${URL_}#/registrations`);
+    await vpage.waitForSelector('[data-testid=registrations-table]');
+    assert((await rows(vpage, '[data-testid=reg-add], [data-testid=reg-edit], [data-testid=reg-delete]')) === 0, 'a viewer cannot edit registrations');
+    if (CAMPAIGN_ID) {
+      await vpage.goto(`${URL_}#/campaign/${encodeURIComponent(CAMPAIGN_ID)}`);
+      await vpage.waitForSelector('[data-testid=campaign-results]');
+      assert((await rows(vpage, '[data-testid=campaign-resume], [data-testid=campaign-cancel]')) === 0, 'a viewer sees no campaign buttons');
+    }
+    await vpage.goto(`${URL_}#/device/${encodeURIComponent(DEVICE)}`);
+    await vpage.waitForSelector('[data-testid=counters-chart] svg');
+    await shot(vpage, 'viewer-device');
+    await vctx.close();
+    log('viewer: no action buttons');
+  }
+
+  // ---- 10. the live stream: SSE framing, and a silent stream is dropped and reopened ----
+  const frames = await page.evaluate(async () => {
+    const { SseParser } = await import('/ui/api.js');
+    const out = [];
+    const parser = new SseParser((ev) => out.push(ev));
+    // Split anywhere, CRLF or LF, comments, multi-line data.
+    for (const chunk of [': keepalive\r\n\r', '\nevent: job\r\ndata: {"a"', ':1}\r\n\r\nevent: report\ndata: x\ndata: y\n', '\n']) parser.push(chunk);
+    return out;
+  });
+  assert(JSON.stringify(frames) === JSON.stringify([{ type: 'job', data: { a: 1 }, id: '' }, { type: 'report', data: 'x\ny', id: '' }]),
+    `SSE frames parsed: ${JSON.stringify(frames)}`);
+  {
+    const rctx = await browser.newContext(contextOpts);
+    const rpage = await rctx.newPage();
+    watch(rpage, 'reconnect');
+    await rpage.clock.install(); // the page's timers run on a clock the test moves
+    await rpage.goto(`${URL_}#/jobs`);
+    await rpage.waitForSelector('[data-testid=login-token]');
+    await login(rpage, ADMIN_TOKEN, { expectName: ADMIN_NAME, expectRole: 'admin' });
+    let opened = 0;
+    rpage.on('request', (r) => { if (new URL(r.url()).pathname === '/v1/events') opened += 1; });
+    await rpage.clock.fastForward(46000); // no byte for 45 s: the stream is given up
+    await rpage.waitForSelector('[data-testid=live].live-retrying', { timeout: 5000 });
+    await shot(rpage, 'live-reconnecting');
+    await rpage.clock.fastForward(3000); // the first retry comes after about a second
+    await rpage.waitForSelector('[data-testid=live].live-live', { timeout: 10000 });
+    assert(opened >= 1, 'the stream was opened again');
+    await rctx.close();
+    log('live stream: frames parsed; a silent stream was dropped and reopened');
+  }
+
+  // ---- 11. sign out ----
+  await page.click('[data-testid=logout]');
+  await page.waitForSelector('[data-testid=login-token]');
+  assert(await page.evaluate(() => sessionStorage.getItem('printrelay.token') === null), 'signing out forgets the token');
+  await shot(page, 'signed-out');
+
+  assert(pageErrors.length === 0, `uncaught errors in the page: ${pageErrors.join('; ')}`);
+  log(`PASS (${shotNo} screenshots in ${SHOTS})`);
+}
+
+main().catch((e) => {
+  console.error(`FAIL: ${e.stack || e}`);
+  process.exit(1);
+});
