@@ -53,6 +53,11 @@ for i in $(seq 1 "$DEVICES"); do
     "${places[$(( i % ${#places[@]} ))]}" "${customers[$(( i % ${#customers[@]} ))]}" "$CODE" >>"$CSV"
 done
 "$BIN/relayctl/relayctl" registrations import "$CSV" >/dev/null
+# The service center's tables (docs/operations.md): error and order codes, compatibility rules.
+for table in error_codes order_codes compatibility; do
+  "$BIN/relayctl/relayctl" tables show "$table" --json 2>/dev/null | grep -q '"revision": 0' &&
+    "$BIN/relayctl/relayctl" tables put "$table" "scripts/demo-tables/$table.json" >/dev/null
+done
 
 "$BIN/mfp-sim/mfp-sim" --relay "https://localhost:$PORT" --ca "$DEMO_DIR/relay/tls/ca.pem" \
   --enrollment-code "$CODE" --devices "$DEVICES" --state-dir "$DEMO_DIR/sim" --speed 20 \
@@ -65,6 +70,9 @@ cat <<TXT
 printrelay demo is running: relayd on https://localhost:$PORT (SQLite store in $DEMO_DIR/relay),
 $DEVICES simulated MFPs (mfp-sim, state in $DEMO_DIR/sim). Logs: $DEMO_DIR/*.log
 
+The dashboard: https://localhost:$PORT/  (the certificate is the demo's own CA,
+$DEMO_DIR/relay/tls/ca.pem; sign in with the admin token: $(cat "$DEMO_DIR/relay/admin.token"))
+
 In another terminal:
   export PRINTRELAY_CONFIG=$PRINTRELAY_CONFIG
   build/apps/relayctl/relayctl devices                      # the fleet
@@ -74,6 +82,8 @@ In another terminal:
   build/apps/relayctl/relayctl device SIM-0001              # counters, supplies, structure, settings
   echo '{"action":"fault","code":"SC542","sc_type":"A"}' > $DEMO_DIR/sim/control/SIM-0003.json
                                                             # a fatal service call, seen by watch at once
+  build/apps/relayctl/relayctl tables                       # error/order codes, compatibility, rules
+  build/apps/relayctl/relayctl monitoring SIM-0001          # compatibility, troubles, supply forecasts
 Ctrl-C stops the demo.
 TXT
 "$BIN/relayctl/relayctl" devices | head -8 || true

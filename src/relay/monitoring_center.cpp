@@ -178,10 +178,11 @@ Result<Json> MonitoringCenter::put_table(const std::string& name, const Json& re
   return table_json(d);
 }
 
-MonitoringCenter::Tables MonitoringCenter::tables(TimeMs now) {
+std::shared_ptr<const MonitoringCenter::Tables> MonitoringCenter::tables(TimeMs now) {
   std::lock_guard lock(tables_mu_);
-  if (cached_ && now - cached_at_ < kTablesFreshMs && now >= cached_at_) return *cached_;
-  Tables t;
+  if (cached_ && now - cached_at_ < kTablesFreshMs && now >= cached_at_) return cached_;
+  auto fresh = std::make_shared<Tables>();
+  Tables& t = *fresh;
   load(store_, "error_codes", parse_error_content_table, t.error_codes, t.notes);
   load(store_, "order_codes", parse_order_content_table, t.order_codes, t.notes);
   load(store_, "compatibility", parse_compatibility_table, t.compatibility, t.notes);
@@ -189,20 +190,22 @@ MonitoringCenter::Tables MonitoringCenter::tables(TimeMs now) {
   load(store_, "forecast", parse_forecast_policy, t.forecast, t.notes);
   load(store_, "notification_rules", parse_notification_rules, t.rules, t.notes);
   load(store_, "auto_updates", parse_auto_update_authorisations, t.auto_updates, t.notes);
-  for (const auto& n : t.notes) std::cerr << "relayd: monitoring table " << n << std::endl;
-  cached_ = t;
+  if (!cached_ || cached_->notes != t.notes) {
+    for (const auto& n : t.notes) std::cerr << "relayd: monitoring table " << n << std::endl;
+  }
+  cached_ = fresh;
   cached_at_ = now;
-  return t;
+  return cached_;
 }
 
 std::string MonitoringCenter::order_reply(const std::string& item, std::int64_t quantity) {
-  return order_reply_text(tables(wall_now()).order_codes, item, quantity);
+  return order_reply_text(tables(wall_now())->order_codes, item, quantity);
 }
 
 Json MonitoringCenter::error_content(const std::string& code) {
   auto t = tables(wall_now());
-  auto it = t.error_codes.find(code);
-  if (it == t.error_codes.end()) return Json();
+  auto it = t->error_codes.find(code);
+  if (it == t->error_codes.end()) return Json();
   Json j = {{"text", it->second.text}, {"action", it->second.action}};
   return j;
 }
@@ -279,9 +282,9 @@ void MonitoringCenter::run_once(TimeMs now) {
     work.swap(pending_);
     events.swap(pending_events_);
   }
-  const Tables t = tables(now);
-  for (const auto& e : events) notify(e, t, now);
-  for (const auto& [serial, p] : work) judge(serial, p.kinds, t, now);
+  const auto t = tables(now);
+  for (const auto& e : events) notify(e, *t, now);
+  for (const auto& [serial, p] : work) judge(serial, p.kinds, *t, now);
   deliver_due(now);
 }
 
@@ -593,7 +596,8 @@ Json MonitoringCenter::list_notifications(const std::string& serial, int limit) 
 Result<Json> MonitoringCenter::device_monitoring(const std::string& serial, TimeMs now) {
   auto device = store_.get_device(serial);
   if (!device) return device.error();
-  const Tables t = tables(now);
+  const auto tp = tables(now);
+  const Tables& t = *tp;
   Json out = {{"serial", serial},       {"model", device->model},    {"compatibility", Json()},
               {"structure_at", Json()}, {"troubles", Json::array()}, {"forecasts", Json::array()},
               {"notes", t.notes}};

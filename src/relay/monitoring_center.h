@@ -20,6 +20,7 @@
 
 #include <condition_variable>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -108,7 +109,8 @@ class MonitoringCenter {
     Json payload;
   };
 
-  Tables tables(TimeMs now);
+  // The tables as stored, parsed; re-read at most every few seconds (other nodes' changes).
+  std::shared_ptr<const Tables> tables(TimeMs now);
   void run();
   void judge(const std::string& serial, const std::set<std::string>& kinds, const Tables& t,
              TimeMs now);
@@ -142,7 +144,7 @@ class MonitoringCenter {
   std::thread worker_;
 
   std::mutex tables_mu_;
-  std::optional<Tables> cached_;
+  std::shared_ptr<const Tables> cached_;
   TimeMs cached_at_ = 0;
 };
 

@@ -74,8 +74,8 @@ TEST(Fleet, ControlFilesAreActedOnAndDeleted) {
   ASSERT_TRUE((*fleet)->start().ok());
   const auto dev1 = dir.path() / "SIM-0001";
   const auto dev2 = dir.path() / "SIM-0002";
-  std::size_t queued1 = outbox_entries(dev1);  // boot, counters, supplies
-  EXPECT_EQ(queued1, 3u);
+  std::size_t queued1 = outbox_entries(dev1);  // boot, structure, counters, supplies
+  EXPECT_EQ(queued1, 4u);
 
   write_control(dir.path(), "SIM-0001-jam", {{"action", "jam"}, {"location", "tray2"}});
   write_control(dir.path(), "SIM-0002", {{"action", "message"}, {"text", "paper tray broken"}});
@@ -88,19 +88,19 @@ TEST(Fleet, ControlFilesAreActedOnAndDeleted) {
   EXPECT_EQ(jams["recent"].back()["location"], "tray2");
   // The jam is logged, not queued as a report; the order is queued.
   EXPECT_EQ(outbox_entries(dev1), queued1 + 1);
-  EXPECT_EQ(outbox_entries(dev2), 4u);
+  EXPECT_EQ(outbox_entries(dev2), 5u);
 
   write_control(dir.path(), "SIM-0002-f",
                 {{"action", "fault"}, {"code", "SC542"}, {"sc_type", "A"}});
   write_control(dir.path(), "SIM-0002-b", {{"action", "burst"}, {"count", 5}});
   EXPECT_EQ((*fleet)->scan_control(), 2u);
-  EXPECT_EQ(outbox_entries(dev2), 4u + 1 + 5);
+  EXPECT_EQ(outbox_entries(dev2), 5u + 1 + 5);
   EXPECT_EQ((*fleet)->find("SIM-0002")->mfp().state(), "error");
 
   auto status = Json::parse(std::ifstream(dev2 / "status.json"));
   EXPECT_EQ(status["serial"], "SIM-0002");
   EXPECT_EQ(status["state"], "error");
-  EXPECT_EQ(status["outbox_size"], 10);
+  EXPECT_EQ(status["outbox_size"], 11);
   EXPECT_EQ(status["relay_url"], "http://127.0.0.1:9");
   EXPECT_EQ(status["open_service_call"]["code"], "SC542");
   EXPECT_TRUE(status["last_panel_reply"].is_null());
