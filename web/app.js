@@ -239,7 +239,9 @@ function setLive(state, detail) {
 function onLive(ev) {
   if (ev.type === 'alert') {
     const a = ev.data && ev.data.alert;
-    if (a && a.open !== false) ctx.bumpAlertCount(1);
+    // Every open or close is announced once, whoever did it (this page included).
+    if (a && ev.data.resolved) ctx.bumpAlertCount(-1);
+    else if (a && a.open !== false) ctx.bumpAlertCount(1);
   }
   if (view && view.onLive) view.onLive(ev);
 }

@@ -81,7 +81,9 @@ export async function mountAlerts(root, { query }, ctx) {
       const closed = (r && r.alert) || r || {};
       Object.assign(a, { open: false, acknowledged_at: closed.acknowledged_at || new Date().toISOString(), acknowledged_by: closed.acknowledged_by || ctx.user.name });
       if (!st.all) st.alerts = st.alerts.filter((x) => x.id !== a.id);
-      ctx.bumpAlertCount(-1);
+      // The nav count follows the stream's announcement of the close (app.js), so that an alert
+      // closed here and one closed by a colleague count the same way.
+      if (ctx.liveState !== 'live') ctx.bumpAlertCount(-1);
       ctx.toast(`Alert ${a.code || a.type} on ${a.serial} acknowledged.`, 'ok');
       render();
     } catch (e) {
@@ -160,8 +162,15 @@ export async function mountAlerts(root, { query }, ctx) {
       const a = ev.data.alert;
       if (st.serial && a.serial !== st.serial) return;
       const i = st.alerts.findIndex((x) => x.id === a.id);
-      if (i >= 0) st.alerts[i] = { ...st.alerts[i], ...a };
-      else st.alerts.unshift(a);
+      if (a.open === false && !st.all) {
+        // Closed elsewhere (another dispatcher, or the monitoring center): it leaves the list.
+        if (i < 0) return;
+        st.alerts.splice(i, 1);
+      } else if (i >= 0) {
+        st.alerts[i] = { ...st.alerts[i], ...a };
+      } else {
+        st.alerts.unshift(a);
+      }
       render();
     },
     resync: () => load().catch(() => {}),

@@ -226,7 +226,7 @@ export async function mountFleet(root, { query }, ctx) {
     }
   };
   const reloadSoon = throttle(reload, 5000);
-  const timer = setInterval(reload, 30000); // states (offline, error) change without events
+  const timer = setInterval(reload, 30000); // offline comes from silence, not from an event
 
   return {
     onLive(ev) {
@@ -243,11 +243,23 @@ export async function mountFleet(root, { query }, ctx) {
         }
         if (d.report.kind === 'boot' && d.report.body && d.report.body.firmware) dev.firmware = d.report.body.firmware;
         soon();
+      } else if (ev.type === 'device' && d.serial) {
+        const dev = st.bySerial.get(d.serial);
+        if (!dev) {
+          reloadSoon();
+          return;
+        }
+        if (d.state) dev.state = d.state;
+        if (d.last_seen) dev.last_seen = d.last_seen;
+        soon();
       } else if (ev.type === 'alert' && d.alert) {
         const dev = st.bySerial.get(d.serial || d.alert.serial);
         if (dev && d.alert.open !== false) {
           dev.open_alerts = (dev.open_alerts || 0) + 1;
           reloadSoon(); // the state (error) comes with the list
+          soon();
+        } else if (dev && d.resolved && dev.open_alerts > 0) {
+          dev.open_alerts -= 1;
           soon();
         }
       } else if (ev.type === 'monitoring') {

@@ -893,6 +893,9 @@ std::string event_line(const std::string& kind, const Json& data, TimeMs now) {
   } else if (kind == "report") {
     time = at(report, "created_at");
     summary = cell(report, "kind") + " " + report_summary(report);
+  } else if (kind == "device") {
+    time = at(data, "last_seen");
+    summary = "now " + cell(data, "state");
   } else {
     summary = data.dump();
   }

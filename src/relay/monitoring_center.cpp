@@ -112,9 +112,10 @@ MonitoringCenter::~MonitoringCenter() { stop(); }
 
 void MonitoringCenter::start() {
   std::lock_guard lock(mu_);
-  if (worker_.joinable()) return;
+  if (judge_thread_.joinable()) return;
   stopping_ = false;
-  worker_ = std::thread([this] { run(); });
+  judge_thread_ = std::thread([this] { judge_loop(); });
+  deliver_thread_ = std::thread([this] { deliver_loop(); });
 }
 
 void MonitoringCenter::stop() {
@@ -123,7 +124,9 @@ void MonitoringCenter::stop() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  deliver_wake_.notify_all();
+  if (judge_thread_.joinable()) judge_thread_.join();
+  if (deliver_thread_.joinable()) deliver_thread_.join();
 }
 
 // ---------------- tables ----------------
@@ -258,12 +261,12 @@ void MonitoringCenter::job_changed(const Job& job, const JobTransition& t) {
 
 // ---------------- the worker ----------------
 
-void MonitoringCenter::run() {
+void MonitoringCenter::judge_loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
     try {
-      run_once(wall_now());
+      judge_pending(wall_now());
     } catch (const std::exception& e) {
       // A store failure here must not end judging for good: logged, tried again next round.
       std::cerr << "relayd: monitoring center: " << e.what() << std::endl;
@@ -274,7 +277,29 @@ void MonitoringCenter::run() {
   }
 }
 
+// Also the retries: every second, whether or not anything new was queued.
+void MonitoringCenter::deliver_loop() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    deliver_due_ = false;
+    lock.unlock();
+    try {
+      deliver_due(wall_now());
+    } catch (const std::exception& e) {
+      std::cerr << "relayd: notification delivery: " << e.what() << std::endl;
+    }
+    lock.lock();
+    if (stopping_) break;
+    if (!deliver_due_) deliver_wake_.wait_for(lock, std::chrono::seconds(1));
+  }
+}
+
 void MonitoringCenter::run_once(TimeMs now) {
+  judge_pending(now);
+  deliver_due(now);
+}
+
+void MonitoringCenter::judge_pending(TimeMs now) {
   std::map<std::string, Pending> work;
   std::vector<Event> events;
   {
@@ -285,7 +310,6 @@ void MonitoringCenter::run_once(TimeMs now) {
   const auto t = tables(now);
   for (const auto& e : events) notify(e, *t, now);
   for (const auto& [serial, p] : work) judge(serial, p.kinds, *t, now);
-  deliver_due(now);
 }
 
 std::vector<Report> MonitoringCenter::history(const std::string& serial,
@@ -536,7 +560,11 @@ void MonitoringCenter::notify(const Event& e, const Tables& t, TimeMs now) {
               << ids.error().message << std::endl;
     return;
   }
-  wake_.notify_all();
+  {
+    std::lock_guard lock(mu_);
+    deliver_due_ = true;
+  }
+  deliver_wake_.notify_all();
 }
 
 void MonitoringCenter::deliver_due(TimeMs now) {

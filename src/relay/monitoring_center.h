@@ -12,9 +12,10 @@
 //   each finding opens a "trouble" alert.
 // - Device alerts, failed jobs, panel messages and orders are notified as they arrive.
 // Notifications go to the targets the routing rules choose, through the store's outbox: one record
-// per target, delivered by a worker thread with retries and kept as the record of what was sent.
+// per target, delivered by a thread of its own with retries and kept as the record of what was
+// sent.
 //
-// Reports are judged on the worker thread, never on the request that brought them: a device's
+// Reports are judged on a worker thread, never on the request that brought them: a device's
 // upload is acknowledged as soon as it is stored. Thread-safe.
 #pragma once
 
@@ -60,7 +61,7 @@ class MonitoringCenter {
   MonitoringCenter& operator=(const MonitoringCenter&) = delete;
 
   void start();
-  void stop();  // waits for the worker; what it had not judged yet is judged on the next report
+  void stop();  // waits for both threads; what was not judged yet is judged on the next report
 
   // --- tables ---
   Json list_tables();
@@ -85,7 +86,7 @@ class MonitoringCenter {
   Result<Json> device_monitoring(const std::string& serial, TimeMs now);
   Json list_notifications(const std::string& serial, int limit);
 
-  // Runs one round of the worker's work on the calling thread (tests).
+  // Judges what is queued, then delivers what is due, on the calling thread (tests).
   void run_once(TimeMs now);
 
  private:
@@ -111,7 +112,9 @@ class MonitoringCenter {
 
   // The tables as stored, parsed; re-read at most every few seconds (other nodes' changes).
   std::shared_ptr<const Tables> tables(TimeMs now);
-  void run();
+  void judge_loop();
+  void deliver_loop();
+  void judge_pending(TimeMs now);
   void judge(const std::string& serial, const std::set<std::string>& kinds, const Tables& t,
              TimeMs now);
   void check_structure(const std::string& serial, const Device& device, const Tables& t,
@@ -141,7 +144,11 @@ class MonitoringCenter {
   std::map<std::string, Pending> pending_;  // by serial
   std::vector<Event> pending_events_;       // notifications to route
   bool stopping_ = false;
-  std::thread worker_;
+  std::thread judge_thread_;
+  // Deliveries have a thread of their own: a slow mail server must not hold up judging reports.
+  std::thread deliver_thread_;
+  std::condition_variable deliver_wake_;
+  bool deliver_due_ = false;  // a notification was queued since the last delivery round
 
   std::mutex tables_mu_;
   std::shared_ptr<const Tables> cached_;

@@ -256,14 +256,21 @@ Result<PollAnswer> Relay::poll(const std::string& serial, const Json& body, Time
     }
     wait_s = options_.offer_long_poll ? int(it->get<std::int64_t>()) : 0;
   }
+  bool state_changed = false;
   {
     std::lock_guard lock(mu_);
     auto& cur = sightings_[serial];
     cur.last_seen = now;
+    state_changed = !s.state.empty() && cur.state != s.state;
     if (!s.state.empty()) cur.state = s.state;
     if (!s.boot_id.empty()) cur.boot_id = s.boot_id;
     if (!s.firmware.is_null()) cur.firmware = s.firmware;
     cur.dirty = true;
+  }
+  // Only a change is announced: an idle poll stays the cheap path.
+  if (state_changed) {
+    events_.publish("device",
+                    Json{{"serial", serial}, {"state", s.state}, {"last_seen", format_time(now)}});
   }
   return poll_answer(serial, now);
 }
@@ -586,6 +593,7 @@ Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs 
   std::map<std::string, Registration> by_serial;
   for (auto& r : regs) by_serial[r.serial] = r;
   auto alerts = store_.open_alert_counts();
+  auto supplies = store_.latest_of_kind("supplies");
   Json out = Json::array();
   std::string needle = lower(q);
   for (const auto& d : store_.list_devices()) {
@@ -605,6 +613,10 @@ Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs 
     row["state"] = device_state(d.serial, d, now);
     auto al = alerts.find(d.serial);
     row["open_alerts"] = al != alerts.end() ? al->second : 0;
+    auto sup = supplies.find(d.serial);
+    row["supplies"] = sup != supplies.end()
+                          ? sup->second.report.body.value("supplies", Json::array())
+                          : Json::array();
     if (!state.empty() && row["state"] != state) continue;
     if (!needle.empty()) {
       std::string hay = lower(d.serial + " " + d.model + " " + row["place"].get<std::string>() +
@@ -795,8 +807,11 @@ Result<Json> Relay::acknowledge_alert(const std::string& id, const std::string& 
   if (id.empty() || *end != '\0') return bad_input("alert id must be a number");
   auto a = store_.acknowledge_alert(v, user, now);
   if (!a) return a.error();
-  // Every open dashboard drops the alert, not only the one that acknowledged it.
-  events_.publish("alert", Json{{"serial", a->serial}, {"alert", to_json(*a)}, {"resolved", true}});
+  // Every open dashboard drops the alert, not only the one that acknowledged it; once (a repeated
+  // acknowledgement keeps the first one's time).
+  if (a->acknowledged_at == now)
+    events_.publish("alert",
+                    Json{{"serial", a->serial}, {"alert", to_json(*a)}, {"resolved", true}});
   return to_json(*a);
 }
 

@@ -161,6 +161,9 @@ class Store {
   virtual std::vector<StoredReport> list_reports(const ReportQuery& q) = 0;
   // Newest stored report of each kind for one device.
   virtual std::map<std::string, StoredReport> latest_reports(const std::string& serial) = 0;
+  // Each enrolled device's latest report of `kind`, by serial (devices without one left out):
+  // the fleet list's supply gauges in one query.
+  virtual std::map<std::string, StoredReport> latest_of_kind(const std::string& kind) = 0;
   virtual std::int64_t count_reports(const std::string& serial) = 0;  // empty: all
 
   // --- jobs ---

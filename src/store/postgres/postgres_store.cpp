@@ -496,6 +496,22 @@ class PostgresStore final : public Store {
     return latest;
   }
 
+  // One index seek per device on (serial, kind, created_at).
+  std::map<std::string, StoredReport> latest_of_kind(const std::string& kind) override {
+    std::map<std::string, StoredReport> latest;
+    std::lock_guard lock(mu_);
+    auto rows = db_.query(std::string("SELECT ") + kReportColumns +
+                              " FROM reports WHERE seq IN (SELECT (SELECT r.seq FROM reports r "
+                              "WHERE r.serial = d.serial AND r.kind = $1 ORDER BY r.created_at "
+                              "DESC, r.seq DESC LIMIT 1) FROM devices d)",
+                          params(kind));
+    for (auto& r : read_rows<StoredReport>(rows, read_report)) {
+      std::string serial = r.serial;
+      latest.emplace(std::move(serial), std::move(r));
+    }
+    return latest;
+  }
+
   std::int64_t count_reports(const std::string& serial) override {
     std::lock_guard lock(mu_);
     if (serial.empty()) return read_count(db_.query("SELECT COUNT(*) FROM reports"));

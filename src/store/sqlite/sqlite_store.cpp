@@ -481,6 +481,24 @@ class SqliteStore final : public Store {
     }
   }
 
+  // One index seek per device on (serial, kind, created_at).
+  std::map<std::string, StoredReport> latest_of_kind(const std::string& kind) override {
+    std::map<std::string, StoredReport> latest;
+    std::lock_guard lock(mu_);
+    auto s =
+        db_.prepare(std::string("SELECT ") + kReportColumns +
+                    " FROM reports WHERE seq IN (SELECT (SELECT r.seq FROM reports r WHERE "
+                    "r.serial = d.serial AND r.kind = ? ORDER BY r.created_at DESC, r.seq DESC "
+                    "LIMIT 1) FROM devices d)");
+    if (!s) return latest;
+    s->bind_all(kind);
+    for (auto& r : read_rows<StoredReport>(*s, read_report)) {
+      std::string serial = r.serial;
+      latest.emplace(std::move(serial), std::move(r));
+    }
+    return latest;
+  }
+
   std::int64_t count_reports(const std::string& serial) override {
     std::lock_guard lock(mu_);
     auto s = serial.empty() ? db_.prepare("SELECT COUNT(*) FROM reports")

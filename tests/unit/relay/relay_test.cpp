@@ -264,3 +264,29 @@ TEST_F(RelayTest, OddlyTypedBodyFieldsAreStoredNotFatal) {
 
 }  // namespace
 }  // namespace printrelay
+
+namespace printrelay {
+namespace {
+
+TEST_F(RelayTest, AStateChangeIsAnnouncedOnceAndAnIdlePollIsNot) {
+  auto device_events = [&] {
+    std::vector<Json> out;
+    for (const auto& [kind, data] : events_.published)
+      if (kind == "device") out.push_back(data);
+    return out;
+  };
+  int wait = 0;
+  ASSERT_TRUE(relay_->poll("S1", Json{{"state", "idle"}}, now_ + 1, wait));
+  ASSERT_TRUE(relay_->poll("S1", Json{{"state", "idle"}}, now_ + 2, wait));
+  ASSERT_TRUE(relay_->poll("S1", Json::object(), now_ + 3, wait));
+  ASSERT_EQ(device_events().size(), 1u);
+  ASSERT_TRUE(relay_->poll("S1", Json{{"state", "error"}}, now_ + 4, wait));
+  auto events = device_events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1]["serial"], "S1");
+  EXPECT_EQ(events[1]["state"], "error");
+  EXPECT_EQ(events[1]["last_seen"], format_time(now_ + 4));
+}
+
+}  // namespace
+}  // namespace printrelay

@@ -1096,6 +1096,32 @@ TEST_P(StoreSuite, ConcurrentCampaignUpdatesLoseNothing) {
 
 // --- durability ---
 
+TEST_P(StoreSuite, LatestOfKindIsEachDevicesNewestReportOfThatKind) {
+  ASSERT_TRUE(store().put_device(make_device("MX-1")).ok());
+  ASSERT_TRUE(store().put_device(make_device("MX-2")).ok());
+  ASSERT_TRUE(store().put_device(make_device("MX-3")).ok());
+  ASSERT_TRUE(store()
+                  .append_reports("MX-1",
+                                  {incoming("r-1", "supplies", kT0, {{"n", 1}}),
+                                   incoming("r-2", "supplies", kT0 + 20, {{"n", 2}}),
+                                   incoming("r-3", "counters", kT0 + 30, {{"n", 3}})},
+                                  kT0)
+                  .ok());
+  // Sent late but made earlier: the newest by the device's time wins.
+  ASSERT_TRUE(
+      store()
+          .append_reports("MX-1", {incoming("r-4", "supplies", kT0 + 10, {{"n", 4}})}, kT0 + 50)
+          .ok());
+  ASSERT_TRUE(
+      store().append_reports("MX-2", {incoming("r-5", "supplies", kT0, {{"n", 5}})}, kT0).ok());
+  auto latest = store().latest_of_kind("supplies");
+  ASSERT_EQ(latest.size(), 2u);  // MX-3 has none
+  EXPECT_EQ(latest["MX-1"].report.id, "r-2");
+  EXPECT_EQ(latest["MX-2"].report.id, "r-5");
+  EXPECT_EQ(latest["MX-2"].serial, "MX-2");
+  EXPECT_TRUE(store().latest_of_kind("structure").empty());
+}
+
 SettingsDoc settings_doc(const std::string& name, Json body, TimeMs at) {
   SettingsDoc d;
   d.name = name;
