@@ -15,7 +15,7 @@ if [ "${PRINTRELAY_SKIP_SANITIZE:-0}" != "1" ]; then
   echo "== tests (AddressSanitizer + UBSan) =="
   # The crash test's 50 trials run in the release pass; under the sanitizers a few rounds show
   # the same paths are clean.
-  PRINTRELAY_CRASH_ROUNDS=2 \
+  PRINTRELAY_CRASH_ROUNDS=2 PRINTRELAY_UPDATE_BUILD="$PWD/build/apps/relayd/relayd" \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure --timeout 900 -j 2
 else

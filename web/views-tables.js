@@ -158,6 +158,7 @@ const TABLES = [
   { name: 'troubles', label: 'Troubles', help: 'How error logs are judged: jam rates, repeated jams at one place, service calls back after a reset, rising errors (section 2).' },
   { name: 'forecast', label: 'Forecast', help: 'Supply forecasting: how many readings, how far back, when a supply counts as low (section 3).' },
   { name: 'notification_rules', label: 'Notification rules', help: 'Who is told what: event types, filters, e-mail addresses and webhooks (section 4).' },
+  { name: 'auto_updates', label: 'Auto-update authorisations', help: 'Standing firmware authorisations the service center signed (relayctl firmware authorise); the relay attaches them to the automatic jobs its compatibility rules create. Signed text: edit with relayctl, not here.' },
 ];
 
 const URGENCIES = ['low', 'normal', 'high', 'fatal'];

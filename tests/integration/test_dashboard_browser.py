@@ -204,6 +204,9 @@ def setup(env, require_ui=True):
                                 "--serials-file", serial_file, "--artifact", sha, "--wave", "1",
                                 "--wave", "rest", "--failure-threshold", "1",
                                 "--sign-key", "service", "--write-estimate-s", "5",
+                                # The simulated office prints now and then: a device busy at the
+                                # update time tries again in 2 s, not the default 20 min.
+                                "--deferral-step-s", "2",
                                 env={"PRINTRELAY_KEYS_DIR": keys_dir}, timeout=60)
     campaign = created.get("campaign", created)["id"]
 
@@ -225,7 +228,7 @@ def setup(env, require_ui=True):
     def campaign_done():
         c = relay.ok_json("GET", f"/v1/campaigns/{campaign}")["campaign"]
         return c["state"] == "done" and c
-    c = wait_until(campaign_done, 60, f"campaign {campaign} to finish", interval=0.5)
+    c = wait_until(campaign_done, 120, f"campaign {campaign} to finish", interval=0.5)
     check(c["tally"]["completed"] == len(FW_DEVICES), f"campaign tally: {c['tally']}")
 
     viewer = relay.ok_json("POST", "/v1/credentials", {"name": "helpdesk", "role": "viewer"})["token"]
