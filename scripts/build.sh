@@ -8,6 +8,12 @@ if [ "${1:-}" = "--sanitize" ]; then
   dir=build-asan
   extra=(-DPRINTRELAY_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 fi
-cmake -S . -B "$dir" -G Ninja "${extra[@]}" >/dev/null
+# ccache keeps the second pass and later builds cheap (CI builds twice on 2 cores).
+launcher=()
+if command -v ccache >/dev/null; then
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-5G}"
+fi
+cmake -S . -B "$dir" -G Ninja "${launcher[@]}" "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$(nproc)"
 echo "build: binaries in $dir/apps/{relayd,mfp-sim,relayctl}"

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/firmware_job.h"
+#include "core/json_text.h"
 
 namespace printrelay {
 namespace {
@@ -195,9 +196,9 @@ Result<Json> parse_body(std::string_view body) {
     return Error{ErrorKind::kTooLarge,
                  "body is larger than " + std::to_string(kMaxBodyBytes) + " bytes"};
   }
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad_input("body is not valid JSON");
-  if (!j.is_object()) return bad_input("body must be a JSON object");
+  auto j = parse_json(body);
+  if (!j) return bad_input("body: " + j.error().message);
+  if (!j->is_object()) return bad_input("body must be a JSON object");
   return j;
 }
 
