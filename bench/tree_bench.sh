@@ -162,7 +162,7 @@ start_relay() {
   local name=$1
   shift
   "$RELAYD" run --data-dir "$WORK/$name" --listen "127.0.0.1:${PORT[$name]}" --relay-id "$name" \
-    --threads "$SERVER_THREADS" --device-rate 0 "$@" >"$WORK/relayd-$name.log" 2>&1 &
+    --threads "$SERVER_THREADS" --device-rate 0 --metrics-open "$@" >"$WORK/relayd-$name.log" 2>&1 &
   remember "relayd-$name" $!
   local pid=$!
   for i in $(seq 1 300); do
@@ -174,7 +174,7 @@ start_relay() {
 }
 # add_child PARENT CHILD: a relay credential for CHILD at PARENT, in $WORK/CHILD.token.
 add_child() {
-  PRINTRELAY_CONFIG=$WORK/$1/relayctl.json "$RELAYCTL" relays add "$2" --token-file "$WORK/$2.token" \
+  PRINTRELAY_CONFIG=$WORK/$1/relayctl.json "$RELAYCTL" relays add "$2" --all-customers --token-file "$WORK/$2.token" \
     >"$WORK/relayctl-$2.log" 2>&1 || { cat "$WORK/relayctl-$2.log"; die "relayctl relays add $2 at $1"; }
 }
 admin_token() { tr -d '\n' <"$WORK/$1/admin.token"; }

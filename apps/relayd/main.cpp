@@ -1,7 +1,9 @@
 // relayd: the relay. `relayd init` prepares a data directory (CA, server certificate, first admin
 // credential, store); `relayd run` serves the device, admin and event APIs from it.
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/io_context.hpp>
@@ -9,6 +11,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -42,12 +45,13 @@ TimeMs now_ms() {
       .count();
 }
 
+// Created with its final mode: a secret is never readable by others, not even for a moment.
 void write_private(const fs::path& p, const std::string& content) {
-  std::ofstream f(p, std::ios::trunc);
-  if (!f) throw std::runtime_error("cannot write " + p.string());
-  f << content;
-  f.close();
-  chmod(p.c_str(), 0600);
+  const int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const bool ok = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+                  ::write(fd, content.data(), content.size()) == ssize_t(content.size());
+  if (fd >= 0) ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + p.string());
 }
 
 // The store a relay runs on: the embedded SQLite file in the data directory, or a PostgreSQL
@@ -139,6 +143,12 @@ struct RunOptions {
   int max_bulk_inflight = 64;
   int max_long_polls = 20000;
   int retry_after_s = 5;
+  // What one client can hold (net/http_server.h, relay/api.h).
+  std::size_t max_connections = 0;  // 0: from the file descriptor limit
+  int header_timeout_s = 5;
+  int max_event_streams = 8;
+  bool metrics_open = false;
+  std::string metrics_listen;  // HOST:PORT of a plain listener serving /metrics only
   std::string postgres;
   // Child role: the ordered parents and how to reach them.
   std::vector<std::string> upstream;
@@ -162,7 +172,6 @@ struct RunOptions {
   double notify_retry_s = 30;
   int notify_attempts = 8;
 };
-
 
 std::string read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -258,18 +267,35 @@ void finish_or_resume_updates(Relay& relay, RelayUpdater& updater, const std::st
   }
 }
 
+// "HOST:PORT" → host and port; false when it is not that shape.
+bool split_host_port(const std::string& text, std::string& host, int& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  host = text.substr(0, colon);
+  char* end = nullptr;
+  const long p = std::strtol(text.c_str() + colon + 1, &end, 10);
+  if (end == text.c_str() + colon + 1 || *end != '\0' || p < 0 || p > 65535) return false;
+  port = int(p);
+  return true;
+}
+
 int run_serve(const RunOptions& o) {
   fs::path dir = fs::absolute(o.data_dir);
   run_installed_build(dir, o.argv);
-  auto colon = o.listen.rfind(':');
-  if (colon == std::string::npos) {
+  std::string host;
+  int port = 0;
+  if (!split_host_port(o.listen, host, port)) {
     std::cerr << "relayd: --listen must be HOST:PORT, got '" << o.listen << "'\n";
     return 2;
   }
-  std::string host = o.listen.substr(0, colon);
-  int port = std::atoi(o.listen.c_str() + colon + 1);
   if (o.plain_http && !is_loopback(host)) {
     std::cerr << "relayd: --plain-http is only allowed on a loopback address, not " << host << "\n";
+    return 2;
+  }
+  std::string metrics_host;
+  int metrics_port = 0;
+  if (!o.metrics_listen.empty() && !split_host_port(o.metrics_listen, metrics_host, metrics_port)) {
+    std::cerr << "relayd: --metrics-listen must be HOST:PORT, got '" << o.metrics_listen << "'\n";
     return 2;
   }
   if (o.postgres.empty() && !fs::exists(dir / "relayd.db")) {
@@ -374,6 +400,8 @@ int run_serve(const RunOptions& o) {
   ao.max_bulk_inflight = o.max_bulk_inflight;
   ao.max_long_polls = o.max_long_polls;
   ao.retry_after_s = o.retry_after_s;
+  ao.max_event_streams_per_credential = o.max_event_streams;
+  ao.metrics_open = o.metrics_open;
   ao.schema_version = store->schema_version();
   ao.store_name = chosen.name;
   ao.artifacts = &artifacts;
@@ -407,8 +435,31 @@ int run_serve(const RunOptions& o) {
   so.large_body_path_prefix = "/v1/artifacts/";
   so.large_body_limit_bytes = std::size_t(o.max_artifact_mb) << 20;
   so.large_body_dir = artifacts.dir();  // uploads are spooled there, then renamed into place
+  so.max_connections = o.max_connections;
+  so.header_timeout_s = o.header_timeout_s;
+  so.admit = [&api](const http::request_header<>& header, const std::string& path, bool has_body,
+                    const std::string& remote) {
+    return api.admit(header, path, has_body, remote);
+  };
   HttpServer server(contexts, so, [&api](Exchange& ex) { return api.handle(ex); });
   server.start();
+  // Prometheus scrapes a listener of its own (plain HTTP, /metrics only, no credential), which
+  // an operator binds to an address only the monitoring network reaches.
+  std::unique_ptr<HttpServer> metrics_server;
+  if (!o.metrics_listen.empty()) {
+    ServerOptions mso;
+    mso.listen_address = metrics_host;
+    mso.port = static_cast<unsigned short>(metrics_port);
+    mso.tls = false;
+    mso.body_limit_bytes = 4096;
+    mso.max_connections = 64;
+    mso.header_timeout_s = o.header_timeout_s;
+    metrics_server = std::make_unique<HttpServer>(
+        ioc, mso, [&api](Exchange& ex) { return api.serve_metrics(ex); });
+    metrics_server->start();
+    std::cout << "relayd: metrics on http://" << metrics_host << ":" << metrics_server->port()
+              << "/metrics" << std::endl;
+  }
 
   // Housekeeping: batched last-seen writes and job expiry.
   boost::asio::steady_timer tick(ioc);
@@ -426,6 +477,7 @@ int run_serve(const RunOptions& o) {
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   auto shut_down = [&] {
     server.stop();
+    if (metrics_server) metrics_server->stop();
     tick.cancel();
     for (auto& c : io_threads) c->stop();
     ioc.stop();
@@ -435,7 +487,8 @@ int run_serve(const RunOptions& o) {
   std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
             << "://" << host << ":" << server.port() << " (store " << chosen.name << " "
             << chosen.where << ", schema " << store->schema_version() << ", " << threads
-            << " threads" << (cross_node ? ", cross-node job wake-ups" : "") << ")" << std::endl;
+            << " threads" << (cross_node ? ", cross-node job wake-ups" : "") << ", at most "
+            << server.max_connections() << " connections)" << std::endl;
   if (upstream) {
     finish_or_resume_updates(relay, *updater, dir.string(), o.relay_id);
     upstream->start();
@@ -470,6 +523,8 @@ int run_serve(const RunOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The store, its WAL, spooled uploads and secrets are the relay's alone (docs/security.md).
+  ::umask(077);
   signal(SIGPIPE, SIG_IGN);
   CLI::App app{"relayd: the printrelay relay"};
   app.require_subcommand(1);
@@ -525,6 +580,23 @@ int main(int argc, char** argv) {
                   "base Retry-After handed out with 429 (each answer adds up to as much again)")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
+  run->add_option(
+         "--max-connections", ro.max_connections,
+         "connections open at once; more are closed at once (0 = from the open-file limit)")
+      ->capture_default_str();
+  run->add_option("--header-timeout-s", ro.header_timeout_s,
+                  "seconds a client has to send a request header (and the TLS handshake)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 120));
+  run->add_option("--max-event-streams", ro.max_event_streams,
+                  "event streams (GET /v1/events) one admin credential may hold at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000));
+  run->add_flag("--metrics-open", ro.metrics_open,
+                "serve /metrics on the API listener without a credential (default: viewer or "
+                "above)");
+  run->add_option("--metrics-listen", ro.metrics_listen,
+                  "HOST:PORT of a plain-HTTP listener serving only /metrics, without a credential");
   run->add_option("--upstream", ro.upstream,
                   "parent relay URL; repeat for fallbacks, tried in order (makes this a child)");
   run->add_option("--upstream-token-file", ro.upstream_token_file,

@@ -14,7 +14,13 @@
  *    same time: they must be thread-safe and must not call pr_agent_stop/destroy.
  *  - Relay URLs are tried in the configured order; on a transport failure or a 5xx answer the
  *    next one is used (wrapping around with backoff). Device credentials are kept per relay URL
- *    in the state directory.
+ *    in the state directory, which is created 0700; its files are created 0600.
+ *  - Pacing: the relay's next_poll_s hint is taken within [5 s, min(4 x the policy interval,
+ *    7 days)], so no relay can silence a device for longer.
+ *  - With job keys (below) the relay is not trusted: its poll policy is ignored (only signed
+ *    schedule jobs change the policy), signed jobs must expire within 400 days and each envelope
+ *    runs once, firmware is never downgraded unless the signed job allows it, and a download
+ *    stops as soon as the relay sends more than the vendor-signed manifest's size.
  */
 #ifndef PRINTRELAY_AGENT_H
 #define PRINTRELAY_AGENT_H

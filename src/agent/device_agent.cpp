@@ -7,10 +7,16 @@
 #include <iostream>
 #include <random>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "agent/durable_file.h"
+#include "agent/poll_pacing.h"
 #include "core/codec.h"
+#include "core/json_text.h"
 #include "core/poll_schedule.h"
 
 namespace printrelay::agent {
@@ -50,6 +56,20 @@ std::string make_boot_id() {
   return buf;
 }
 
+// A JSON state file the agent wrote earlier, or nothing when it is missing or unreadable (a
+// state directory is outside the process too: never trust it to be shallow).
+std::optional<Json> read_state(const std::filesystem::path& path) {
+  auto text = read_file(path);
+  if (!text) return std::nullopt;
+  auto j = parse_json(*text);
+  if (!j) {
+    std::cerr << "agent: ignoring unreadable " << path.string() << ": " << j.error().message
+              << "\n";
+    return std::nullopt;
+  }
+  return std::move(*j);
+}
+
 // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... capped, times [0.5, 1).
 double backoff_s(int failures) {
   double base = std::min<double>(kMaxBackoffS, 0.5 * std::pow(2.0, std::max(0, failures - 1)));
@@ -79,8 +99,15 @@ Result<std::unique_ptr<DeviceAgent>> DeviceAgent::create(AgentConfig config, Dev
   if (config.state_dir.empty()) return bad_input("a state directory is needed");
   config.long_poll_wait_s = std::clamp(config.long_poll_wait_s, 0, kMaxLongPollWaitS);
   std::error_code ec;
-  std::filesystem::create_directories(config.state_dir, ec);
-  if (ec) return unavailable("create " + config.state_dir.string() + ": " + ec.message());
+  // The state directory holds the device tokens: made 0700 from the start (its parents as the
+  // umask says), never made and then chmod-ed.
+  if (!std::filesystem::exists(config.state_dir, ec)) {
+    if (config.state_dir.has_parent_path())
+      std::filesystem::create_directories(config.state_dir.parent_path(), ec);
+    if (::mkdir(config.state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return unavailable("create " + config.state_dir.string() + ": " + std::strerror(errno));
+    }
+  }
 
   std::unique_ptr<DeviceAgent> a(new DeviceAgent(std::move(config), std::move(hooks)));
   const auto& dir = a->config_.state_dir;
@@ -105,27 +132,18 @@ Result<std::unique_ptr<DeviceAgent>> DeviceAgent::create(AgentConfig config, Dev
   }
 
   bool policy_from_job = false;
-  if (auto text = read_file(dir / "poll_policy.json")) {
-    auto j = Json::parse(*text, nullptr, false);
-    if (j.is_object()) {
-      if (auto p = parse_poll_policy(j.value("policy", Json::object()))) a->policy_ = *p;
-      policy_from_job = j.value("from_job", false);
-    }
+  if (auto j = read_state(dir / "poll_policy.json"); j && j->is_object()) {
+    if (auto p = parse_poll_policy(j->value("policy", Json::object()))) a->policy_ = *p;
+    policy_from_job = j->value("from_job", Json(false)) == Json(true);
   }
   if (a->config_.poll_interval_s > 0 && !policy_from_job) {
     a->policy_.interval_s = std::clamp(a->config_.poll_interval_s, 1, 7 * 86400);
     a->interval_override_ = true;
   }
   a->conditions_fired_.assign(a->policy_.conditions.size(), false);
-  if (auto text = read_file(dir / "panel_reply.json")) {
-    auto j = Json::parse(*text, nullptr, false);
-    if (j.is_object()) a->panel_reply_ = j;
-  }
-  if (auto text = read_file(dir / "error_log.json")) {
-    auto j = Json::parse(*text, nullptr, false);
-    if (j.is_array()) {
-      for (auto& e : j) a->error_log_.push_back(e);
-    }
+  if (auto j = read_state(dir / "panel_reply.json"); j && j->is_object()) a->panel_reply_ = *j;
+  if (auto j = read_state(dir / "error_log.json"); j && j->is_array()) {
+    for (auto& e : *j) a->error_log_.push_back(e);
   }
   DeviceAgent* self = a.get();
   a->outbox_->set_on_added([self](bool alert) {
@@ -274,6 +292,7 @@ Result<Json> DeviceAgent::artifact_meta(const std::string& sha256) {
 
 Result<std::int64_t> DeviceAgent::download(const std::string& sha256,
                                            const std::filesystem::path& file, std::int64_t offset,
+                                           std::int64_t size_bytes,
                                            const std::function<bool(std::int64_t)>& on_bytes) {
   if (!poller_transport_) return unavailable("no relay connection");
   std::int64_t fetched = 0;
@@ -292,9 +311,15 @@ Result<std::int64_t> DeviceAgent::download(const std::string& sha256,
     if (offset > 0) req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-"});
     req.timeout_ms = 6 * 3600 * 1000L;
     bool write_failed = false;
+    bool too_much = false;
     const auto started = std::chrono::steady_clock::now();
     const std::int64_t fetched_before = fetched;
     auto resp = poller_transport_->download(req, [&](std::string_view data) {
+      // Checked before the bytes are written: a relay cannot fill the device's storage.
+      if (offset + fetched + static_cast<std::int64_t>(data.size()) > size_bytes) {
+        too_much = true;
+        return false;
+      }
       if (std::fwrite(data.data(), 1, data.size(), out) != data.size()) {
         write_failed = true;
         return false;
@@ -318,6 +343,13 @@ Result<std::int64_t> DeviceAgent::download(const std::string& sha256,
     ::fsync(fileno(out));
     std::fclose(out);
     if (write_failed) return unavailable("cannot write " + file.string());
+    if (too_much) {
+      std::error_code ec;
+      std::filesystem::resize_file(file, std::uintmax_t(offset), ec);
+      return Error{ErrorKind::kTooLarge, "the relay sent more than the signed manifest's " +
+                                             std::to_string(size_bytes) + " bytes for image " +
+                                             sha256.substr(0, 12) + ": download stopped"};
+    }
     if (!resp) {
       roster_->advance_from(roster_->current());
       return fetched > 0 ? Result<std::int64_t>(fetched) : Result<std::int64_t>(resp.error());
@@ -555,13 +587,26 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
     }
     jobs.push_back(std::move(*job));
   }
-  bool relay_long_poll = j->value("long_poll", false);
-  int next_poll_s = j->value("next_poll_s", 0);
+  const bool relay_long_poll = j->value("long_poll", Json(false)) == Json(true);
+  const Json next_poll_s = j->value("next_poll_s", Json());
   bool override_interval = false;
+  // With service-center keys the relay is not trusted with the policy: it could silence the
+  // device. Only a signed schedule job changes it then (apply_poll_policy).
+  const bool signed_only = !config_.job_keys_pem.empty();
   {
     std::lock_guard lock(mu_);
     long_poll_ = relay_long_poll && config_.long_poll_wait_s > 0;
-    if (auto it = j->find("poll_policy"); it != j->end()) {
+    if (auto it = j->find("poll_policy"); it != j->end() && signed_only) {
+      auto p = parse_poll_policy(*it);
+      const std::string offered = p ? to_json(*p).dump() : it->dump().substr(0, 200);
+      if ((!p || to_json(*p) != to_json(policy_)) && offered != ignored_policy_) {
+        // Logged once per policy offered, not on every poll.
+        ignored_policy_ = offered;
+        std::cerr << "agent " << config_.enrollment.serial << ": ignoring the relay's poll_policy "
+                  << offered
+                  << " (this device takes policy changes only from signed schedule jobs)\n";
+      }
+    } else if (it != j->end()) {
       auto p = parse_poll_policy(*it);
       if (p && to_json(*p) != to_json(policy_)) {
         int kept_interval = policy_.interval_s;
@@ -578,7 +623,8 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
   std::size_t fresh = runner_->on_poll(jobs, now_ms());
   runner_->run_due(now_ms());
 
-  double regular = override_interval || next_poll_s <= 0 ? policy.interval_s : next_poll_s;
+  double regular = override_interval ? double(policy.interval_s)
+                                     : regular_poll_delay_s(next_poll_s, policy.interval_s);
   bool known_only = !jobs.empty() && fresh == 0;
   known_streak_ = known_only ? known_streak_ + 1 : 0;
   double delay = regular;

@@ -107,7 +107,7 @@ class DeviceAgent final : public JobHost, public FirmwareHost {
   void show(const Json& screen) override;
   Result<Json> artifact_meta(const std::string& sha256) override;
   Result<std::int64_t> download(const std::string& sha256, const std::filesystem::path& file,
-                                std::int64_t offset,
+                                std::int64_t offset, std::int64_t size_bytes,
                                 const std::function<bool(std::int64_t)>& on_bytes) override;
   Status confirm_event(const JobEvent& e) override;
 
@@ -156,6 +156,7 @@ class DeviceAgent final : public JobHost, public FirmwareHost {
   bool alert_waiting_ = false;
   PollPolicy policy_;
   bool interval_override_ = false;
+  std::string ignored_policy_;  // the relay's last poll_policy ignored (signed-only), as logged
   std::vector<bool> conditions_fired_;
   std::string last_error_code_;
   TimeMs last_poll_at_ = 0;

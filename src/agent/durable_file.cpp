@@ -42,7 +42,11 @@ Status write_durably(const std::filesystem::path& path, std::string_view content
   // The temp name ends in ".tmp" so that directory scans (outbox reload) skip it.
   std::filesystem::path tmp = path;
   tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Tokens and state are secret: the file is created 0600 (O_EXCL, after removing a temp file
+  // a crash left), so it never exists with another mode, whatever was there before; O_TRUNC on a
+  // leftover would have kept the leftover's mode. O_NOFOLLOW: a planted link is not followed.
+  if (::unlink(tmp.c_str()) != 0 && errno != ENOENT) return io_error("remove stale", tmp);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return io_error("create", tmp);
   if (!write_all(fd, content) || ::fsync(fd) != 0) {
     auto e = io_error("write", tmp);

@@ -11,6 +11,7 @@
 #include "agent/job_runner.h"
 #include "core/artifact.h"
 #include "core/codec.h"
+#include "core/json_text.h"
 #include "net/signing.h"
 
 namespace printrelay::agent {
@@ -87,9 +88,9 @@ FirmwareInstaller::FirmwareInstaller(fs::path dir, FirmwareHost& host, QueueEven
 std::optional<Json> FirmwareInstaller::load(const std::string& job_id) const {
   auto text = read_file(dir_ / (job_id + ".json"));
   if (!text) return std::nullopt;
-  auto j = Json::parse(*text, nullptr, false);
-  if (!j.is_object()) return std::nullopt;
-  return j;
+  auto j = parse_json(*text);
+  if (!j || !j->is_object()) return std::nullopt;
+  return std::move(*j);
 }
 
 void FirmwareInstaller::save(const std::string& job_id, const Json& state) const {
@@ -140,8 +141,10 @@ bool FirmwareInstaller::committed(const std::string& job_id) const {
 std::int64_t FirmwareInstaller::bytes_fetched() const {
   auto text = read_file(dir_ / "fetched.json");
   if (!text) return 0;
-  auto j = Json::parse(*text, nullptr, false);
-  return j.is_object() ? j.value("bytes", std::int64_t{0}) : 0;
+  auto j = parse_json(*text);
+  if (!j || !j->is_object()) return 0;
+  const Json bytes = j->value("bytes", Json());
+  return bytes.is_number_integer() ? bytes.get<std::int64_t>() : 0;
 }
 
 void FirmwareInstaller::add_fetched(std::int64_t n) {
@@ -238,6 +241,11 @@ FirmwareStep FirmwareInstaller::advance(const Job& job, TimeMs now) {
   Json st = load(job.id).value_or(Json::object());
   if (!spec) return fail(job.id, st, "firmware params: " + spec.error().message);
   if (st.empty()) {
+    // Anti-rollback, before anything is fetched: an older image may be signed and vulnerable.
+    if (auto newer = check_not_downgrade(*spec, host_.firmware_summary()); !newer) {
+      st = {{"old", old_versions(*spec, host_.firmware_summary())}};
+      return fail(job.id, st, newer.error().message);
+    }
     Json j = to_json(job);
     st = {{"job", j},
           {"phase", "download"},
@@ -304,7 +312,7 @@ FirmwareStep FirmwareInstaller::download_step(const Job& job, Json& st, const Fi
     // the relay for a range past the end.
     auto fetched = have == size
                        ? Result<std::int64_t>(0)
-                       : host_.download(c.artifact, part, have, [&](std::int64_t total) {
+                       : host_.download(c.artifact, part, have, size, [&](std::int64_t total) {
                            fetched_here = total;
                            const int quarter = size > 0 ? int((have + total) * 4 / size) : 4;
                            if (quarter > reported && quarter < 4) {
@@ -324,6 +332,11 @@ FirmwareStep FirmwareInstaller::download_step(const Job& job, Json& st, const Fi
       // Cancelled at the panel (which sends the event) or at the relay: keep the part file, a
       // later job for the same image resumes it.
       return {true, 0, false};
+    }
+    if (!fetched && fetched.error().kind == ErrorKind::kTooLarge) {
+      std::error_code ec;
+      fs::remove(part, ec);
+      return fail(job.id, st, fetched.error().message);
     }
     if (!fetched) {
       const int failures = st.value("download_failures", 0) + 1;

@@ -15,7 +15,10 @@
 //    relay ("started" event), and a refusal (cancelled, expired) ends the job without writing.
 //  - An image is installed only when its manifest's signature verifies against a trusted vendor
 //    key, names this device's model, the component and version the job asks for, and the bytes
-//    hash to the manifest's sha256. A failure of any of these fails the job with the reason.
+//    hash to the manifest's sha256. A failure of any of these fails the job with the reason, and
+//    so does a relay that sends more bytes than the manifest's size (the download stops there).
+//  - Anti-rollback: a job whose target version of a component is older than the installed one
+//    fails before anything is downloaded, unless its signed params say "allow_downgrade": true.
 //  - Thread-safe: the poller calls advance(); the panel (another thread) calls panel().
 #pragma once
 
@@ -52,9 +55,12 @@ class FirmwareHost {
   // Appends the artifact's bytes from `offset` to `file` (which holds exactly `offset` bytes).
   // Calls `on_bytes` as data arrives; it returns false to stop (then the result is Ok with what
   // was fetched). Returns the bytes fetched by this call; unavailable on a transport failure
-  // (what was fetched stays in the file).
+  // (what was fetched stays in the file). The file never grows past `size_bytes` (the signed
+  // manifest's size): as soon as the relay sends more, the download stops, the file is cut back
+  // to `offset` and the result is too large, with the reason.
   virtual Result<std::int64_t> download(const std::string& sha256,
                                         const std::filesystem::path& file, std::int64_t offset,
+                                        std::int64_t size_bytes,
                                         const std::function<bool(std::int64_t)>& on_bytes) = 0;
   // Sends a job event now and waits for the relay's answer: ok when stored, conflict when the
   // relay refuses it (the job was cancelled or expired), unavailable when no relay answered.

@@ -9,6 +9,7 @@
 #include "agent/durable_file.h"
 #include "core/codec.h"
 #include "core/firmware_job.h"
+#include "core/json_text.h"
 #include "core/sha256.h"
 #include "net/signing.h"
 
@@ -58,17 +59,29 @@ std::string event_id(const std::string& job_id, JobEventType type, const std::st
   return "e-" + sha256_hex(id).substr(0, 40) + "." + suffix.substr(0, 16);
 }
 
-void JobRunner::remember_envelope_locked(const std::string& envelope_id,
-                                         const std::string& job_id) {
-  if (envelope_jobs_.count(envelope_id)) return;
-  envelope_jobs_[envelope_id] = job_id;
-  envelope_order_.push_back(envelope_id);
-  while (envelope_order_.size() > kDoneKept) {
-    envelope_jobs_.erase(envelope_order_.front());
-    envelope_order_.pop_front();
-  }
+void JobRunner::remember_envelope_locked(const JobEnvelope& envelope, const std::string& job_id,
+                                         TimeMs now) {
+  // A standing authorisation comes back under many job ids by design (decision 0011).
+  if (envelope.serial == kAnyDevice || !envelope.expires_at) return;
+  if (envelopes_.count(envelope.id)) return;
+  forget_expired_envelopes_locked(now);
+  envelopes_[envelope.id] = UsedEnvelope{job_id, *envelope.expires_at, false};
+  persist_envelopes_locked();
+}
+
+void JobRunner::forget_expired_envelopes_locked(TimeMs now) {
+  // Past its expiry an envelope is refused as expired, so it need not be remembered.
+  std::erase_if(envelopes_, [now](const auto& e) { return e.second.expires_at <= now; });
+}
+
+void JobRunner::persist_envelopes_locked() {
   Json j = Json::array();
-  for (const auto& id : envelope_order_) j.push_back({id, envelope_jobs_[id]});
+  for (const auto& [id, used] : envelopes_) {
+    j.push_back({{"id", id},
+                 {"job_id", used.job_id},
+                 {"expires_at", used.expires_at},
+                 {"finished", used.finished}});
+  }
   if (auto st = write_durably(envelopes_file(), j.dump()); !st) {
     std::cerr << "agent: " << st.error().message << "\n";
   }
@@ -80,22 +93,33 @@ std::filesystem::path JobRunner::envelopes_file() const {
 
 JobRunner::JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_file, JobTrust trust)
     : outbox_(outbox), host_(host), done_file_(std::move(done_file)), trust_(std::move(trust)) {
+  const TimeMs now = now_ms();
   if (auto text = read_file(envelopes_file())) {
-    auto j = Json::parse(*text, nullptr, false);
-    if (j.is_array()) {
-      for (const auto& pair : j) {
-        if (!pair.is_array() || pair.size() != 2 || !pair[0].is_string() || !pair[1].is_string())
-          continue;
-        envelope_jobs_[pair[0].get<std::string>()] = pair[1].get<std::string>();
-        envelope_order_.push_back(pair[0].get<std::string>());
+    auto j = parse_json(*text);
+    if (!j)
+      std::cerr << "agent: " << envelopes_file().string() << ": " << j.error().message << "\n";
+    for (const auto& e : j && j->is_array() ? *j : Json::array()) {
+      if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+        // Written before envelopes had to expire: kept for the longest lifetime from now.
+        envelopes_[e[0].get<std::string>()] =
+            UsedEnvelope{e[1].get<std::string>(), now + kMaxEnvelopeLifetimeMs, true};
+        continue;
       }
+      if (!e.is_object()) continue;
+      const Json id = e.value("id", Json()), job_id = e.value("job_id", Json()),
+                 expires_at = e.value("expires_at", Json());
+      if (!id.is_string() || !job_id.is_string() || !expires_at.is_number_integer()) continue;
+      envelopes_[id.get<std::string>()] =
+          UsedEnvelope{job_id.get<std::string>(), expires_at.get<TimeMs>(),
+                       e.value("finished", Json(false)) == Json(true)};
     }
+    forget_expired_envelopes_locked(now);
   }
   auto text = read_file(done_file_);
   if (!text) return;
-  auto j = Json::parse(*text, nullptr, false);
-  if (!j.is_array()) return;
-  for (const auto& id : j) {
+  auto j = parse_json(*text);
+  if (!j || !j->is_array()) return;
+  for (const auto& id : *j) {
     if (!id.is_string()) continue;
     done_order_.push_back(id.get<std::string>());
     done_.insert(id.get<std::string>());
@@ -143,14 +167,19 @@ Result<Job> JobRunner::admit(const Job& job, TimeMs now) const {
   if (!verified) return forbidden("job envelope signature does not verify (tampered)");
   auto params = check_envelope_for(*env, trust_.serial, job.kind);
   if (!params) return params.error();
+  if (auto st = check_envelope_expiry(*env, now); !st) return st.error();
   // A standing authorisation serves every automatic job until it expires: installing the
-  // version it names again is all a replay could do.
-  if (auto it = envelope_jobs_.find(env->id);
-      env->serial != kAnyDevice && it != envelope_jobs_.end() && it->second != job.id) {
-    return forbidden("job envelope " + env->id + " was already used by job " + it->second +
+  // version it names again is all a replay could do. Any other envelope runs once: under one job
+  // id, and not again once that job finished (even if the job id itself was forgotten).
+  if (auto it = envelopes_.find(env->id); env->serial != kAnyDevice && it != envelopes_.end() &&
+                                          (it->second.job_id != job.id || it->second.finished)) {
+    return forbidden("job envelope " + env->id + " was already used by job " + it->second.job_id +
                      " (replayed)");
   }
-  if (env->expires_at && *env->expires_at <= now) return forbidden("the signed job has expired");
+  if (envelopes_.size() >= kMaxRememberedEnvelopes && !envelopes_.count(env->id)) {
+    return forbidden("this device already remembers " + std::to_string(kMaxRememberedEnvelopes) +
+                     " unexpired signed jobs; sign jobs with shorter expiries");
+  }
   Job admitted = job;
   admitted.params = *params;
   // The signed expiry wins over the relay's copy.
@@ -182,6 +211,7 @@ std::size_t JobRunner::on_poll(const std::vector<Job>& jobs, TimeMs now) {
       }
       it = pending_.erase(it);
     }
+    forget_expired_envelopes_locked(now);
     for (const auto& j : jobs) {
       if (done_.count(j.id) || pending_.count(j.id)) continue;
       auto admitted = admit(j, now);
@@ -192,7 +222,7 @@ std::size_t JobRunner::on_poll(const std::vector<Job>& jobs, TimeMs now) {
       if (admitted->kind == JobKind::kFirmware) admitted->execute_at = now;  // download first
       if (auto env = envelope_of(j.params)) {
         if (auto parsed = parse_envelope_text(env->text))
-          remember_envelope_locked(parsed->id, j.id);
+          remember_envelope_locked(*parsed, j.id, now);
       }
       pending_[j.id] = *admitted;
       fresh.push_back(*admitted);
@@ -336,6 +366,11 @@ void JobRunner::finish(const std::string& job_id) {
     done_order_.pop_front();
   }
   persist_done_locked();
+  bool marked = false;
+  for (auto& [id, used] : envelopes_) {
+    if (used.job_id == job_id && !used.finished) used.finished = marked = true;
+  }
+  if (marked) persist_envelopes_locked();
 }
 
 void JobRunner::persist_done_locked() {

@@ -4,7 +4,11 @@
 //
 // Contracts:
 //  - A job id is taken once: jobs seen again in later polls are ignored, and the ids of finished
-//    jobs are persisted in <state>/jobs_done.json so a restart does not redo them.
+//    jobs are persisted in <state>/jobs_done.json so a restart does not redo them (the last 1,000).
+//  - A signed envelope runs once (docs/protocol.md "Signed job envelopes"): every envelope the
+//    runner admits must expire within kMaxEnvelopeLifetimeMs, and its id is remembered in
+//    <state>/envelopes_used.json (durable before the job runs) until that expiry, at most
+//    kMaxRememberedEnvelopes of them; past its expiry it is refused as expired.
 //  - Event ids are "<job id>.<type>", so an event queued again after a restart is answered by
 //    the relay as a duplicate instead of being stored twice.
 //  - A job with execute_at in the future is acquired and waits; it is dropped when a later poll
@@ -22,6 +26,7 @@
 
 #include "agent/firmware_install.h"
 #include "agent/outbox.h"
+#include "core/firmware_job.h"
 #include "core/model.h"
 #include "core/result.h"
 
@@ -50,6 +55,10 @@ std::string event_id(const std::string& job_id, JobEventType type, const std::st
 // Which jobs this device runs (docs/protocol.md "Signed job envelopes"): with job keys, only jobs
 // whose envelope verifies against one of them, for this serial and kind, each envelope once.
 // Without, unsigned jobs of every kind but firmware.
+// Unexpired envelopes a device remembers at most; a further one is refused (the service center
+// signs with shorter expiries). A campaign or a daily schedule uses a few hundred a year.
+inline constexpr std::size_t kMaxRememberedEnvelopes = 10'000;
+
 struct JobTrust {
   std::string serial;
   std::vector<std::string> job_keys_pem;
@@ -98,7 +107,9 @@ class JobRunner {
                    Json detail = Json::object(), const std::string& suffix = {});
   void finish(const std::string& job_id);
   void persist_done_locked();
-  void remember_envelope_locked(const std::string& envelope_id, const std::string& job_id);
+  void remember_envelope_locked(const JobEnvelope& envelope, const std::string& job_id, TimeMs now);
+  void forget_expired_envelopes_locked(TimeMs now);
+  void persist_envelopes_locked();
   std::filesystem::path envelopes_file() const;
 
   Outbox& outbox_;
@@ -110,9 +121,13 @@ class JobRunner {
   std::map<std::string, Job> pending_;
   std::deque<std::string> done_order_;  // oldest first; bounded
   std::set<std::string> done_;
-  // Envelope id -> the job id that carried it: an envelope runs under one job id only.
-  std::map<std::string, std::string> envelope_jobs_;
-  std::deque<std::string> envelope_order_;
+  // Envelope id -> the job that carried it: an envelope runs under one job id only, once.
+  struct UsedEnvelope {
+    std::string job_id;
+    TimeMs expires_at = 0;
+    bool finished = false;  // the job ended: the envelope never runs again
+  };
+  std::map<std::string, UsedEnvelope> envelopes_;
   bool running_ = false;
 };
 

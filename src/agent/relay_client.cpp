@@ -58,8 +58,14 @@ void RelayRoster::set_return_after(std::chrono::milliseconds d) {
 std::optional<std::string> RelayRoster::token(const std::string& url) const {
   std::lock_guard lock(mu_);
   auto it = tokens_.find(url);
-  if (it == tokens_.end()) return std::nullopt;
-  return it->second;
+  if (it != tokens_.end()) return it->second;
+  // Relays of one tree (or nodes of one store) share the device's credential: a relay this
+  // device never used is tried with the credential it has, and enrolled at only if that one is
+  // refused. A relay replaces a used credential only after the service center revoked it.
+  for (const auto& u : urls_) {
+    if (auto known = tokens_.find(u); known != tokens_.end()) return known->second;
+  }
+  return std::nullopt;
 }
 
 void RelayRoster::set_token(const std::string& url, const std::string& token) {

@@ -48,6 +48,7 @@ class RelayRoster {
   void advance_from(std::size_t failed);
   void set_return_after(std::chrono::milliseconds d);
 
+  // The token for `url`; for a URL never enrolled at, the token of the first URL that has one.
   std::optional<std::string> token(const std::string& url) const;
   // Held while enrolling: the relay replaces a device's token on every enrollment, so two threads
   // enrolling at once would each invalidate the other's token.

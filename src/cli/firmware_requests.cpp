@@ -216,6 +216,7 @@ Result<Json> firmware_job_params(const FirmwareJobArgs& a, const std::vector<Jso
   auto components = firmware_components(a.artifacts, manifests);
   if (!components) return components.error();
   Json params = {{"components", *components}};
+  if (a.allow_downgrade) params["allow_downgrade"] = true;
   if (auto s = add_time(params, "update_at", "--update-at", a.update_at, now); !s) return s.error();
   if (auto s = add_limits(params, a.forbid, a.utc_offset_min, a.deferral, a.max_attempts,
                           a.write_estimate_s);

@@ -59,6 +59,7 @@ struct FirmwareJobArgs {
   std::optional<int> write_estimate_s;
   std::string expires_at;
   std::optional<int> expires_in_h;
+  bool allow_downgrade = false;  // --allow-downgrade: the device may install an older version
 };
 
 // Everything that can be refused before asking the relay for the manifests.

@@ -1,5 +1,7 @@
 #include "cli/job_signing.h"
 
+#include <algorithm>
+
 #include "core/time.h"
 #include "net/signing.h"
 #include "net/tls.h"
@@ -25,6 +27,9 @@ Result<SignedEnvelope> JobSigner::sign(const std::string& serial, JobKind kind, 
   e.expires_at = expires_at;
   e.key_id = key_id_;
   e.signed_at = now;
+  if (auto st = check_envelope_expiry(e, now); !st) {
+    return bad_input("a device would refuse this signed job: " + st.error().message);
+  }
   auto text = envelope_text(e);
   if (!text) return text.error();
   auto signature = sign_text(*text, private_pem_);
@@ -47,6 +52,14 @@ Status sign_job_call(ApiCall& call, const JobSigner& signer, TimeMs now) {
         parse_time(body["expires_at"].is_string() ? body["expires_at"].get<std::string>() : "");
     if (!t) return bad_input("expires_at: " + t.error().message);
     expires_at = *t;
+  } else {
+    TimeMs latest = now;
+    for (const char* key : {"not_before", "execute_at"}) {
+      if (!body.contains(key) || !body[key].is_string()) continue;
+      if (auto t = parse_time(body[key].get<std::string>()); t) latest = std::max(latest, *t);
+    }
+    expires_at = latest + kDefaultSignedJobExpiryMs;
+    body["expires_at"] = format_time(*expires_at);
   }
   auto env = signer.sign(body.value("serial", ""), *kind, body.value("params", Json::object()),
                          expires_at, now);

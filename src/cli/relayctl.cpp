@@ -1,6 +1,8 @@
 #include "cli/relayctl.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -51,7 +53,9 @@ struct Flags {
   std::string import_file, remove_serial;
 
   std::string credential_name, credential_role;
-  std::string relay_id, relay_token_file;
+  std::string relay_id, relay_token_file, relay_customers;
+  bool relay_all_customers = false;
+  std::string revoke_name;
   std::string relay_update_relay, relay_update_artifact;
   JobTimes relay_update_times;
 
@@ -357,21 +361,50 @@ class Commands {
   // A child relay's credential. With --token-file the token goes to that file (mode 0600), ready
   // for `relayd run --upstream-token-file`; otherwise to standard output.
   int relay_add() {
-    auto reply = call({"POST", "/v1/relays", Json{{"id", f_.relay_id}}});
+    Json customers = Json::array();
+    if (f_.relay_all_customers) customers.push_back("*");
+    std::stringstream list(f_.relay_customers);
+    for (std::string c; std::getline(list, c, ',');) {
+      if (!c.empty()) customers.push_back(c);
+    }
+    if (customers.empty() || (f_.relay_all_customers && !f_.relay_customers.empty())) {
+      return usage(
+          "say whose devices the child serves: --customers NAME[,NAME...] or --all-customers");
+    }
+    auto reply = call({"POST", "/v1/relays", Json{{"id", f_.relay_id}, {"customers", customers}}});
     if (!reply) return failed(reply.error());
     const std::string token = reply->value("token", "");
     if (!f_.relay_token_file.empty()) {
-      std::ofstream out(f_.relay_token_file, std::ios::trunc);
-      if (!out) return failed(unavailable("cannot write " + f_.relay_token_file));
-      out << token << '\n';
-      out.close();
-      ::chmod(f_.relay_token_file.c_str(), 0600);
+      // Created with its final mode: the token is never readable by others, not even briefly.
+      const int fd =
+          ::open(f_.relay_token_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      const std::string line = token + "\n";
+      const bool written = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+                           ::write(fd, line.data(), line.size()) == ssize_t(line.size());
+      if (fd >= 0) ::close(fd);
+      if (!written) return failed(unavailable("cannot write " + f_.relay_token_file));
     }
     if (f_.json) return print_json(*reply);
     if (f_.relay_token_file.empty()) c_.out << token << '\n';
     c_.err << "child relay " << f_.relay_id << ": its credential "
            << (f_.relay_token_file.empty() ? "is above" : "is in " + f_.relay_token_file)
            << "; the parent stores only its hash\n";
+    return kExitOk;
+  }
+
+  // Revokes a device's, an admin's or a child relay's credential (`what`: devices, credentials,
+  // relays); effective on every node at once.
+  int revoke(const std::string& what) {
+    const std::string path = what == "devices"
+                                 ? "/v1/devices/" + url_encode(f_.revoke_name) + "/revoke"
+                                 : "/v1/" + what + "/" + url_encode(f_.revoke_name);
+    auto reply = call({what == "devices" ? "POST" : "DELETE", path, {}});
+    if (!reply) return failed(reply.error());
+    if (f_.json) return print_json(*reply);
+    c_.out << f_.revoke_name << ": credential revoked\n";
+    if (what == "devices")
+      c_.err << "the device may enrol again with its enrollment code; delete its registration "
+                "to keep it out\n";
     return kExitOk;
   }
 
@@ -993,6 +1026,11 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   devices->add_option("--state", f.device_state, "only devices in this state");
   devices->add_option("--q", f.device_query, "search serial, model, place, customer");
   actions[devices] = [&] { return cmd.devices(); };
+  devices->require_subcommand(0, 1);
+  auto* device_revoke =
+      devices->add_subcommand("revoke", "revoke a device's credential (it may enrol again)");
+  device_revoke->add_option("SERIAL", f.revoke_name, "device serial")->required();
+  actions[device_revoke] = [&] { return cmd.revoke("devices"); };
 
   auto* device = app.add_subcommand("device", "one device in detail");
   device->add_option("SERIAL", f.device_serial, "device serial")->required();
@@ -1092,6 +1130,8 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
       firmware_job->add_option("--expires-at", fw.expires_at, "expiry: RFC 3339 UTC or +3d");
   firmware_job->add_option("--expires-in-h", fw.expires_in_h, "expiry in hours (default 72)")
       ->excludes(fw_expires_at);
+  firmware_job->add_flag("--allow-downgrade", fw.allow_downgrade,
+                         "let the device install a version older than the one it runs");
   add_signing(firmware_job, f);
   actions[firmware_job] = [&] { return cmd.firmware_job_create(); };
 
@@ -1146,7 +1186,14 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   auto* relay_add = relays->add_subcommand("add", "create a child relay's credential");
   relay_add->add_option("ID", f.relay_id, "the child's relay id (its --relay-id)")->required();
   relay_add->add_option("--token-file", f.relay_token_file, "write the token to this file");
+  relay_add->add_option("--customers", f.relay_customers,
+                        "the customers whose devices it serves (comma-separated)");
+  relay_add->add_flag("--all-customers", f.relay_all_customers,
+                      "it serves every customer's devices (a regional relay)");
   actions[relay_add] = [&] { return cmd.relay_add(); };
+  auto* relay_revoke = relays->add_subcommand("revoke", "revoke a child relay's credential");
+  relay_revoke->add_option("ID", f.revoke_name, "the child's relay id")->required();
+  actions[relay_revoke] = [&] { return cmd.revoke("relays"); };
   auto* creds = app.add_subcommand("credentials", "admin credentials");
   creds->require_subcommand(0, 1);
   actions[creds] = [&] { return cmd.credentials(); };
@@ -1155,6 +1202,9 @@ int run_relayctl(int argc, const char* const* argv, Console console) {
   cred_create->add_option("--name", f.credential_name)->required();
   cred_create->add_option("--role", f.credential_role, "viewer|operator|admin")->required();
   actions[cred_create] = [&] { return cmd.credential_create(); };
+  auto* cred_revoke = creds->add_subcommand("revoke", "revoke a credential on every node");
+  cred_revoke->add_option("NAME", f.revoke_name, "the credential's name")->required();
+  actions[cred_revoke] = [&] { return cmd.revoke("credentials"); };
 
   auto* watch = app.add_subcommand("watch", "follow the relay's event stream");
   watch->add_option("--kinds", f.watch_kinds, "alert,job,report (default all)");

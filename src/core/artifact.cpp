@@ -71,8 +71,10 @@ Result<Json> parse_manifest(const Json& manifest) {
     if (!manifest.contains(name)) return bad_input(std::string("manifest lacks ") + name);
   }
   for (const auto& [name, value] : manifest.items()) {
+    // Init-capture: clang 14 (the fuzz build, scripts/fuzz.sh) cannot capture a structured binding.
     if (std::find_if(kManifestFields.begin(), kManifestFields.end(),
-                     [&](const char* known) { return name == known; }) == kManifestFields.end()) {
+                     [&name = name](const char* known) { return name == known; }) ==
+        kManifestFields.end()) {
       return bad_input("manifest has an unknown field '" + name.substr(0, 64) + "'");
     }
   }

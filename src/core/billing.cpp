@@ -215,6 +215,20 @@ std::string csv_field(std::string_view value) {
   return out;
 }
 
+std::string csv_text_field(std::string_view value) {
+  constexpr std::string_view kFormulaStarts = "=+-@\t\r";
+  if (value.empty() || kFormulaStarts.find(value.front()) == std::string_view::npos) {
+    return csv_field(value);
+  }
+  std::string out = "\"'";
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
 std::string to_csv(std::vector<BillingRow> rows) {
   std::stable_sort(rows.begin(), rows.end(), [](const BillingRow& a, const BillingRow& b) {
     return std::tie(a.serial, a.counter) < std::tie(b.serial, b.counter);
@@ -227,22 +241,18 @@ std::string to_csv(std::vector<BillingRow> rows) {
   for (const auto& r : rows) {
     std::string flags;
     for (const auto& f : r.flags) flags += (flags.empty() ? "" : ";") + flag_text(f);
-    const std::string fields[] = {r.serial,
-                                  r.model,
-                                  r.customer,
-                                  r.place,
-                                  r.counter,
-                                  time_text(r.start_at),
-                                  value_text(r.start),
-                                  time_text(r.end_at),
-                                  value_text(r.end),
-                                  value_text(r.difference),
-                                  flags};
+    const std::string fields[] = {
+        csv_text_field(r.serial),       csv_text_field(r.model),
+        csv_text_field(r.customer),     csv_text_field(r.place),
+        csv_text_field(r.counter),      csv_field(time_text(r.start_at)),
+        csv_field(value_text(r.start)), csv_field(time_text(r.end_at)),
+        csv_field(value_text(r.end)),   csv_field(value_text(r.difference)),
+        csv_text_field(flags)};
     bool first = true;
     for (const auto& f : fields) {
       if (!first) out += ',';
       first = false;
-      out += csv_field(f);
+      out += f;
     }
     out += "\r\n";
   }

@@ -124,10 +124,17 @@ inline constexpr const char* kBillingCsvHeader =
 
 // RFC 4180: the header, then one line per row ordered by (serial, counter), lines ending in CRLF,
 // fields with a comma, quote, CR or LF quoted with inner quotes doubled. Flags are flag_text()
-// tokens joined with ";"; absent values are empty fields.
+// tokens joined with ";"; absent values are empty fields. Text cells (serial, model, customer,
+// place, counter, flags: chosen by devices and customers) go through csv_text_field, so none can
+// be taken for a spreadsheet formula; numbers and times are written as they are.
 std::string to_csv(std::vector<BillingRow> rows);
 
 // One CSV field, quoted when RFC 4180 requires it.
 std::string csv_field(std::string_view value);
+
+// One CSV text cell that a spreadsheet shows as text, never evaluates (OWASP "CSV Injection"):
+// a value starting with '=', '+', '-', '@', tab or CR gets a leading single quote and is quoted
+// ("=1+1" -> "\"'=1+1\""); anything else is csv_field(value).
+std::string csv_text_field(std::string_view value);
 
 }  // namespace printrelay

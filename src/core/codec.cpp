@@ -671,4 +671,16 @@ Json error_json(const Error& e) {
   return {{"error", {{"code", error_code(e.kind)}, {"message", e.message}}}};
 }
 
+std::string customers_text(const AdminCredential& c) { return Json(c.customers).dump(); }
+
+std::vector<std::string> customers_from(std::string_view text) {
+  auto j = parse_json(text);
+  std::vector<std::string> out;
+  if (!j || !j->is_array()) return out;
+  for (const auto& v : *j) {
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace printrelay

@@ -49,4 +49,9 @@ Json to_json(const Alert& a);
 
 Json error_json(const Error& e);
 
+// A relay credential's customers as the stores keep them (a JSON array) and back; text that is
+// not such an array reads as no customers (the credential then serves nothing).
+std::string customers_text(const AdminCredential& c);
+std::vector<std::string> customers_from(std::string_view text);
+
 }  // namespace printrelay

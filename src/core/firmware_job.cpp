@@ -5,6 +5,7 @@
 
 #include "core/artifact.h"
 #include "core/codec.h"
+#include "core/json_text.h"
 
 namespace printrelay {
 namespace {
@@ -21,7 +22,8 @@ bool is_printable(std::string_view s) {
 
 Status only_keys(const Json& j, std::initializer_list<const char*> keys, const std::string& what) {
   for (const auto& [k, v] : j.items()) {
-    if (std::none_of(keys.begin(), keys.end(), [&](const char* x) { return k == x; })) {
+    // Init-capture: clang 14 (the fuzz build, scripts/fuzz.sh) cannot capture a structured binding.
+    if (std::none_of(keys.begin(), keys.end(), [&k = k](const char* x) { return k == x; })) {
       return bad_input("unknown field '" + k + "' in " + what);
     }
   }
@@ -49,8 +51,10 @@ Result<std::string> envelope_text(const JobEnvelope& e) {
 
 Result<JobEnvelope> parse_envelope_text(std::string_view text) {
   if (text.size() > kMaxEnvelopeTextBytes) return bad_input("envelope text is too large");
-  auto j = Json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return bad_input("envelope text is not a JSON object");
+  auto parsed = parse_json(text);
+  if (!parsed) return bad_input("envelope text: " + parsed.error().message);
+  const Json j = std::move(*parsed);
+  if (!j.is_object()) return bad_input("envelope text is not a JSON object");
   if (j.dump() != text) return bad_input("envelope text is not canonical (sorted keys, no spaces)");
   if (auto st =
           only_keys(j, {"v", "id", "serial", "kind", "params", "expires_at", "key_id", "signed_at"},
@@ -78,6 +82,9 @@ Result<JobEnvelope> parse_envelope_text(std::string_view text) {
   }
   e.params = j["params"];
   if (e.params.contains("envelope")) return bad_input("envelope params may not hold an envelope");
+  if (e.serial == kAnyDevice && e.params.value("allow_downgrade", Json()) == Json(true)) {
+    return bad_input("a standing authorisation (serial *) may not allow a downgrade");
+  }
   const Json& exp = j.value("expires_at", Json());
   if (!exp.is_null()) {
     if (!exp.is_string()) return bad_input("envelope expires_at must be a time or null");
@@ -126,13 +133,26 @@ Result<Json> check_envelope_for(const JobEnvelope& e, const std::string& serial,
   return e.params;
 }
 
+Status check_envelope_expiry(const JobEnvelope& e, TimeMs now) {
+  if (!e.expires_at) {
+    return forbidden(
+        "the signed job has no expiry (expires_at): this device runs only signed jobs that expire");
+  }
+  if (*e.expires_at <= now) return forbidden("the signed job has expired");
+  if (*e.expires_at - now > kMaxEnvelopeLifetimeMs) {
+    return forbidden("the signed job expires " + format_time(*e.expires_at) +
+                     ", more than 400 days ahead: refused");
+  }
+  return ok_status();
+}
+
 // ---------------- firmware params ----------------
 
 Result<FirmwareJobSpec> parse_firmware_params(const Json& params) {
   if (!params.is_object()) return bad_input("firmware params must be an object");
   if (auto st = only_keys(params,
                           {"components", "update_at", "forbidden_windows", "deferral",
-                           "max_attempts", "campaign", "write_estimate_s"},
+                           "max_attempts", "campaign", "write_estimate_s", "allow_downgrade"},
                           "firmware params");
       !st) {
     return st.error();
@@ -209,6 +229,11 @@ Result<FirmwareJobSpec> parse_firmware_params(const Json& params) {
     }
     spec.write_estimate_s = w.get<int>();
   }
+  if (params.contains("allow_downgrade")) {
+    if (!params["allow_downgrade"].is_boolean())
+      return bad_input("allow_downgrade must be a boolean");
+    spec.allow_downgrade = params["allow_downgrade"].get<bool>();
+  }
   return spec;
 }
 
@@ -231,6 +256,7 @@ Json to_json(const FirmwareJobSpec& spec) {
     j["forbidden_windows"] = w;
   }
   if (!spec.campaign.empty()) j["campaign"] = spec.campaign;
+  if (spec.allow_downgrade) j["allow_downgrade"] = true;
   return j;
 }
 
@@ -238,6 +264,20 @@ Result<UpdateTimeMove> planned_update_time(const FirmwareJobSpec& spec, TimeMs r
   const TimeMs wanted = spec.update_at ? std::max(*spec.update_at, ready_at) : ready_at;
   if (spec.forbidden_windows.empty()) return UpdateTimeMove{wanted, wanted, {}, {}};
   return plan_update_time(spec.forbidden_windows, wanted);
+}
+
+Status check_not_downgrade(const FirmwareJobSpec& spec, const Json& installed) {
+  if (spec.allow_downgrade || !installed.is_object()) return ok_status();
+  for (const auto& c : spec.components) {
+    auto it = installed.find(c.component);
+    if (it == installed.end() || !it->is_string()) continue;
+    const std::string running = it->get<std::string>();
+    if (compare_versions(c.version, running) < 0) {
+      return forbidden("refusing to downgrade " + c.component + " from " + running + " to " +
+                       c.version + " (the signed job does not say allow_downgrade)");
+    }
+  }
+  return ok_status();
 }
 
 int compare_versions(std::string_view a, std::string_view b) {

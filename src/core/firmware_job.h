@@ -32,6 +32,11 @@ namespace printrelay {
 
 inline constexpr std::size_t kMaxEnvelopeTextBytes = 64 * 1024;
 
+// How far ahead a signed envelope may expire, from the time it is checked (400 days: the longest
+// expiry relayctl signs, a year, plus slack for clocks). A device remembers every envelope it ran
+// until its expiry (replay), so this bounds what it must remember.
+inline constexpr TimeMs kMaxEnvelopeLifetimeMs = 400LL * 86'400'000;
+
 // The serial of a standing auto-update authorisation (decision 0011): a firmware envelope the
 // service center signs once per model and target versions, which the relay's compatibility rules
 // may attach to the automatic jobs they create for any device. It must expire; the device still
@@ -68,6 +73,12 @@ Json params_without_envelope(const Json& params);
 // params, the only ones the device may use.
 Result<Json> check_envelope_for(const JobEnvelope& e, const std::string& serial, JobKind kind);
 
+// Whether a signed envelope may run at `now` as far as its expiry goes: it must have one (a device
+// remembers each envelope it ran until then, so one that never expires could be replayed once it
+// is forgotten), not be past it, and not expire more than kMaxEnvelopeLifetimeMs after `now`.
+// Forbidden with the reason otherwise. The signer checks the same before signing.
+Status check_envelope_expiry(const JobEnvelope& e, TimeMs now);
+
 // ===== Firmware job params =====
 
 struct FirmwareComponent {
@@ -85,17 +96,26 @@ struct FirmwareJobSpec {
   int max_attempts = 3;        // writes + boots tried before the job fails, 1..10
   std::string campaign;        // the campaign this job belongs to; empty for a single job
   int write_estimate_s = 120;  // expected write + reboot time, for "expected end" (seed 004)
+  // A target version older than the installed one is refused unless this is true (anti-rollback:
+  // an old image may be validly signed and vulnerable). Never allowed in a standing authorisation.
+  bool allow_downgrade = false;
 };
 
 // {"components": [{"component", "version", "artifact", "size"}], "update_at", "forbidden_windows",
-//  "deferral", "max_attempts", "campaign", "write_estimate_s"}; everything but components
-// optional; unknown keys refused (what is signed must be understood by whoever runs it).
+//  "deferral", "max_attempts", "campaign", "write_estimate_s", "allow_downgrade"}; everything but
+// components optional; unknown keys refused (what is signed must be understood by whoever runs it).
+// to_json() writes allow_downgrade only when true.
 Result<FirmwareJobSpec> parse_firmware_params(const Json& params);
 Json to_json(const FirmwareJobSpec& spec);
 
 // When the update should happen: update_at (or `ready_at`, when the image is on the device, if
 // none) moved out of the forbidden windows.
 Result<UpdateTimeMove> planned_update_time(const FirmwareJobSpec& spec, TimeMs ready_at);
+
+// Anti-rollback: forbidden, naming the component, when a target version is older than what
+// `installed` ({"main": "2.0.0", ...}, the device's firmware summary) says runs, unless the spec
+// allows downgrades. A component the summary does not name, or the same version, is allowed.
+Status check_not_downgrade(const FirmwareJobSpec& spec, const Json& installed);
 
 // Dotted versions compared by numeric segments ("1.10" > "1.9"; "2.0" == "2.0.0"), non-numeric
 // segments by text. Negative, zero or positive like strcmp.

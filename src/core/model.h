@@ -31,10 +31,9 @@ inline const std::vector<std::string>& report_kinds() {
 }
 // The subset a `collect` job may ask for (Fig. 3), and the error log on request (seed 003).
 inline const std::vector<std::string>& data_sets() {
-  static const std::vector<std::string> k = {"counters",   "supplies", "identification",
-                                             "structure",  "calls",    "jams",
-                                             "adjustment", "settings", "comm-history",
-                                             "error-log"};
+  static const std::vector<std::string> k = {
+      "counters", "supplies",   "identification", "structure",    "calls",
+      "jams",     "adjustment", "settings",       "comm-history", "error-log"};
   return k;
 }
 bool is_report_kind(const std::string& kind);
@@ -168,14 +167,18 @@ struct Registration {
   std::string place;
   std::string customer;
   std::string contact;
-  std::string enrollment_code_hash;  // sha256 hex of the enrollment code; never sent back
+  // The enrollment code's salted slow hash (net/secret_hash.h; older rows: sha256 hex). Never
+  // sent back; only to the child relays that serve the device.
+  std::string enrollment_code_hash;
   TimeMs created_at = 0;
 };
 
 struct Device {
   std::string serial;
   std::string model;
-  std::string token_hash;  // sha256 hex of the device credential
+  // sha256 hex of the device credential; empty when the credential was revoked (it then matches
+  // no token, and `enrolled_at` is the time of the revocation).
+  std::string token_hash;
   TimeMs enrolled_at = 0;
   TimeMs last_seen = 0;
   std::string state;  // last heartbeat state: "idle", "printing", "error", "offline"...
@@ -202,6 +205,10 @@ struct AdminCredential {
   Role role = Role::kViewer;
   std::string token_hash;
   TimeMs created_at = 0;
+  // A child relay's credential only: the customers whose devices it serves ("*": all). The
+  // parent hands it only those devices' directory entries and jobs, and takes from it only their
+  // enrolments, reports, events and sightings (docs/security.md).
+  std::vector<std::string> customers;
 };
 
 }  // namespace printrelay

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@
 #include <vector>
 
 #include "core/sha256.h"
+#include "net/tls.h"
 
 namespace printrelay {
 
@@ -51,20 +53,66 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string url_decode(std::string_view s) {
+// Decodes %XX escapes, and '+' as a space where `plus_is_space` (a query); nullopt when a '%'
+// is not followed by two hex digits.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
+    if (s[i] == '+' && plus_is_space) {
       out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
+    } else if (s[i] == '%') {
+      if (i + 2 >= s.size() || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0) {
+        return std::nullopt;
+      }
       out += char(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else {
       out += s[i];
     }
   }
+  return out;
+}
+
+// Well-formed UTF-8 (no overlong forms, no surrogates, nothing past U+10FFFF) without NUL: what
+// a path or query may hold once decoded. Handlers put paths into JSON error messages, and the
+// JSON writer throws on invalid UTF-8.
+bool clean_text(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    std::uint32_t cp = 0, min = 0;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1, cp = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2, cp = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3, cp = c & 0x07, min = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // cut short
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += n + 1;
+  }
+  return true;
+}
+
+// Decodes one part of a target; nullopt when it is malformed (see parse_target).
+std::optional<std::string> decode_part(std::string_view s, bool plus_is_space) {
+  auto out = percent_decode(s, plus_is_space);
+  if (!out || !clean_text(*out)) return std::nullopt;
   return out;
 }
 
@@ -159,6 +207,25 @@ void watch(asio::steady_timer& timer, std::chrono::seconds period,
   });
 }
 
+// One connection's place in the count of open connections (ServerOptions::max_connections),
+// given back however the connection ends, also when its coroutine is destroyed with its
+// io_context. It holds the count, not the server: a connection may outlive the server at exit.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::shared_ptr<std::atomic<std::size_t>> open)
+      : open_(std::move(open)) {}
+  ConnectionSlot(ConnectionSlot&& other) noexcept : open_(std::move(other.open_)) {}
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot() {
+    if (open_) open_->fetch_sub(1);
+  }
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> open_;
+};
+
 bool expects_continue(const http::request_header<>& h) {
   auto it = h.find(http::field::expect);
   return h.version() == 11 && it != h.end() && beast::iequals(it->value(), "100-continue");
@@ -166,24 +233,41 @@ bool expects_continue(const http::request_header<>& h) {
 
 }  // namespace
 
-void split_target(std::string_view target, std::string& path,
-                  std::map<std::string, std::string>& query) {
+Result<RequestTarget> parse_target(std::string_view target) {
+  // The messages quote nothing of the target: it is not known to be printable.
+  if (target.size() > kMaxTargetBytes) {
+    return bad_input("the request target is longer than " + std::to_string(kMaxTargetBytes) +
+                     " bytes");
+  }
+  constexpr const char* kMalformed =
+      "malformed request target: bad percent-encoding, a NUL byte or invalid UTF-8";
+  RequestTarget out;
   auto q = target.find('?');
-  path = url_decode(target.substr(0, q));
-  query.clear();
-  if (q == std::string_view::npos) return;
+  auto path = decode_part(target.substr(0, q), false);
+  if (!path) return bad_input(kMalformed);
+  out.path = std::move(*path);
+  if (q == std::string_view::npos) return out;
   std::string_view rest = target.substr(q + 1);
   while (!rest.empty()) {
     auto amp = rest.find('&');
     std::string_view pair = rest.substr(0, amp);
     auto eq = pair.find('=');
     if (!pair.empty()) {
-      query[url_decode(pair.substr(0, eq))] =
-          eq == std::string_view::npos ? "" : url_decode(pair.substr(eq + 1));
+      auto key = decode_part(pair.substr(0, eq), true);
+      auto value = eq == std::string_view::npos ? std::optional<std::string>("")
+                                                : decode_part(pair.substr(eq + 1), true);
+      if (!key || !value) return bad_input(kMalformed);
+      out.query[std::move(*key)] = std::move(*value);
     }
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }
+  return out;
+}
+
+std::size_t connections_for_fd_limit(std::uint64_t fd_limit) {
+  const std::uint64_t reserve = std::max<std::uint64_t>(32, fd_limit / 10);
+  return std::size_t(std::max<std::uint64_t>(16, fd_limit > reserve ? fd_limit - reserve : 0));
 }
 
 std::string Exchange::query_value(const std::string& key, const std::string& fallback) const {
@@ -317,6 +401,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
   std::optional<asio::ssl::context> ssl;
   std::atomic<bool> stopped{false};
+  std::size_t max_connections = 0;  // resolved from options (0: from the fd limit)
+  std::shared_ptr<std::atomic<std::size_t>> open_connections =
+      std::make_shared<std::atomic<std::size_t>>(0);
+  // Each condition is logged once when it starts, not once per connection or per retry.
+  std::atomic<bool> at_connection_limit{false};
+  std::atomic<bool> accept_failing{false};
 
   Impl(std::vector<asio::io_context*> ctxs, bool strands, ServerOptions opts, RequestHandler h)
       : contexts(std::move(ctxs)),
@@ -324,19 +414,15 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         options(std::move(opts)),
         handler(std::move(h)) {}
 
-  // Answers `status` with an error JSON and ends the connection. The client may still be sending
-  // a body: read (and drop) a bounded amount for a bounded time, since clients that send the
-  // whole body before reading would otherwise see a reset instead of the answer.
+  // Sends `res` and ends the connection. The client may still be sending a body: read (and
+  // drop) a bounded amount for a bounded time, since clients that send the whole body before
+  // reading would otherwise see a reset instead of the answer.
   template <typename Stream>
-  asio::awaitable<void> refuse_and_close(Stream& stream, http::status status, const char* code,
-                                         const std::string& message) {
-    HttpResponseMsg res{status, 11};
-    res.set(http::field::content_type, "application/json");
-    res.body() =
-        std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + R"("}})";
+  asio::awaitable<void> answer_and_close(Stream& stream, HttpResponseMsg res) {
     res.keep_alive(false);
     res.prepare_payload();
     beast::error_code wec;
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
     co_await http::async_write(stream, res, no_throw(wec));
     std::size_t drained = 0;
     std::array<char, 16384> sink;
@@ -344,6 +430,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     while (!wec && drained < 4 * options.body_limit_bytes) {
       drained += co_await stream.async_read_some(asio::buffer(sink), no_throw(wec));
     }
+  }
+
+  // Answers `status` with an error JSON (`message` must need no JSON escaping) and ends the
+  // connection as answer_and_close() does.
+  template <typename Stream>
+  asio::awaitable<void> refuse_and_close(Stream& stream, http::status status, const char* code,
+                                         const std::string& message) {
+    HttpResponseMsg res{status, 11};
+    res.set(http::field::content_type, "application/json");
+    res.body() =
+        std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + R"("}})";
+    co_await answer_and_close(stream, std::move(res));
   }
 
   // Reads the rest of a request body (the header is in `header_parser`) into `spool`, chunk by
@@ -377,17 +475,46 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   template <typename Stream>
   asio::awaitable<void> serve(Stream& stream, std::string remote) {
+    static constexpr std::size_t kHeaderLimit = 16 * 1024;
     beast::flat_buffer buffer;
-    for (;;) {
+    auto& lowest = beast::get_lowest_layer(stream);
+    for (bool first = true;; first = false) {
+      beast::error_code ec;
+      // Between requests a keep-alive connection may idle for idle_timeout_s; the header
+      // deadline starts with a request's first byte (the first request's: at the accept).
+      if (!first && buffer.size() == 0) {
+        lowest.expires_after(std::chrono::seconds(options.idle_timeout_s));
+        const std::size_t n =
+            co_await stream.async_read_some(buffer.prepare(kHeaderLimit), no_throw(ec));
+        buffer.commit(n);
+        if (ec) co_return;  // closed or idle too long
+      }
+      lowest.expires_after(std::chrono::seconds(options.header_timeout_s));
       http::request_parser<http::string_body> parser;
       // The parser checks Content-Length against its limit while reading the header, so it
       // starts with the larger limit; other paths are held to the normal one below.
       parser.body_limit(std::max(options.body_limit_bytes, options.large_body_limit_bytes));
-      parser.header_limit(16 * 1024);
-      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.idle_timeout_s));
-      beast::error_code ec;
+      parser.header_limit(kHeaderLimit);
       // The header first: uploads to the large-body path get their own (larger) limit.
       co_await http::async_read_header(stream, buffer, parser, no_throw(ec));
+      RequestTarget target;
+      if (!ec) {
+        auto parsed = parse_target(parser.get().target());
+        if (!parsed) {
+          co_await refuse_and_close(stream, http::status::bad_request, "bad_input",
+                                    parsed.error().message);
+          co_return;
+        }
+        target = std::move(*parsed);
+        // Before any "100 Continue" and any body byte: a request refused from its header costs
+        // no disk and no body reading.
+        if (options.admit) {
+          if (auto refusal = options.admit(parser.get(), target.path, !parser.is_done(), remote)) {
+            co_await answer_and_close(stream, std::move(*refusal));
+            co_return;
+          }
+        }
+      }
       const bool large = !ec && !options.large_body_path_prefix.empty() &&
                          parser.get().target().starts_with(options.large_body_path_prefix);
       const std::size_t limit =
@@ -417,6 +544,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
         spooled = !ec;
       } else if (!ec) {
+        lowest.expires_after(std::chrono::seconds(options.request_timeout_s));
         co_await http::async_read(stream, buffer, parser, no_throw(ec));
         if (!ec) req = parser.release();
       }
@@ -427,10 +555,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       }
       if (ec) co_return;  // closed, timed out or malformed: nothing to answer
       StreamExchange<Stream> ex(stream, req, remote, options.file_stall_timeout_s);
-      std::string path;
-      std::map<std::string, std::string> query;
-      split_target(std::string_view(req.target().data(), req.target().size()), path, query);
-      ex.set_target(std::move(path), std::move(query));
+      ex.set_target(std::move(target.path), std::move(target.query));
       if (spooled) ex.set_spooled_body(spool.finish());
       try {
         co_await handler(ex);
@@ -448,10 +573,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (ex.close_after()) break;
     }
     beast::error_code ignored;
-    beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+    lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
-  asio::awaitable<void> run_connection(tcp::socket socket) {
+  // `slot` is held in the coroutine frame: the connection counts until it ends.
+  asio::awaitable<void> run_connection(tcp::socket socket, [[maybe_unused]] ConnectionSlot slot) {
     beast::error_code ec_ep;
     auto ep = socket.remote_endpoint(ec_ep);
     std::string remote = ec_ep ? "" : ep.address().to_string();
@@ -462,7 +588,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       co_return;
     }
     beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *ssl);
-    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(15));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(options.header_timeout_s));
     beast::error_code ec;
     co_await stream.async_handshake(asio::ssl::stream_base::server, no_throw(ec));
     if (ec) co_return;
@@ -474,6 +600,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
 
   asio::awaitable<void> accept_loop(tcp::acceptor& acceptor, asio::io_context& ioc) {
     auto self = shared_from_this();
+    asio::steady_timer backoff(ioc);
     while (!stopped) {
       beast::error_code ec;
       tcp::socket socket(ioc);
@@ -484,10 +611,40 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       }
       if (ec) {
         if (stopped || ec == asio::error::operation_aborted) co_return;
-        continue;  // e.g. too many open files: keep serving the connections we have
+        // Out of file descriptors (EMFILE, ENFILE) or kernel memory: the connection stays in the
+        // listen queue and the next accept would fail at once, a busy loop. Wait a little and
+        // keep serving the connections we have; those that end free descriptors.
+        if (!accept_failing.exchange(true)) {
+          std::cerr << "relayd: cannot accept connections on port " << options.port << ": "
+                    << ec.message() << "; retrying every 100 ms (logged once until it works)"
+                    << std::endl;
+        }
+        backoff.expires_after(std::chrono::milliseconds(100));
+        co_await backoff.async_wait(no_throw(ec));
+        continue;
       }
+      if (accept_failing.exchange(false)) {
+        std::cerr << "relayd: accepting connections again" << std::endl;
+      }
+      const std::size_t open = open_connections->fetch_add(1);
+      ConnectionSlot slot(open_connections);
+      if (open >= max_connections) {
+        // Closed at once: a refused client retries (devices back off), a stalled one would hold
+        // its place in the listen queue and the others' behind it.
+        if (!at_connection_limit.exchange(true)) {
+          std::cerr << "relayd: " << max_connections
+                    << " connections open, the limit (--max-connections): closing new ones at "
+                       "once until fewer are open"
+                    << std::endl;
+        }
+        beast::error_code ignored;
+        socket.close(ignored);
+        continue;
+      }
+      if (open < max_connections - max_connections / 10) at_connection_limit = false;
       auto exec = socket.get_executor();
-      asio::co_spawn(exec, self->run_connection(std::move(socket)), asio::detached);
+      asio::co_spawn(exec, self->run_connection(std::move(socket), std::move(slot)),
+                     asio::detached);
     }
   }
 };
@@ -509,12 +666,18 @@ HttpServer::HttpServer(std::vector<asio::io_context*> contexts, bool strands, Se
     throw std::runtime_error("server options: large_body_path_prefix " + o.large_body_path_prefix +
                              " needs a large_body_dir");
   }
+  impl_->max_connections = o.max_connections;
+  if (impl_->max_connections == 0) {
+    rlimit fds{};
+    const bool known = ::getrlimit(RLIMIT_NOFILE, &fds) == 0 && fds.rlim_cur != RLIM_INFINITY;
+    impl_->max_connections = connections_for_fd_limit(known ? fds.rlim_cur : 1 << 20);
+  }
   if (o.tls) {
     impl_->ssl.emplace(asio::ssl::context::tls_server);
     auto& ctx = *impl_->ssl;
-    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                    asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::single_dh_use);
+    // Protocols, suites and their order: restrict_server_tls (net/tls.h).
+    restrict_server_tls(ctx.native_handle());
     beast::error_code ec;
     ctx.use_certificate_chain_file(o.cert_file, ec);
     if (ec)
@@ -550,6 +713,8 @@ HttpServer::~HttpServer() = default;
 unsigned short HttpServer::port() const {
   return impl_->acceptors.front()->local_endpoint().port();
 }
+
+std::size_t HttpServer::max_connections() const { return impl_->max_connections; }
 
 void HttpServer::start() {
   for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {

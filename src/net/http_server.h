@@ -6,6 +6,11 @@
 // (Server-Sent Events) and write to it until the client leaves. Large bodies are never held in
 // memory: uploads to the large-body path are written to a file as they arrive (spooled_body()),
 // and respond_file() sends a file range chunk by chunk.
+//
+// What one client can hold is bounded: connections at once (max_connections), the time to send
+// a header (header_timeout_s), the time to send a body (request_timeout_s), and an admission hook
+// refuses a request from its header before any body byte is read. Malformed targets are answered
+// 400 here, before any handler sees them.
 #pragma once
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
@@ -21,6 +26,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "core/result.h"
 
 namespace printrelay {
 
@@ -85,6 +92,16 @@ class Exchange {
 
 using RequestHandler = std::function<boost::asio::awaitable<void>(Exchange&)>;
 
+// Decides on a request from its header alone: called once the header is read, before any
+// "100 Continue" and before any body byte is read or spooled. `path` is the decoded path (the
+// target was valid), `has_body` whether a body follows (Content-Length > 0 or chunked), `remote`
+// the client's address. A response returned is sent at once (Connection: close) and the
+// connection is closed without reading the body; nullopt lets the request go on. Runs on the
+// connection's thread: it must not block long.
+using AdmissionHook = std::function<std::optional<HttpResponseMsg>(
+    const http::request_header<>& header, const std::string& path, bool has_body,
+    const std::string& remote)>;
+
 struct ServerOptions {
   std::string listen_address = "127.0.0.1";
   unsigned short port = 8443;
@@ -100,8 +117,18 @@ struct ServerOptions {
   std::string large_body_path_prefix;
   std::size_t large_body_limit_bytes = 0;
   std::string large_body_dir;
-  int idle_timeout_s = 75;     // keep-alive connections idle longer are closed
-  int request_timeout_s = 30;  // to read one request
+  // A keep-alive connection that sends no byte of a next request for this long is closed.
+  int idle_timeout_s = 75;
+  // Once a request's first byte has arrived (and for the first request of a connection, from the
+  // moment it is accepted; with TLS also for the handshake), its whole header must arrive within
+  // this: a client trickling a header (slowloris) is cut off after it.
+  int header_timeout_s = 5;
+  int request_timeout_s = 30;  // to read one (in-memory) body; a spooled body: per chunk
+  // Connections open at once, over every acceptor of this server. One more is accepted and
+  // closed at once (logged once until the count goes down again). 0: sized for the process's
+  // file descriptor limit (connections_for_fd_limit).
+  std::size_t max_connections = 0;
+  AdmissionHook admit;  // none: every request is read
   // A file response (respond_file) the client takes no bytes of for this long is cut off; it
   // is checked once per period, so the cut comes after one to two periods.
   int file_stall_timeout_s = 30;
@@ -119,7 +146,8 @@ class HttpServer {
   HttpServer(std::vector<boost::asio::io_context*> contexts, ServerOptions options,
              RequestHandler handler);
   ~HttpServer();
-  unsigned short port() const;  // the bound port (useful with port 0)
+  unsigned short port() const;          // the bound port (useful with port 0)
+  std::size_t max_connections() const;  // the limit in force (ServerOptions::max_connections)
   void start();
   void stop();
 
@@ -130,8 +158,20 @@ class HttpServer {
   std::shared_ptr<Impl> impl_;
 };
 
-// Splits "/a/b?x=1&y=%20" into path and decoded query.
-void split_target(std::string_view target, std::string& path,
-                  std::map<std::string, std::string>& query);
+// A request target split into its decoded path and query.
+struct RequestTarget {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+constexpr std::size_t kMaxTargetBytes = 8192;
+// Splits "/a/b?x=1&y=%20" into path and decoded query ('+' is a space in the query). A malformed
+// target is a kBadInput error: longer than kMaxTargetBytes, a '%' not followed by two hex digits,
+// or a path, key or value that is not valid UTF-8 or holds a NUL byte once decoded.
+Result<RequestTarget> parse_target(std::string_view target);
+
+// The connections a process may hold open with `fd_limit` file descriptors (RLIMIT_NOFILE):
+// the limit less a reserve for the store, artifacts, logs and spooled uploads (a tenth, at least
+// 32), and never below 16.
+std::size_t connections_for_fd_limit(std::uint64_t fd_limit);
 
 }  // namespace printrelay

@@ -1,13 +1,17 @@
 #include "relay/api.h"
 
 #include <algorithm>
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <iostream>
 #include <random>
 #include <sstream>
 
 #include "core/artifact.h"
+#include "core/byte_range.h"
 #include "core/codec.h"
 #include "relay/billing_export.h"
 #include "relay/dashboard_assets.h"
@@ -29,6 +33,13 @@ TimeMs now_ms() {
       .count();
 }
 
+// The rate limits' clock: never jumps with the wall clock.
+TimeMs steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 HttpResponseMsg raw_json_response(const HttpRequestMsg& req, int status, std::string body) {
   HttpResponseMsg res{static_cast<http::status>(status), req.version()};
   res.set(http::field::content_type, "application/json");
@@ -41,7 +52,7 @@ HttpResponseMsg json_response(const HttpRequestMsg& req, int status, const Json&
   return raw_json_response(req, status, body.dump());
 }
 
-std::string bearer(const HttpRequestMsg& req) {
+std::string bearer(const http::request_header<>& req) {
   auto it = req.find(http::field::authorization);
   if (it == req.end()) return "";
   std::string_view v(it->value().data(), it->value().size());
@@ -68,6 +79,83 @@ bool role_allows(Role have, Role need) {
   return static_cast<int>(have) >= static_cast<int>(need);
 }
 
+// A held request's place in the long-poll count (ApiOptions::max_long_polls): taken at
+// construction when the count is below `limit`, given back when this goes out of scope, however
+// the coroutine leaves it (a throw included).
+class LongPollSlot {
+ public:
+  LongPollSlot(std::atomic<int>& count, int limit) : count_(count) {
+    taken_ = count_.fetch_add(1) < limit;
+    if (!taken_) count_.fetch_sub(1);
+  }
+  ~LongPollSlot() {
+    if (taken_) count_.fetch_sub(1);
+  }
+  LongPollSlot(const LongPollSlot&) = delete;
+  LongPollSlot& operator=(const LongPollSlot&) = delete;
+  explicit operator bool() const { return taken_; }
+
+ private:
+  std::atomic<int>& count_;
+  bool taken_ = false;
+};
+
+// A held request's waiter: watching `keys` in the feed and `holder`'s one held request (a newer
+// one of the same holder replaces it); both undone when this goes out of scope.
+class HeldWait {
+ public:
+  HeldWait(LiveFeed& feed, std::vector<std::string> keys, std::string holder,
+           asio::any_io_executor executor)
+      : feed_(feed),
+        keys_(std::move(keys)),
+        holder_(std::move(holder)),
+        waiter_(feed_.watch_devices(keys_, std::move(executor))) {
+    feed_.hold(holder_, waiter_);
+  }
+  ~HeldWait() {
+    feed_.release(holder_, waiter_);
+    feed_.unwatch_devices(keys_, waiter_);
+  }
+  HeldWait(const HeldWait&) = delete;
+  HeldWait& operator=(const HeldWait&) = delete;
+  asio::steady_timer& timer() { return waiter_->timer; }
+  bool replaced() const { return waiter_->replaced; }
+
+ private:
+  LiveFeed& feed_;
+  std::vector<std::string> keys_;
+  std::string holder_;
+  std::shared_ptr<LiveFeed::Waiter> waiter_;
+};
+
+// One event stream's place in its credential's count
+// (ApiOptions::max_event_streams_per_credential), given back when this goes out of scope.
+class StreamSlot {
+ public:
+  StreamSlot(std::mutex& mu, std::map<std::string, int>& counts, std::string credential, int limit)
+      : mu_(mu), counts_(counts), credential_(std::move(credential)) {
+    std::lock_guard lock(mu_);
+    int& n = counts_[credential_];
+    taken_ = n < limit;
+    if (taken_) ++n;
+    if (n == 0) counts_.erase(credential_);
+  }
+  ~StreamSlot() {
+    if (!taken_) return;
+    std::lock_guard lock(mu_);
+    if (--counts_[credential_] == 0) counts_.erase(credential_);
+  }
+  StreamSlot(const StreamSlot&) = delete;
+  StreamSlot& operator=(const StreamSlot&) = delete;
+  explicit operator bool() const { return taken_; }
+
+ private:
+  std::mutex& mu_;
+  std::map<std::string, int>& counts_;
+  std::string credential_;
+  bool taken_ = false;
+};
+
 bool alerts_only(const Json& body) {
   auto it = body.find("reports");
   if (it == body.end() || !it->is_array() || it->empty()) return false;
@@ -89,6 +177,15 @@ RelayApi::Reply RelayApi::ok_reply(int status, Json body) {
 RelayApi::Reply RelayApi::error_reply(const Error& e) {
   Reply r;
   r.status = http_status(e.kind);
+  if (e.kind == ErrorKind::kUnavailable) {
+    // Store and upstream errors name hosts, SQL and server text: the log gets them, the client
+    // a generic answer it can act on.
+    std::cerr << "relayd: answered 503: " << e.message << std::endl;
+    r.body = error_json(Error{ErrorKind::kUnavailable,
+                              "temporarily unavailable (the relay logged the cause); retry later"});
+    r.retry_after_s = retry_after();
+    return r;
+  }
   r.body = error_json(e);
   if (e.kind == ErrorKind::kRateLimited) r.retry_after_s = retry_after();
   r.www_authenticate = e.kind == ErrorKind::kUnauthorized;
@@ -131,20 +228,70 @@ HttpResponseMsg RelayApi::make_response(const HttpRequestMsg& req, const Reply& 
 }
 
 RelayApi::RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions options)
-    : relay_(relay), feed_(feed), metrics_(metrics), options_(std::move(options)) {}
+    : relay_(relay),
+      feed_(feed),
+      metrics_(metrics),
+      options_(std::move(options)),
+      device_buckets_(options_.device_rate_per_s, options_.device_burst),
+      enroll_by_address_(1.0 / std::max(1, options_.enroll_failure_period_s),
+                         options_.enroll_failures_per_address),
+      enroll_by_serial_(1.0 / std::max(1, options_.enroll_serial_period_s),
+                        options_.enroll_failures_per_serial),
+      auth_by_address_(1.0, options_.auth_failures_per_address) {}
 
 bool RelayApi::take_token(const std::string& serial) {
   if (options_.device_rate_per_s <= 0) return true;
-  auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(buckets_mu_);
-  auto [it, fresh] = buckets_.try_emplace(serial, Bucket{options_.device_burst, now});
-  auto& b = it->second;
-  double dt = std::chrono::duration<double>(now - b.at).count();
-  b.tokens = std::min(options_.device_burst, b.tokens + dt * options_.device_rate_per_s);
-  b.at = now;
-  if (b.tokens < 1) return false;
-  b.tokens -= 1;
-  return true;
+  return device_buckets_.take(serial, steady_ms());
+}
+
+RelayApi::Reply RelayApi::enroll(Exchange& ex, const Json& body, TimeMs now) {
+  const std::string& address = ex.remote_address();
+  const std::string serial = text_field(body, "serial");
+  const TimeMs t = steady_ms();
+  {
+    // Past its failures an address or a serial is refused before its code is looked at.
+    std::lock_guard lock(buckets_mu_);
+    const int wait_s = std::max(enroll_by_address_.seconds_until_token(address, t),
+                                enroll_by_serial_.seconds_until_token(serial, t));
+    if (wait_s > 0) {
+      Reply r = error_reply(Error{ErrorKind::kRateLimited,
+                                  "too many failed enrolments from this address or for this "
+                                  "serial; retry later"});
+      r.retry_after_s = wait_s;
+      return r;
+    }
+  }
+  auto enrolled = relay_.enroll(body, now);
+  if (enrolled) return ok_reply(201, std::move(enrolled).value());
+  const Error& e = enrolled.error();
+  if (e.kind == ErrorKind::kForbidden || e.kind == ErrorKind::kConflict) {
+    bool address_left = false, serial_left = false;
+    {
+      std::lock_guard lock(buckets_mu_);
+      address_left = enroll_by_address_.take(address, t);
+      serial_left = enroll_by_serial_.take(serial, t);
+    }
+    std::cerr << "relayd: enrolment refused for serial '" << serial.substr(0, 64) << "' from "
+              << address << ": " << e.message
+              << (address_left && serial_left ? "" : " (now rate-limited)") << std::endl;
+  }
+  return error_reply(e);
+}
+
+RelayApi::Reply RelayApi::auth_failure(const Exchange& ex, const Error& e, TimeMs now) {
+  (void)now;
+  const std::string& address = ex.remote_address();
+  bool left = true;
+  {
+    std::lock_guard lock(buckets_mu_);
+    left = auth_by_address_.take(address, steady_ms());
+  }
+  if (left) return error_reply(e);
+  Reply r = error_reply(
+      Error{ErrorKind::kRateLimited, "too many requests with unknown credentials from " + address});
+  r.retry_after_s = 1;
+  return r;
 }
 
 int RelayApi::retry_after() {
@@ -161,7 +308,7 @@ asio::awaitable<void> RelayApi::handle(Exchange& ex) {
   if (r.special == Reply::kPoll) {
     status = co_await device_poll(ex, r.serial, r.body);
   } else if (r.special == Reply::kEvents) {
-    status = co_await event_stream(ex);
+    status = co_await event_stream(ex, r.serial);
   } else if (r.special == Reply::kSync) {
     status = co_await relay_sync(ex, r.serial, r.body);
   } else if (r.file) {
@@ -195,15 +342,18 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   }
   if (seg.size() == 1 && seg[0] == "metrics" && method == http::verb::get) {
     route_name = "/metrics";
+    // What the relay holds and for whom is the operator's business: a viewer credential or
+    // above, unless metrics are open (relayd --metrics-open) or served apart (--metrics-listen).
+    if (!options_.metrics_open) {
+      auto reader = relay_.authenticate_admin(bearer(req));
+      if (!reader) return auth_failure(ex, reader.error(), now);
+      if (!role_allows(reader->role, Role::kViewer)) {
+        return error_reply(forbidden("/metrics needs a viewer, operator or admin credential; " +
+                                     reader->name + " is " + to_string(reader->role)));
+      }
+    }
     Reply r;
-    r.text = metrics_.render(
-        {{"printrelay_devices_seen", double(relay_.devices_seen())},
-         {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
-         {"printrelay_sse_clients", double(feed_.subscribers())},
-         {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())},
-         {"printrelay_open_jobs", double(relay_.open_job_count())},
-         {"printrelay_upstream_backlog",
-          relay_.options().forward_upstream ? double(relay_.store().count_upstream()) : 0.0}});
+    r.text = metrics_text();
     return r;
   }
   // The dashboard's files need no credential: the page asks for one and sends it with every
@@ -236,10 +386,10 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       route_name = "/v1/device/enroll";
       auto body = body_json();
       if (!body) return error_reply(body.error());
-      return result_reply(relay_.enroll(*body, now), 201);
+      return enroll(ex, *body, now);
     }
     auto serial = relay_.authenticate_device(bearer(req));
-    if (!serial) return error_reply(serial.error());
+    if (!serial) return auth_failure(ex, serial.error(), now);
     if (!take_token(*serial)) {
       return error_reply(
           Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
@@ -294,7 +444,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     route_name = "/v1/relay/sync";
     if (method != http::verb::post) return error_reply(not_found("relay sync takes POST"));
     auto child = relay_.authenticate_admin(bearer(req));
-    if (!child) return error_reply(child.error());
+    if (!child) return auth_failure(ex, child.error(), now);
     if (child->role != Role::kRelay)
       return error_reply(forbidden("relay sync needs a relay credential; " + child->name + " is " +
                                    to_string(child->role)));
@@ -309,7 +459,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
 
   // ---- admin API ----
   auto admin = relay_.authenticate_admin(bearer(req));
-  if (!admin) return error_reply(admin.error());
+  if (!admin) return auth_failure(ex, admin.error(), now);
   if (admin->role == Role::kRelay) {
     return error_reply(
         forbidden("a relay credential (" + admin->name + ") may only use the relay-sync API"));
@@ -334,23 +484,29 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     route_name = "/v1/events";
     Reply r;
     r.special = Reply::kEvents;
+    r.serial = admin->name;  // streams are counted per credential
     return r;
   }
-  if (res == "devices" && method == http::verb::get) {
-    if (seg.size() == 2) {
+  if (res == "devices" && (method == http::verb::get || method == http::verb::post)) {
+    if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/devices";
       return ok_reply(200, relay_.list_devices(ex.query_value("q"), ex.query_value("state"), now));
     }
-    if (seg.size() == 3) {
+    if (seg.size() == 3 && method == http::verb::get) {
       route_name = "/v1/devices/{serial}";
       return result_reply(relay_.get_device(seg[2], now));
     }
-    if (seg.size() == 4 && seg[3] == "monitoring") {
+    if (seg.size() == 4 && seg[3] == "monitoring" && method == http::verb::get) {
       route_name = "/v1/devices/{serial}/monitoring";
       if (!options_.monitoring) return error_reply(not_found("this relay runs no monitoring"));
       return result_reply(options_.monitoring->device_monitoring(seg[2], now));
     }
-    if (seg.size() == 4 && seg[3] == "firmware-history") {
+    if (seg.size() == 4 && seg[3] == "revoke" && method == http::verb::post) {
+      route_name = "/v1/devices/{serial}/revoke";
+      if (auto e = need(Role::kAdmin)) return error_reply(*e);
+      return result_reply(relay_.revoke_device(seg[2], admin->name, now));
+    }
+    if (seg.size() == 4 && seg[3] == "firmware-history" && method == http::verb::get) {
       route_name = "/v1/devices/{serial}/firmware-history";
       if (!options_.firmware) return error_reply(not_found("this relay keeps no firmware"));
       const std::string limit = ex.query_value("limit");
@@ -484,10 +640,21 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     if (seg.size() == 3 && method == http::verb::delete_) {
       route_name = "/v1/registrations/{serial}";
       if (auto e = need(Role::kAdmin)) return error_reply(*e);
-      auto st = relay_.delete_registration(seg[2]);
+      auto st = relay_.delete_registration(seg[2], admin->name, now);
       if (!st) return error_reply(st.error());
       return ok_reply(200, Json{{"deleted", seg[2]}});
     }
+  }
+  if (res == "credentials" && seg.size() == 3 && method == http::verb::delete_) {
+    route_name = "/v1/credentials/{name}";
+    if (auto e = need(Role::kAdmin)) return error_reply(*e);
+    if (seg[2] == admin->name) {
+      return error_reply(conflict("a credential cannot revoke itself (" + admin->name +
+                                  "); use another admin credential"));
+    }
+    auto st = relay_.revoke_admin_credential(seg[2], admin->name, /*relay=*/false);
+    if (!st) return error_reply(st.error());
+    return ok_reply(200, Json{{"revoked", seg[2]}});
   }
   if (res == "credentials" && seg.size() == 2) {
     route_name = "/v1/credentials";
@@ -527,10 +694,26 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
       auto body = body_json();
       if (!body) return error_reply(body.error());
       std::string id = text_field(*body, "id");
-      auto token = relay_.create_relay_credential(id, now);
+      std::vector<std::string> customers;
+      if (auto c = body->find("customers"); c != body->end()) {
+        if (!c->is_array()) return error_reply(bad_input("field 'customers' must be an array"));
+        for (const auto& v : *c) {
+          if (!v.is_string()) return error_reply(bad_input("field 'customers' must hold names"));
+          customers.push_back(v.get<std::string>());
+        }
+      }
+      auto token = relay_.create_relay_credential(id, customers, now);
       if (!token) return error_reply(token.error());
-      return ok_reply(201, Json{{"id", id}, {"role", "relay"}, {"token", *token}});
+      return ok_reply(
+          201, Json{{"id", id}, {"role", "relay"}, {"customers", customers}, {"token", *token}});
     }
+  }
+  if (res == "relays" && seg.size() == 3 && method == http::verb::delete_) {
+    route_name = "/v1/relays/{id}";
+    if (auto e = need(Role::kAdmin)) return error_reply(*e);
+    if (auto st = relay_.revoke_admin_credential(seg[2], admin->name, /*relay=*/true); !st)
+      return error_reply(st.error());
+    return ok_reply(200, Json{{"revoked", seg[2]}});
   }
   return error_reply(
       not_found("no such endpoint: " + std::string(req.method_string()) + " " + ex.path()));
@@ -602,19 +785,18 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::vector<std:
   Reply r;
   r.status = 200;
   if (!range.empty()) {
-    // One range, "bytes=FROM-" or "bytes=FROM-TO": what a resuming download sends.
-    std::int64_t a = -1, b = -1;
-    char dash = 0;
-    std::istringstream in(range.rfind("bytes=", 0) == 0 ? range.substr(6) : "");
-    in >> a >> dash;
-    if (in && dash == '-' && !(in >> b)) b = size - 1;
-    if (a < 0 || dash != '-' || a >= size || (b >= 0 && b < a)) {
-      Reply bad = error_reply(Error{ErrorKind::kBadInput, "unsatisfiable range " + range});
+    // One range, strictly (core/byte_range.h): malformed is 400, no byte of the file is 416.
+    auto spec = parse_range_header(range);
+    if (!spec) return error_reply(spec.error());
+    auto bytes = resolve_range(*spec, size);
+    if (!bytes) {
+      Reply bad = error_reply(bad_input("range " + range + " is not satisfiable: the file has " +
+                                        std::to_string(size) + " bytes"));
       bad.status = 416;
       return bad;
     }
-    from = a;
-    to = std::min(b, size - 1);
+    from = bytes->first;
+    to = bytes->last;
     r.status = 206;
     r.content_range =
         "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" + std::to_string(size);
@@ -640,26 +822,27 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
     co_return http_status(parsed.error().kind);
   }
   auto answer = children_.sync(child_id, *parsed, now_ms());
-  if (!answer.has_news && parsed->wait_s > 0 && long_polls_.load() < options_.max_long_polls) {
-    ++long_polls_;
-    auto executor = co_await asio::this_coro::executor;
-    auto keys = parsed->serials;
-    keys.push_back(kDirectoryWakeKey);
-    keys.push_back(child_id);  // a job for the child itself
-    auto waiter = feed_.watch_devices(keys, executor);
-    // Anything that became deliverable between the first answer and the watch is seen here.
-    answer = children_.downward(child_id, *parsed, now_ms());
-    if (!answer.has_news) {
-      waiter->timer.expires_after(std::chrono::seconds(parsed->wait_s));
-      boost::system::error_code ec;
-      co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!answer.has_news && parsed->wait_s > 0) {
+    LongPollSlot slot(long_polls_, options_.max_long_polls);
+    if (slot) {
+      auto keys = parsed->serials;
+      keys.push_back(kDirectoryWakeKey);
+      keys.push_back(child_id);  // a job for the child itself
+      // One held sync per child relay: a newer one (the child reconnected) answers this at once.
+      HeldWait held(feed_, std::move(keys), "relay:" + child_id,
+                    co_await asio::this_coro::executor);
+      // Anything that became deliverable between the first answer and the watch is seen here.
       answer = children_.downward(child_id, *parsed, now_ms());
+      if (!answer.has_news && !held.replaced()) {
+        held.timer().expires_after(std::chrono::seconds(parsed->wait_s));
+        boost::system::error_code ec;
+        co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        answer = children_.downward(child_id, *parsed, now_ms());
+      }
+      answer.body["acked_seq"] = 0;
+      answer.body["rejected"] = Json::array();
+      answer.body["receipts"] = Json::array();
     }
-    feed_.unwatch_devices(keys, waiter);
-    --long_polls_;
-    answer.body["acked_seq"] = 0;
-    answer.body["rejected"] = Json::array();
-    answer.body["receipts"] = Json::array();
   }
   co_await ex.respond(json_response(req, 200, answer.body));
   co_return 200;
@@ -678,26 +861,46 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
   }
   // Answer at once when there is a job, no wait was asked, or too many polls are held already
   // (the device then comes back after next_poll_s).
-  if (wait_s == 0 || answer->has_jobs || long_polls_.load() >= options_.max_long_polls) {
+  if (wait_s == 0 || answer->has_jobs) {
     co_await ex.respond(raw_json_response(req, 200, std::move(answer->body)));
     co_return 200;
   }
-  ++long_polls_;
-  auto executor = co_await asio::this_coro::executor;
-  auto waiter = feed_.watch_device(serial, executor);
-  // A job created between the first answer and watch_device() must not be missed.
-  if (!relay_.has_deliverable_jobs(serial, now_ms())) {
-    waiter->timer.expires_after(std::chrono::seconds(wait_s));
-    boost::system::error_code ec;
-    co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  LongPollSlot slot(long_polls_, options_.max_long_polls);
+  if (!slot) {
+    co_await ex.respond(raw_json_response(req, 200, std::move(answer->body)));
+    co_return 200;
   }
-  feed_.unwatch_device(serial, waiter);
-  --long_polls_;
+  {
+    // One held poll per device: a newer one (the device reconnected) answers this at once.
+    // (A named vector: GCC 12 cannot compile an initializer list as a coroutine temporary.)
+    std::vector<std::string> keys(1, serial);
+    auto executor = co_await asio::this_coro::executor;
+    HeldWait held(feed_, std::move(keys), "device:" + serial, executor);
+    // A job created between the first answer and the watch must not be missed.
+    if (!held.replaced() && !relay_.has_deliverable_jobs(serial, now_ms())) {
+      held.timer().expires_after(std::chrono::seconds(wait_s));
+      boost::system::error_code ec;
+      co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
   co_await ex.respond(raw_json_response(req, 200, relay_.poll_answer(serial, now_ms()).body));
   co_return 200;
 }
 
-asio::awaitable<int> RelayApi::event_stream(Exchange& ex) {
+asio::awaitable<int> RelayApi::event_stream(Exchange& ex, const std::string& credential) {
+  StreamSlot slot(streams_mu_, streams_, credential, options_.max_event_streams_per_credential);
+  if (!slot) {
+    Reply refused = error_reply(
+        Error{ErrorKind::kRateLimited,
+              credential + " holds " + std::to_string(options_.max_event_streams_per_credential) +
+                  " event streams already (the limit per credential); close one first"});
+    co_await ex.respond(make_response(ex.request(), refused));
+    co_return refused.status;
+  }
+  co_return co_await stream_events(ex, credential);
+}
+
+asio::awaitable<int> RelayApi::stream_events(Exchange& ex, const std::string& credential) {
   auto executor = co_await asio::this_coro::executor;
   auto sub = feed_.subscribe(executor);
   const std::string content_type = "text/event-stream";
@@ -710,9 +913,15 @@ asio::awaitable<int> RelayApi::event_stream(Exchange& ex) {
     {
       std::lock_guard lock(sub->mu);
       frames.swap(sub->pending);
+      sub->pending_bytes = 0;
       overflowed = sub->overflowed;
     }
-    if (overflowed) break;
+    if (overflowed) {
+      std::cerr << "relayd: event stream of " << credential << " from " << ex.remote_address()
+                << ": the reader is too slow (more than " << feed_.max_pending_bytes()
+                << " bytes of events waiting); disconnected" << std::endl;
+      break;
+    }
     if (!frames.empty()) {
       std::string chunk;
       for (auto& f : frames) chunk += f;
@@ -734,6 +943,82 @@ asio::awaitable<int> RelayApi::event_stream(Exchange& ex) {
   }
   feed_.unsubscribe(sub);
   co_return 200;
+}
+
+std::string RelayApi::metrics_text() {
+  return metrics_.render(
+      {{"printrelay_devices_seen", double(relay_.devices_seen())},
+       {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
+       {"printrelay_sse_clients", double(feed_.subscribers())},
+       {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())},
+       {"printrelay_open_jobs", double(relay_.open_job_count())},
+       {"printrelay_upstream_backlog",
+        relay_.options().forward_upstream ? double(relay_.store().count_upstream()) : 0.0}});
+}
+
+asio::awaitable<void> RelayApi::serve_metrics(Exchange& ex) {
+  auto start = std::chrono::steady_clock::now();
+  Reply r;
+  if (ex.path() == "/metrics" && ex.request().method() == http::verb::get) {
+    r.text = metrics_text();
+  } else {
+    r = error_reply(not_found("this listener serves GET /metrics only"));
+  }
+  co_await ex.respond(make_response(ex.request(), r));
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  metrics_.observe("/metrics", r.status, secs);
+}
+
+std::optional<HttpResponseMsg> RelayApi::admit(const http::request_header<>& header,
+                                               const std::string& path, bool has_body,
+                                               const std::string& remote) {
+  const auto seg = segments(path);
+  const bool upload = header.method() == http::verb::put && seg.size() == 3 && seg[0] == "v1" &&
+                      seg[1] == "artifacts";
+  const bool enrolment =
+      seg.size() == 3 && seg[0] == "v1" && seg[1] == "device" && seg[2] == "enroll";
+  if (!upload && (!has_body || enrolment)) return std::nullopt;
+  const std::string token = bearer(header);
+  Reply refusal;
+  std::string route = "other";
+  if (upload) {
+    // The one large body: its bytes would go to disk, so its credential is checked first.
+    route = "/v1/artifacts/{sha}";
+    auto admin = relay_.authenticate_admin(token);
+    if (!admin) {
+      refusal = refused_credential(remote, admin.error());
+    } else if (admin->role == Role::kRelay || !role_allows(admin->role, Role::kAdmin)) {
+      refusal = error_reply(forbidden(std::string("this needs the ") + to_string(Role::kAdmin) +
+                                      " role; " + admin->name + " is " + to_string(admin->role)));
+    } else {
+      return std::nullopt;
+    }
+  } else if (token.empty()) {
+    // Every request with a body but enrolment needs a credential: refused before the body.
+    refusal =
+        refused_credential(remote, unauthorized("missing credential (Authorization: Bearer)"));
+  } else {
+    return std::nullopt;  // the handler judges the credential once the (small) body is read
+  }
+  HttpRequestMsg like;
+  like.version(header.version());
+  auto res = make_response(like, refusal);
+  metrics_.observe(route, refusal.status, 0.0);
+  return res;
+}
+
+RelayApi::Reply RelayApi::refused_credential(const std::string& address, const Error& e) {
+  // The same count as auth_failure(): answering from the header must not be a way around it.
+  bool left = true;
+  {
+    std::lock_guard lock(buckets_mu_);
+    left = auth_by_address_.take(address, steady_ms());
+  }
+  if (left) return error_reply(e);
+  Reply r = error_reply(
+      Error{ErrorKind::kRateLimited, "too many requests with unknown credentials from " + address});
+  r.retry_after_s = 1;
+  return r;
 }
 
 }  // namespace printrelay

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 
+#include "core/rate_limit.h"
 #include "net/http_server.h"
 #include "relay/campaigns.h"
 #include "relay/child_relays.h"
@@ -29,10 +30,25 @@ namespace printrelay {
 class MonitoringCenter;
 
 struct ApiOptions {
-  int max_bulk_inflight = 64;     // concurrent non-alert report uploads before 429
-  int max_long_polls = 20000;     // concurrent held polls before 429
+  int max_bulk_inflight = 64;  // concurrent non-alert report uploads before 429
+  int max_long_polls = 20000;  // concurrent held polls before 429
+  // Event streams (GET /v1/events) one admin credential may hold at once; one more gets 429.
+  int max_event_streams_per_credential = 8;
+  // /metrics on the API listener without a credential; false: it needs viewer or above (a
+  // separate plain listener, serve_metrics(), needs none).
+  bool metrics_open = false;
   double device_rate_per_s = 20;  // per device credential; 0 disables
   double device_burst = 40;
+  // Failed enrolments (unknown serial, wrong code, refused re-enrolment) allowed per source
+  // address and per serial: a burst, then one per period. Past them the relay answers 429
+  // without looking at the code, so codes cannot be guessed faster than this.
+  double enroll_failures_per_address = 10;
+  int enroll_failure_period_s = 6;  // per source address: one more failure every 6 s
+  double enroll_failures_per_serial = 5;
+  int enroll_serial_period_s = 60;  // per serial: one more failure a minute
+  // Requests with an unknown credential allowed per source address before 429 (then one a
+  // second). Valid credentials from the same address are never held back by this.
+  double auth_failures_per_address = 50;
   int retry_after_s = 5;  // base of the Retry-After we hand out (jittered up to 2x)
   std::string store_name = "sqlite";
   BlobDirectory* artifacts = nullptr;      // signed artifacts (firmware, relay builds); none: 404
@@ -49,12 +65,18 @@ class RelayApi {
  public:
   RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions options);
   boost::asio::awaitable<void> handle(Exchange& ex);
+  // ServerOptions::admit: refuses from the header alone, with the error JSON and status the
+  // handler would answer, before a body is read: an artifact upload without an admin
+  // credential of the admin role (401/403; nothing is spooled, no 100 Continue), and any other
+  // request with a body but no credential (except enrolment, which needs none).
+  std::optional<HttpResponseMsg> admit(const http::request_header<>& header,
+                                       const std::string& path, bool has_body,
+                                       const std::string& remote);
+  // The separate metrics listener (relayd --metrics-listen): GET /metrics with no credential;
+  // anything else 404.
+  boost::asio::awaitable<void> serve_metrics(Exchange& ex);
 
  private:
-  struct Bucket {
-    double tokens = 0;
-    std::chrono::steady_clock::time_point at;
-  };
   bool take_token(const std::string& serial);
   int retry_after();
   // What dispatch() decided: a complete JSON (or text) answer, or a held request.
@@ -77,6 +99,11 @@ class RelayApi {
     Special special = kNone;
     std::string serial;
   };
+  // Enrolment with its limits on failures (per source address and serial) and its log lines.
+  Reply enroll(Exchange& ex, const Json& body, TimeMs now);
+  // An authentication failure from `address`: the error to answer (429 once the address has
+  // failed too often), and a log line for the first failures of each burst.
+  Reply auth_failure(const Exchange& ex, const Error& e, TimeMs now);
   Reply dispatch(Exchange& ex, std::string& route_name);
   // GET /v1/artifacts/{sha} (manifest) and /v1/artifacts/{sha}/data (bytes, HTTP Range).
   Reply artifact_download(Exchange& ex, const std::vector<std::string>& seg);
@@ -87,7 +114,15 @@ class RelayApi {
   static HttpResponseMsg make_response(const HttpRequestMsg& req, const Reply& r);
   boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial,
                                           const Json& body);
-  boost::asio::awaitable<int> event_stream(Exchange& ex);
+  // `credential`: the admin credential's name, whose streams are counted.
+  boost::asio::awaitable<int> event_stream(Exchange& ex, const std::string& credential);
+  // The stream itself, once event_stream() has the credential's slot. (A separate coroutine:
+  // GCC 12 warns of a mismatched frame delete when both are one.)
+  boost::asio::awaitable<int> stream_events(Exchange& ex, const std::string& credential);
+  std::string metrics_text();
+  // An admission refused for its credential (admit()), counted per source address like
+  // auth_failure(): 429 once the address has failed too often.
+  Reply refused_credential(const std::string& address, const Error& e);
   boost::asio::awaitable<int> relay_sync(Exchange& ex, const std::string& child_id,
                                          const Json& body);
 
@@ -98,8 +133,13 @@ class RelayApi {
   ApiOptions options_;
   std::atomic<int> bulk_inflight_{0};
   std::atomic<int> long_polls_{0};
-  std::mutex buckets_mu_;
-  std::map<std::string, Bucket> buckets_;
+  std::mutex streams_mu_;
+  std::map<std::string, int> streams_;  // open event streams per admin credential name
+  std::mutex buckets_mu_;               // guards the buckets below
+  TokenBuckets device_buckets_;
+  TokenBuckets enroll_by_address_;
+  TokenBuckets enroll_by_serial_;
+  TokenBuckets auth_by_address_;
 };
 
 }  // namespace printrelay

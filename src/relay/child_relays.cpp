@@ -1,5 +1,7 @@
 #include "relay/child_relays.h"
 
+#include <algorithm>
+
 #include "core/codec.h"
 #include "core/job_flow.h"
 #include "core/sha256.h"
@@ -85,26 +87,46 @@ Result<SyncRequest> parse_sync_request(const Json& body) {
   return r;
 }
 
+namespace {
+
+bool printable_state(const std::string& s) {
+  return s.size() <= 32 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+Json refusal(const Error& e) { return error_json(e)["error"]; }
+
+}  // namespace
+
 SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req, TimeMs now) {
+  auto mine = view(child_id, now);
   std::int64_t acked = 0;
   Json rejected = Json::array();
   Json receipts = Json::array();
   std::string stopped;
+  auto not_served = [&](const std::string& serial) {
+    return forbidden("relay " + child_id + " does not serve " + serial +
+                     " (not registered for a customer on its credential)");
+  };
   for (const auto& item : req.items) {
     const std::int64_t seq = item["seq"].get<std::int64_t>();
     const std::string kind = item["kind"].get<std::string>();
     const std::string serial = item["serial"].get<std::string>();
     const Json& body = item["body"];
     Status outcome = ok_status();
-    if (kind == "device") {
+    if (!mine->serves(serial)) {
+      outcome = not_served(serial);
+    } else if (kind == "device") {
       Device d;
       d.serial = serial;
       d.model = text_field(body, "model");
       d.token_hash = text_field(body, "token_hash");
-      d.enrolled_at = int_field(body, "enrolled_at", 0);
-      if (d.model.empty() || d.token_hash.size() != 64 || d.enrolled_at <= 0) {
-        outcome = bad_input("device item needs model, token_hash and enrolled_at");
-      } else if (auto taken = relay_.adopt_device(d, /*from_child=*/true); !taken) {
+      const std::string code = text_field(body, "enrollment_code");
+      if (d.model.empty() || d.token_hash.size() != 64 || code.empty()) {
+        outcome = bad_input("device item needs model, token_hash and enrollment_code");
+      } else if (text_field(body, "serial", serial) != serial) {
+        outcome = bad_input("device item names another serial than its item");
+      } else if (auto taken = relay_.enrol_from_child(d, code, now); !taken) {
         outcome = taken.error();
       }
     } else if (kind == "reports") {
@@ -128,13 +150,29 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
     }
     if (!outcome) {
       // Refused for good (bad input, unknown job, a conflict): the child drops it, and says so.
-      rejected.push_back({{"seq", seq}, {"error", error_json(outcome.error())["error"]}});
+      rejected.push_back({{"seq", seq}, {"serial", serial}, {"error", refusal(outcome.error())}});
     }
     acked = seq;
   }
   for (const auto& s : req.sightings) {
-    relay_.note_sighting(s["serial"].get<std::string>(), s["last_seen"].get<TimeMs>(),
-                         text_field(s, "state"));
+    const std::string serial = s["serial"].get<std::string>();
+    const std::string state = text_field(s, "state");
+    if (!mine->serves(serial)) {
+      rejected.push_back({{"sighting", serial}, {"error", refusal(not_served(serial))}});
+      continue;
+    }
+    if (!printable_state(state)) {
+      rejected.push_back(
+          {{"sighting", serial},
+           {"error", refusal(bad_input("state must be at most 32 printable characters"))}});
+      continue;
+    }
+    // A sighting from the future is taken as now: a child cannot keep a device "online".
+    relay_.note_sighting(serial, std::min(s["last_seen"].get<TimeMs>(), now), state);
+  }
+  for (const auto& serial : req.serials) {
+    if (!mine->serves(serial))
+      rejected.push_back({{"served", serial}, {"error", refusal(not_served(serial))}});
   }
   {
     std::lock_guard lock(mu_);
@@ -154,9 +192,13 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
 }
 
 SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest& req, TimeMs now) {
+  auto mine = view(child_id, now);
   SyncAnswer answer;
   Json jobs = Json::array();
-  std::vector<std::string> targets = req.serials;
+  std::vector<std::string> targets;
+  for (const auto& serial : req.serials) {
+    if (mine->serves(serial)) targets.push_back(serial);  // jobs go only to devices it serves
+  }
   targets.push_back(child_id);  // jobs for the child relay itself (claim 27: relay-update)
   for (const auto& serial : targets) {
     for (auto& job : relay_.deliverable_jobs(serial, now)) {
@@ -169,50 +211,97 @@ SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest&
   Json ended = Json::array();
   for (const auto& id : req.held_jobs) {
     auto job = relay_.store().get_job(id);
-    if (job && !is_terminal(job->state)) continue;
+    if (job && !is_terminal(job->state) && (mine->serves(job->serial) || job->serial == child_id))
+      continue;
     if (!job && job.error().kind != ErrorKind::kNotFound) continue;  // store trouble: next time
-    ended.push_back({{"id", id},
-                     {"state", job ? to_string(job->state) : "cancelled"},
-                     {"cause", job ? "ended at the parent relay" : "unknown at the parent relay"}});
+    // Another device's job is as unknown to this child as a job that does not exist.
+    const bool known = job && (mine->serves(job->serial) || job->serial == child_id);
+    ended.push_back(
+        {{"id", id},
+         {"state", known ? to_string(job->state) : "cancelled"},
+         {"cause", known ? "ended at the parent relay" : "unknown at the parent relay"}});
   }
   answer.has_news = !jobs.empty() || !ended.empty();
   answer.body = Json{{"jobs", std::move(jobs)},
                      {"job_updates", std::move(ended)},
                      {"server_time", format_time(now)}};
-  auto [version, dir] = directory(now);
-  answer.body["directory_version"] = version;
-  if (version != req.directory_version) {
-    answer.body["directory"] = dir;
+  answer.body["directory_version"] = mine->directory_version;
+  if (mine->directory_version != req.directory_version) {
+    answer.body["directory"] = mine->directory;
     answer.has_news = true;
   }
   return answer;
 }
 
-std::pair<std::string, Json> ChildRelays::directory(TimeMs now) {
-  std::lock_guard lock(mu_);
+std::shared_ptr<const ChildRelays::Fleet> ChildRelays::fleet(TimeMs now) {
   const auto epoch = relay_.directory_epoch();
-  if (!directory_version_.empty() && epoch == directory_epoch_ && now - directory_at_ < 5000 &&
-      now >= directory_at_)
-    return {directory_version_, directory_};
+  {
+    std::lock_guard lock(mu_);
+    if (fleet_ && epoch == fleet_->epoch && now - fleet_->at < 5000 && now >= fleet_->at)
+      return fleet_;
+  }
+  auto f = std::make_shared<Fleet>();
+  f->epoch = epoch;
+  f->at = now;
+  for (auto& r : relay_.store().list_registrations()) f->registrations.emplace(r.serial, r);
+  f->devices = relay_.store().list_devices();
+  for (auto& c : relay_.store().list_admin_credentials()) {
+    if (c.role == Role::kRelay) f->scopes.emplace(c.name, std::move(c.customers));
+  }
+  Json fingerprint = Json::array();
+  for (const auto& [serial, r] : f->registrations)
+    fingerprint.push_back(
+        {serial, r.customer, r.model, r.place, r.contact, r.enrollment_code_hash, r.created_at});
+  for (const auto& d : f->devices)
+    fingerprint.push_back({d.serial, d.model, d.token_hash, d.enrolled_at});
+  for (const auto& [id, customers] : f->scopes) fingerprint.push_back({id, customers});
+  f->version = sha256_hex(fingerprint.dump()).substr(0, 16);
+  std::lock_guard lock(mu_);
+  fleet_ = f;
+  return f;
+}
+
+std::shared_ptr<const ChildRelays::ChildView> ChildRelays::view(const std::string& child_id,
+                                                                TimeMs now) {
+  auto f = fleet(now);
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = views_.find(child_id);
+        it != views_.end() && it->second->fleet_version == f->version)
+      return it->second;
+  }
+  auto v = std::make_shared<ChildView>();
+  v->fleet_version = f->version;
+  std::set<std::string> customers;
+  bool all = false;
+  if (auto it = f->scopes.find(child_id); it != f->scopes.end()) {
+    for (const auto& c : it->second) {
+      if (c == "*") all = true;
+      customers.insert(c);
+    }
+  }
   Json regs = Json::array();
-  for (const auto& r : relay_.store().list_registrations()) {
+  for (const auto& [serial, r] : f->registrations) {
+    if (!all && !customers.count(r.customer)) continue;
+    v->served.insert(serial);
     Json j = to_json(r);
     j["enrollment_code_hash"] = r.enrollment_code_hash;
     j["created_at_ms"] = r.created_at;
     regs.push_back(std::move(j));
   }
   Json devices = Json::array();
-  for (const auto& d : relay_.store().list_devices()) {
+  for (const auto& d : f->devices) {
+    if (!v->serves(d.serial)) continue;
     devices.push_back({{"serial", d.serial},
                        {"model", d.model},
                        {"token_hash", d.token_hash},
                        {"enrolled_at", d.enrolled_at}});
   }
-  directory_ = Json{{"registrations", std::move(regs)}, {"devices", std::move(devices)}};
-  directory_version_ = sha256_hex(directory_.dump()).substr(0, 16);
-  directory_at_ = now;
-  directory_epoch_ = epoch;
-  return {directory_version_, directory_};
+  v->directory = Json{{"registrations", std::move(regs)}, {"devices", std::move(devices)}};
+  v->directory_version = sha256_hex(v->directory.dump()).substr(0, 16);
+  std::lock_guard lock(mu_);
+  views_[child_id] = v;
+  return v;
 }
 
 Json ChildRelays::list(TimeMs now) {
@@ -220,7 +309,7 @@ Json ChildRelays::list(TimeMs now) {
   std::lock_guard lock(mu_);
   for (const auto& c : relay_.store().list_admin_credentials()) {
     if (c.role != Role::kRelay) continue;
-    Json row{{"id", c.name}, {"created_at", format_time(c.created_at)}};
+    Json row{{"id", c.name}, {"created_at", format_time(c.created_at)}, {"customers", c.customers}};
     if (auto it = seen_.find(c.name); it != seen_.end()) {
       row["last_sync"] = format_time(it->second.last_sync);
       row["seconds_since_sync"] = (now - it->second.last_sync) / 1000;

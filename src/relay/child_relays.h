@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -40,6 +41,11 @@ struct SyncAnswer {
   bool has_news = false;
 };
 
+// The parent trusts a child relay only for the devices it serves: those registered for one of the
+// customers on the child's credential (AdminCredential::customers; "*" for all). It sends a child
+// only their directory entries and jobs, and takes from it only their enrolments (each with the
+// enrollment code the device presented), reports, job events and sightings; the rest is refused
+// with a reason in `rejected`. Times come from the parent's clock (docs/security.md).
 class ChildRelays {
  public:
   explicit ChildRelays(Relay& relay) : relay_(relay) {}
@@ -60,17 +66,32 @@ class ChildRelays {
     std::size_t devices = 0;
     std::int64_t items = 0;
   };
-  // {version, registrations, devices}; recomputed after a change through this node, and at
-  // least every few seconds for changes made through other nodes sharing the store.
-  std::pair<std::string, Json> directory(TimeMs now);
+  // The fleet as the directories are made from it: read once per change through this node (and
+  // at least every few seconds, for changes made through other nodes sharing the store).
+  struct Fleet {
+    std::map<std::string, Registration> registrations;  // by serial
+    std::vector<Device> devices;
+    std::map<std::string, std::vector<std::string>> scopes;  // relay id -> customers
+    std::uint64_t epoch = 0;
+    TimeMs at = 0;
+    std::string version;
+  };
+  // One child's share of the fleet: what it may act for, and its directory.
+  struct ChildView {
+    std::string fleet_version;
+    std::set<std::string> served;  // serials
+    std::string directory_version;
+    Json directory;
+    bool serves(const std::string& serial) const { return served.count(serial) > 0; }
+  };
+  std::shared_ptr<const Fleet> fleet(TimeMs now);
+  std::shared_ptr<const ChildView> view(const std::string& child_id, TimeMs now);
 
   Relay& relay_;
   std::mutex mu_;
   std::map<std::string, Seen> seen_;
-  TimeMs directory_at_ = 0;
-  std::uint64_t directory_epoch_ = 0;
-  std::string directory_version_;
-  Json directory_;
+  std::shared_ptr<const Fleet> fleet_;
+  std::map<std::string, std::shared_ptr<const ChildView>> views_;
 };
 
 }  // namespace printrelay

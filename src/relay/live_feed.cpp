@@ -31,6 +31,23 @@ std::shared_ptr<LiveFeed::Waiter> LiveFeed::watch_devices(const std::vector<std:
   return w;
 }
 
+void LiveFeed::hold(const std::string& holder, const std::shared_ptr<Waiter>& w) {
+  std::lock_guard lock(mu_);
+  auto& slot = holders_[holder];
+  if (slot && slot != w) {
+    auto old = slot;
+    old->replaced = true;
+    boost::asio::post(old->timer.get_executor(), [old] { old->timer.cancel(); });
+  }
+  slot = w;
+}
+
+void LiveFeed::release(const std::string& holder, const std::shared_ptr<Waiter>& w) {
+  std::lock_guard lock(mu_);
+  auto it = holders_.find(holder);
+  if (it != holders_.end() && it->second == w) holders_.erase(it);
+}
+
 void LiveFeed::unwatch_devices(const std::vector<std::string>& serials,
                                const std::shared_ptr<Waiter>& w) {
   for (const auto& s : serials) unwatch_device(s, w);
@@ -54,10 +71,11 @@ void LiveFeed::publish(const std::string& kind, const Json& data) {
   for (const auto& s : subscribers_) {
     {
       std::lock_guard sl(s->mu);
-      if (s->pending.size() >= kMaxPendingFrames) {
+      if (s->overflowed || s->pending_bytes + frame.size() > max_pending_bytes_) {
         s->overflowed = true;
       } else {
         s->pending.push_back(frame);
+        s->pending_bytes += frame.size();
       }
     }
     boost::asio::post(s->timer.get_executor(), [s] { s->timer.cancel(); });
@@ -78,6 +96,7 @@ void LiveFeed::drop_all() {
   std::lock_guard lock(mu_);
   waiters_.clear();
   subscribers_.clear();
+  holders_.clear();
 }
 
 std::size_t LiveFeed::waiting_devices() const {

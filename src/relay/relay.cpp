@@ -1,12 +1,14 @@
 #include "relay/relay.h"
 
 #include <algorithm>
+#include <iostream>
 #include <limits>
 
 #include "core/codec.h"
 #include "core/job_flow.h"
 #include "core/poll_schedule.h"
 #include "core/sha256.h"
+#include "net/secret_hash.h"
 #include "net/tls.h"
 
 namespace printrelay {
@@ -36,12 +38,24 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A device's enrolment as it travels up the tree: the credential's hash, never the credential.
-Json device_item(const Device& d) {
+// A device's enrolment as it travels up the tree: the credential's hash, never the credential,
+// and the enrollment code the device presented, the parent's proof that the enrolment is the
+// device's and not one the child made up (docs/security.md).
+Json device_item(const Device& d, const std::string& enrollment_code) {
   return Json{{"serial", d.serial},
               {"model", d.model},
               {"token_hash", d.token_hash},
-              {"enrolled_at", d.enrolled_at}};
+              {"enrolled_at", d.enrolled_at},
+              {"enrollment_code", enrollment_code}};
+}
+
+// What an unknown serial and a wrong code both answer: nobody learns which serials exist.
+constexpr const char* kEnrollRefused = "unknown serial or wrong enrollment code";
+
+// Hashed against for an unknown serial, so that it costs what a known one costs.
+const std::string& decoy_code_hash() {
+  static const std::string h = hash_secret("printrelay-decoy-enrollment-code");
+  return h;
 }
 
 Result<std::optional<TimeMs>> query_time(const std::map<std::string, std::string>& q,
@@ -58,7 +72,7 @@ Result<std::optional<TimeMs>> query_time(const std::map<std::string, std::string
 Relay::Relay(Store& store, RelayOptions options, RelayEvents& events)
     : store_(store), options_(std::move(options)), events_(events), rng_(std::random_device{}()) {
   for (const auto& d : store_.list_devices()) {
-    device_tokens_[d.token_hash] = d.serial;
+    if (!d.token_hash.empty()) device_tokens_[d.token_hash] = d.serial;
     sightings_[d.serial] = Sighting{d.last_seen, d.state, d.boot_id, d.firmware, false};
   }
   for (const auto& c : store_.list_admin_credentials()) admin_tokens_[c.token_hash] = c;
@@ -85,7 +99,7 @@ void Relay::note_job_for(const std::string& serial) {
 
 void Relay::jobs_changed(const std::string& serial) {
   if (serial == kDirectoryWakeKey) {
-    directory_changed();  // children waiting here get the new directory
+    credentials_changed_elsewhere();  // and children waiting here get the new directory
     return;
   }
   if (!serial.empty()) {
@@ -173,16 +187,20 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
   if (!body.contains("enrollment_code") || !body["enrollment_code"].is_string()) {
     return bad_input("missing field 'enrollment_code'");
   }
+  const std::string code = body["enrollment_code"].get<std::string>();
   auto reg = store_.get_registration(serial);
-  if (!reg) return not_found("serial " + serial + " is not registered with the service center");
-  if (sha256_hex(body["enrollment_code"].get<std::string>()) != reg->enrollment_code_hash) {
-    return forbidden("wrong enrollment code for " + serial);
-  }
+  if (!reg && reg.error().kind != ErrorKind::kNotFound) return reg.error();
+  // An unknown serial costs the same slow hash as a wrong code and answers the same.
+  const bool matches = secret_matches(code, reg ? reg->enrollment_code_hash : decoy_code_hash());
+  if (!reg || !matches) return forbidden(kEnrollRefused);
   std::string model = body["model"].get<std::string>();
   if (model != reg->model) {
     return forbidden("device reports model " + model + " but " + serial + " is registered as " +
                      reg->model);
   }
+  auto prev = store_.get_device(serial);
+  if (!prev && prev.error().kind != ErrorKind::kNotFound) return prev.error();
+  if (prev && !credential_replaceable(*prev)) return already_enrolled(serial);
   Device d;
   d.serial = serial;
   d.model = model;
@@ -191,8 +209,7 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
   d.enrolled_at = now;
   d.last_seen = now;
   d.state = "enrolled";
-  std::string old_hash;
-  if (auto prev = store_.get_device(serial); prev) old_hash = prev->token_hash;
+  const std::string old_hash = prev ? prev->token_hash : "";
   if (auto st = store_.put_device(d); !st) return st.error();
   {
     std::lock_guard lock(mu_);
@@ -202,12 +219,89 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
   }
   directory_changed();
   // The parent (and through it the other relays) must accept this credential when the device
-  // fails over. Only the hash travels.
-  if (auto st = queue_upstream("device", serial, device_item(d), now); !st) return st.error();
+  // fails over. Only the hash travels, with the code as proof.
+  if (auto st = queue_upstream("device", serial, device_item(d, code), now); !st) return st.error();
   return Json{{"serial", serial},
               {"device_token", token},
               {"poll_policy", to_json(policy_for(serial))},
               {"server_time", format_time(now)}};
+}
+
+bool Relay::credential_replaceable(const Device& d) {
+  if (d.token_hash.empty()) return true;  // revoked by the service center
+  // A credential never used since it was issued: its answer may have been lost on the way.
+  std::lock_guard lock(mu_);
+  auto it = sightings_.find(d.serial);
+  const TimeMs seen =
+      it != sightings_.end() ? std::max(it->second.last_seen, d.last_seen) : d.last_seen;
+  return seen <= d.enrolled_at && (it == sightings_.end() || it->second.state == "enrolled");
+}
+
+Error Relay::already_enrolled(const std::string& serial) {
+  return conflict(serial +
+                  " is enrolled already; a new enrolment needs the service center to revoke "
+                  "its credential first (relayctl devices revoke " +
+                  serial + ")");
+}
+
+Result<bool> Relay::enrol_from_child(const Device& d, const std::string& enrollment_code,
+                                     TimeMs now) {
+  auto reg = store_.get_registration(d.serial);
+  if (!reg && reg.error().kind != ErrorKind::kNotFound) return reg.error();
+  if (!reg) return forbidden(d.serial + " is not registered with the service center");
+  if (d.model != reg->model) {
+    return forbidden("device model " + d.model + " but " + d.serial + " is registered as " +
+                     reg->model);
+  }
+  if (!secret_matches(enrollment_code, reg->enrollment_code_hash)) {
+    return forbidden("the enrolment of " + d.serial +
+                     " carries no valid enrollment code: a relay cannot enrol a device that did "
+                     "not prove it knew its code");
+  }
+  auto cur = store_.get_device(d.serial);
+  if (!cur && cur.error().kind != ErrorKind::kNotFound) return cur.error();
+  if (cur && cur->token_hash == d.token_hash) return false;  // a repeat of what we hold
+  if (cur && !credential_replaceable(*cur)) return already_enrolled(d.serial);
+  Device merged = cur ? *cur : d;
+  merged.model = d.model;
+  merged.token_hash = d.token_hash;
+  merged.enrolled_at = now;  // our clock, not the child's
+  merged.last_seen = cur ? cur->last_seen : 0;
+  merged.state = "enrolled";
+  if (auto st = store_.put_device(merged); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    if (cur && !cur->token_hash.empty()) device_tokens_.erase(cur->token_hash);
+    device_tokens_[merged.token_hash] = merged.serial;
+    sightings_.erase(merged.serial);
+  }
+  directory_changed();
+  if (auto st = queue_upstream("device", merged.serial, device_item(merged, enrollment_code), now);
+      !st)
+    return st.error();
+  return true;
+}
+
+Result<Json> Relay::revoke_device(const std::string& serial, const std::string& user, TimeMs now) {
+  auto cur = store_.get_device(serial);
+  if (!cur) return cur.error();
+  const std::string old_hash = cur->token_hash;
+  Device d = *cur;
+  d.token_hash.clear();
+  d.enrolled_at = now;  // newer than any copy of the old credential in the tree
+  d.state = "revoked";
+  if (auto st = store_.put_device(d); !st) return st.error();
+  {
+    std::lock_guard lock(mu_);
+    if (!old_hash.empty()) device_tokens_.erase(old_hash);
+    if (auto it = sightings_.find(serial); it != sightings_.end()) it->second.state = "revoked";
+  }
+  directory_changed();
+  std::cerr << "relayd: device credential of " << serial << " revoked by " << user << std::endl;
+  return Json{{"serial", serial},
+              {"revoked_at", format_time(now)},
+              {"revoked_by", user},
+              {"was_enrolled", !old_hash.empty()}};
 }
 
 void Relay::load_policy(const std::string& serial) {
@@ -453,34 +547,41 @@ Status Relay::queue_upstream(const std::string& kind, const std::string& serial,
   return ok_status();
 }
 
-Result<bool> Relay::adopt_device(const Device& d, bool from_child) {
+Result<bool> Relay::adopt_device(const Device& d) {
   auto cur = store_.get_device(d.serial);
+  if (!cur && cur.error().kind != ErrorKind::kNotFound) return cur.error();
   if (cur && cur->enrolled_at >= d.enrolled_at) return false;
   Device merged = cur ? *cur : d;
   merged.model = d.model;
-  merged.token_hash = d.token_hash;
+  merged.token_hash = d.token_hash;  // empty: revoked at the parent
   merged.enrolled_at = d.enrolled_at;
-  if (!cur) {
-    merged.last_seen = 0;
-    merged.state = "enrolled";
-  }
+  if (!cur) merged.last_seen = 0;
+  if (!cur || d.token_hash.empty()) merged.state = d.token_hash.empty() ? "revoked" : "enrolled";
   if (auto st = store_.put_device(merged); !st) return st.error();
   {
     std::lock_guard lock(mu_);
-    if (cur && cur->token_hash != d.token_hash) device_tokens_.erase(cur->token_hash);
-    device_tokens_[d.token_hash] = d.serial;
+    if (cur && cur->token_hash != d.token_hash && !cur->token_hash.empty())
+      device_tokens_.erase(cur->token_hash);
+    if (!d.token_hash.empty()) device_tokens_[d.token_hash] = d.serial;
   }
   directory_changed();
-  if (from_child) {
-    if (auto st = queue_upstream("device", d.serial, device_item(d), d.enrolled_at); !st)
-      return st.error();
-  }
   return true;
 }
 
 void Relay::directory_changed() {
   ++directory_epoch_;
   events_.wake_device(kDirectoryWakeKey);
+}
+
+void Relay::credentials_changed_elsewhere() {
+  // Another node revoked or replaced a credential: forget every cached one; each is looked up
+  // in the store again on its next use.
+  {
+    std::lock_guard lock(mu_);
+    device_tokens_.clear();
+    admin_tokens_.clear();
+  }
+  directory_changed();
 }
 
 void Relay::note_sighting(const std::string& serial, TimeMs last_seen, const std::string& state) {
@@ -560,15 +661,27 @@ Status Relay::note_handed_down(Job& job, const std::string& child_id, TimeMs now
   return ok_status();
 }
 
-Result<std::string> Relay::create_relay_credential(const std::string& relay_id, TimeMs now) {
+Result<std::string> Relay::create_relay_credential(const std::string& relay_id,
+                                                   const std::vector<std::string>& customers,
+                                                   TimeMs now) {
   if (!is_valid_id(relay_id))
     return bad_input("relay id must be 1-64 characters of [A-Za-z0-9._:-]");
-  AdminCredential c{relay_id, Role::kRelay, "", now};
+  if (customers.empty() || customers.size() > 1000)
+    return bad_input(
+        "a child relay needs the customers it serves: 1-1000 names, or [\"*\"] for all");
+  for (const auto& c : customers) {
+    if (c.empty() || c.size() > 128)
+      return bad_input("each customer must be a name of 1-128 characters");
+  }
+  AdminCredential c{relay_id, Role::kRelay, "", now, customers};
   std::string token = random_token("rt_");
   c.token_hash = token_hash(token);
   if (auto st = store_.put_admin_credential(c); !st) return st.error();
-  std::lock_guard lock(mu_);
-  admin_tokens_[c.token_hash] = c;
+  {
+    std::lock_guard lock(mu_);
+    admin_tokens_[c.token_hash] = c;
+  }
+  directory_changed();  // the child's scope is part of what its syncs answer
   return token;
 }
 
@@ -831,7 +944,7 @@ Result<Json> Relay::put_registration(const Json& body, TimeMs now) {
         code->get<std::string>().size() > 128) {
       return bad_input("enrollment_code must be a string of 4-128 characters");
     }
-    r->enrollment_code_hash = sha256_hex(code->get<std::string>());
+    r->enrollment_code_hash = hash_secret(code->get<std::string>());
   } else if (existing) {
     r->enrollment_code_hash = existing->enrollment_code_hash;
   } else {
@@ -843,10 +956,35 @@ Result<Json> Relay::put_registration(const Json& body, TimeMs now) {
   return to_json(*r);
 }
 
-Status Relay::delete_registration(const std::string& serial) {
+Status Relay::delete_registration(const std::string& serial, const std::string& user, TimeMs now) {
   auto st = store_.delete_registration(serial);
-  if (st) directory_changed();
-  return st;
+  if (!st) return st;
+  // A device the service center no longer knows keeps no working credential.
+  if (auto revoked = revoke_device(serial, user, now);
+      !revoked && revoked.error().kind != ErrorKind::kNotFound)
+    return revoked.error();
+  directory_changed();
+  return ok_status();
+}
+
+Status Relay::revoke_admin_credential(const std::string& name, const std::string& user,
+                                      bool relay) {
+  const auto all = store_.list_admin_credentials();
+  auto it = std::find_if(all.begin(), all.end(), [&](const AdminCredential& c) {
+    return c.name == name && (c.role == Role::kRelay) == relay;
+  });
+  if (it == all.end())
+    return not_found(std::string(relay ? "no child relay named " : "no credential named ") + name);
+  if (auto st = store_.delete_admin_credential(name); !st) return st;
+  {
+    std::lock_guard lock(mu_);
+    for (auto it = admin_tokens_.begin(); it != admin_tokens_.end();) {
+      it = it->second.name == name ? admin_tokens_.erase(it) : std::next(it);
+    }
+  }
+  directory_changed();
+  std::cerr << "relayd: credential " << name << " revoked by " << user << std::endl;
+  return ok_status();
 }
 
 Json Relay::list_credentials() {

@@ -104,10 +104,14 @@ class Relay {
   // (upstream_link.h) ---
   const RelayOptions& options() const { return options_; }
   Store& store() { return store_; }
-  // A device enrolled elsewhere in the tree (or on another node): stored and trusted here unless
-  // this relay already holds a newer enrolment of it. Returns true when it was taken.
-  // `from_child`: it came up from a child relay, so this relay passes it on to its own parent.
-  Result<bool> adopt_device(const Device& d, bool from_child = false);
+  // A device's credential from the parent's directory (trusted): stored unless this relay holds
+  // a newer enrolment of it. An empty token hash is a revocation. True when it was taken.
+  Result<bool> adopt_device(const Device& d);
+  // An enrolment a child relay accepted: taken only with the enrollment code the device
+  // presented (checked against the registration), under the same rule as a direct enrolment
+  // (a used credential is replaced only after the service center revoked it), with this
+  // relay's clock as its time; then passed on to this relay's own parent. False for a repeat.
+  Result<bool> enrol_from_child(const Device& d, const std::string& enrollment_code, TimeMs now);
   // Registrations or credentials changed (here, or in a directory from the parent): the next
   // sync of each child carries the new directory, and waiting children are woken.
   void directory_changed();
@@ -145,10 +149,23 @@ class Relay {
   Result<Json> acknowledge_alert(const std::string& id, const std::string& user, TimeMs now);
   Json list_registrations();
   Result<Json> put_registration(const Json& body, TimeMs now);
-  Status delete_registration(const std::string& serial);
+  // Also revokes the device's credential: a device the service center deleted cannot go on.
+  Status delete_registration(const std::string& serial, const std::string& user, TimeMs now);
+  // The device's credential stops working on every node and relay of the tree; the device may
+  // then enrol again with its enrollment code (how a re-enrolment is allowed).
+  Result<Json> revoke_device(const std::string& serial, const std::string& user, TimeMs now);
+  // An admin credential (`relay` false) or a child relay's (`relay` true) stops working on every
+  // node at once; not found when there is no such credential of that kind.
+  Status revoke_admin_credential(const std::string& name, const std::string& user, bool relay);
+  // A device, admin or relay credential changed through another node sharing the store: the
+  // cached ones are dropped (called for the store's directory announcement).
+  void credentials_changed_elsewhere();
   Json list_credentials();
-  // A child relay's credential (role relay, named by its relay id); the token is shown once.
-  Result<std::string> create_relay_credential(const std::string& relay_id, TimeMs now);
+  // A child relay's credential (role relay, named by its relay id) serving the devices of
+  // `customers` ("*": all); the token is shown once.
+  Result<std::string> create_relay_credential(const std::string& relay_id,
+                                              const std::vector<std::string>& customers,
+                                              TimeMs now);
 
   // --- housekeeping, called by timers ---
   void flush_sightings();
@@ -164,6 +181,10 @@ class Relay {
     Json firmware;
     bool dirty = false;
   };
+  // May this device's credential be replaced by a new enrolment? Only when revoked, or never
+  // used since it was issued.
+  bool credential_replaceable(const Device& d);
+  static Error already_enrolled(const std::string& serial);
   PollPolicy policy_for(const std::string& serial);
   void load_policy(const std::string& serial);  // into policies_, from the store or the default
   std::string device_state(const std::string& serial, const Device& d, TimeMs now);

@@ -253,10 +253,16 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
   }
   std::int64_t rejected = 0;
   for (const auto& r : answer->value("rejected", Json::array())) {
+    const std::string why = r.value("error", Json::object()).value("message", "");
+    if (!r.contains("seq")) {
+      // A sighting or a served device outside what the parent lets this relay serve.
+      std::cerr << "relayd: the parent refused " << r.dump().substr(0, 200) << std::endl;
+      continue;
+    }
     if (r.value("seq", std::int64_t(0)) > acked) continue;
     ++rejected;
-    std::cerr << "relayd: the parent refused upstream item " << r.value("seq", 0) << ": "
-              << r.value("error", Json::object()).value("message", "") << std::endl;
+    std::cerr << "relayd: the parent refused upstream item " << r.value("seq", 0) << ": " << why
+              << std::endl;
   }
   if (acked > 0) {
     if (auto st = relay_.store().ack_upstream(acked); !st) return st.error();
@@ -290,8 +296,11 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
       complete = relay_.store().put_registration(r).ok() && complete;
     }
     for (const auto& [serial, r] : local) {
+      // Gone at the parent (deleted, or no longer for a customer of ours): so is the device's
+      // credential here.
       if (!listed.count(serial))
-        complete = relay_.store().delete_registration(serial).ok() && complete;
+        complete =
+            relay_.delete_registration(serial, "parent relay " + parent, now).ok() && complete;
     }
     // Our own children (grandchildren of the parent) get the change at once.
     relay_.directory_changed();
@@ -301,7 +310,8 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
       dev.model = text_field(j, "model");
       dev.token_hash = text_field(j, "token_hash");
       dev.enrolled_at = int_field(j, "enrolled_at", 0);
-      if (!is_valid_id(dev.serial) || dev.token_hash.empty()) continue;
+      // An empty token hash is a revocation at the parent: taken like any newer entry.
+      if (!is_valid_id(dev.serial) || dev.enrolled_at <= 0) continue;
       complete = relay_.adopt_device(dev).ok() && complete;
     }
     // Only a directory taken whole is remembered; otherwise the parent sends it again.

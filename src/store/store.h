@@ -273,6 +273,9 @@ class Store {
   virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name
   virtual Result<AdminCredential> find_admin_by_token_hash(const std::string& token_hash) = 0;
   virtual std::vector<AdminCredential> list_admin_credentials() = 0;
+  // Revokes the credential named `name` (not found if none). Announced like a directory change,
+  // so every relay node sharing the store drops it from its cache at once.
+  virtual Status delete_admin_credential(const std::string& name) = 0;
 };
 
 }  // namespace printrelay

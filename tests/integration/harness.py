@@ -432,7 +432,8 @@ class Relay:
             after = int(page[-1]["reception_no"])
 
     def metrics(self):
-        a = self.get("/metrics", token=None)
+        """/metrics with the admin credential (relayd serves it to viewers and above)."""
+        a = self.get("/metrics")
         check(a.status == 200, f"/metrics: {a!r}")
         return a.raw
 

@@ -66,7 +66,7 @@ def test(env):
 
     # The child's credential is made once, at A; B knows it through the shared store.
     token_file = os.path.join(env.tmp, "child-1.token")
-    rc, out, err = env.relayctl(a, "relays", "add", "child-1", "--token-file", token_file)
+    rc, out, err = env.relayctl(a, "relays", "add", "child-1", "--token-file", token_file, "--all-customers")
     check(rc == 0 and os.path.exists(token_file), f"relayctl relays add child-1: {rc} {out}{err}")
     at_b = relays_at(b)
     check(set(at_b) == {"child-1"} and at_b["child-1"].get("last_sync") is None,

@@ -19,7 +19,7 @@ from harness import check, wait_until
 
 def child_relay(env, root, cid, *extra):
     token_file = os.path.join(env.tmp, f"{cid}.token")
-    env.relayctl_ok(root, "relays", "add", cid, "--token-file", token_file)
+    env.relayctl_ok(root, "relays", "add", cid, "--token-file", token_file, "--all-customers")
     child = env.relay(cid)
     child.share_pki_of(root)
     child.start("--device-rate", "0", "--relay-id", cid, "--upstream", root.url,

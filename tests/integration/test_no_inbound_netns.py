@@ -450,7 +450,7 @@ def test(env):
 
     # child-1: a credential at the root, its own data directory, the root's PKI.
     child_token = os.path.join(env.tmp, f"{CHILD_ID}.token")
-    env.relayctl_ok(root_inet, "relays", "add", CHILD_ID, "--token-file", child_token,
+    env.relayctl_ok(root_inet, "relays", "add", CHILD_ID, "--token-file", child_token, "--all-customers",
                     netns=NS.inet)
     check(os.path.exists(child_token) and os.path.getsize(child_token) > 0, f"relayctl relays add wrote no token: {child_token}")
     child_dir = os.path.join(env.tmp, "relayd-child")
@@ -599,6 +599,7 @@ def test(env):
 
     def sse_clients():
         text = sh(netns_exec(NS.inet, ["curl", "-sS", "--max-time", "5", "--cacert", ca,
+                                       "-H", f"Authorization: Bearer {token}",
                                        f"{ROOT_URL}/metrics"]))
         return harness.metric_value(text, "printrelay_sse_clients") or 0
     wait_until(lambda: sse_clients() >= 1, 20, "relayctl watch to subscribe through the proxy",

@@ -33,7 +33,7 @@ def test(env):
     children = []
     for cid in ("child-1", "child-2"):
         token_file = os.path.join(env.tmp, f"{cid}.token")
-        rc, out, err = env.relayctl(root, "relays", "add", cid, "--token-file", token_file)
+        rc, out, err = env.relayctl(root, "relays", "add", cid, "--token-file", token_file, "--all-customers")
         check(rc == 0 and os.path.exists(token_file), f"relayctl relays add {cid}: {rc} {out}{err}")
         child = env.relay(cid)
         child.share_pki_of(root)  # one service-center CA, so devices trust every relay

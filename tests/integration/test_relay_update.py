@@ -42,7 +42,7 @@ def test(env):
     env.relayctl_ok(root, "keys", "create", "vendor", "--dir", keys_dir)
     env.relayctl_ok(root, "keys", "create", "rogue", "--dir", keys_dir)
     token_file = os.path.join(env.tmp, "child-1.token")
-    env.relayctl_ok(root, "relays", "add", "child-1", "--token-file", token_file)
+    env.relayctl_ok(root, "relays", "add", "child-1", "--token-file", token_file, "--all-customers")
 
     child = env.relay("child-1")
     child.share_pki_of(root)

@@ -191,6 +191,10 @@ CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
 CREATE INDEX notifications_serial ON notifications (serial, id);
 CREATE INDEX alerts_serial_type_code_open ON alerts (serial, type, code, open);
 )sql"},
+      // A child relay's scope: the customers it serves, as a JSON array ("[]": none).
+      {5, R"sql(
+ALTER TABLE admin_credentials ADD COLUMN customers TEXT NOT NULL DEFAULT '[]';
+)sql"},
   };
   return all;
 }

@@ -158,6 +158,7 @@ AdminCredential read_admin(const Rows& r, int i) {
   c.role = role_from(r.text_at(i, 1)).value_or(Role::kViewer);
   c.token_hash = r.text_at(i, 2);
   c.created_at = r.int_at(i, 3);
+  c.customers = customers_from(r.text_at(i, 4));
   return c;
 }
 
@@ -963,9 +964,9 @@ class PostgresStore final : public Store {
     Transaction tx(db_);
     if (!tx.begun()) return tx.begun();
     auto st = db_.exec(
-        "INSERT INTO admin_credentials (name, role, token_hash, created_at) "
-        "VALUES ($1, $2, $3, $4)",
-        params(c.name, to_string(c.role), c.token_hash, c.created_at));
+        "INSERT INTO admin_credentials (name, role, token_hash, created_at, customers) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        params(c.name, to_string(c.role), c.token_hash, c.created_at, customers_text(c)));
     if (!st) {
       if (st.error().kind == ErrorKind::kConflict) {
         return conflict("admin credential '" + c.name + "' or its token already exists");
@@ -978,7 +979,7 @@ class PostgresStore final : public Store {
   Result<AdminCredential> find_admin_by_token_hash(const std::string& token_hash) override {
     std::lock_guard lock(mu_);
     return read_one<AdminCredential>(
-        db_.query("SELECT name, role, token_hash, created_at FROM admin_credentials "
+        db_.query("SELECT name, role, token_hash, created_at, customers FROM admin_credentials "
                   "WHERE token_hash = $1",
                   params(token_hash)),
         read_admin, "admin credential");
@@ -987,9 +988,21 @@ class PostgresStore final : public Store {
   std::vector<AdminCredential> list_admin_credentials() override {
     std::lock_guard lock(mu_);
     return read_rows<AdminCredential>(
-        db_.query("SELECT name, role, token_hash, created_at FROM admin_credentials "
+        db_.query("SELECT name, role, token_hash, created_at, customers FROM admin_credentials "
                   "ORDER BY name"),
         read_admin);
+  }
+
+  Status delete_admin_credential(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(db_);
+    if (!tx.begun()) return tx.begun();
+    auto rows = db_.query("DELETE FROM admin_credentials WHERE name = $1", params(name));
+    if (!rows) return rows.error();
+    if (rows->affected() == 0) return not_found("no credential named " + name);
+    // Every node drops its cached credentials on this announcement.
+    if (auto a = announce(kDirectoryChanged); !a) return a;
+    return tx.commit();
   }
 
  private:

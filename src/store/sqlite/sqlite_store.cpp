@@ -211,6 +211,7 @@ AdminCredential read_admin(const Statement& s) {
   c.role = role_from(s.text_at(1)).value_or(Role::kViewer);
   c.token_hash = s.text_at(2);
   c.created_at = s.int_at(3);
+  c.customers = customers_from(s.text_at(4));
   return c;
 }
 
@@ -1033,9 +1034,11 @@ class SqliteStore final : public Store {
     Transaction tx(db_);
     if (!tx.begun()) return tx.begun();
     auto s = db_.prepare(
-        "INSERT INTO admin_credentials (name, role, token_hash, created_at) VALUES (?, ?, ?, ?)");
+        "INSERT INTO admin_credentials (name, role, token_hash, created_at, customers) "
+        "VALUES (?, ?, ?, ?, ?)");
     if (!s) return s.error();
-    auto st = s->bind_all(c.name, to_string(c.role), c.token_hash, c.created_at).run();
+    auto st =
+        s->bind_all(c.name, to_string(c.role), c.token_hash, c.created_at, customers_text(c)).run();
     if (!st) {
       if (st.error().kind == ErrorKind::kConflict) {
         return conflict("admin credential '" + c.name + "' or its token already exists");
@@ -1048,7 +1051,8 @@ class SqliteStore final : public Store {
   Result<AdminCredential> find_admin_by_token_hash(const std::string& token_hash) override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(
-        "SELECT name, role, token_hash, created_at FROM admin_credentials WHERE token_hash = ?");
+        "SELECT name, role, token_hash, created_at, customers FROM admin_credentials "
+        "WHERE token_hash = ?");
     if (!s) return s.error();
     s->bind_all(token_hash);
     return read_one<AdminCredential>(*s, read_admin, "admin credential");
@@ -1057,9 +1061,19 @@ class SqliteStore final : public Store {
   std::vector<AdminCredential> list_admin_credentials() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(
-        "SELECT name, role, token_hash, created_at FROM admin_credentials ORDER BY name");
+        "SELECT name, role, token_hash, created_at, customers FROM admin_credentials "
+        "ORDER BY name");
     if (!s) return {};
     return read_rows<AdminCredential>(*s, read_admin);
+  }
+
+  Status delete_admin_credential(const std::string& name) override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare("DELETE FROM admin_credentials WHERE name = ?");
+    if (!s) return s.error();
+    if (auto st = s->bind_all(name).run(); !st) return st;
+    if (db_.changes() == 0) return not_found("no credential named " + name);
+    return ok_status();
   }
 
  private:

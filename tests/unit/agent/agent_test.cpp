@@ -7,10 +7,16 @@
 #include <set>
 #include <thread>
 
+#include <sys/stat.h>
 #include "agent/durable_file.h"
+
+#include <fstream>
+
 #include "core/codec.h"
+#include "core/firmware_job.h"
 #include "core/sha256.h"
 #include "fake_relay.h"
+#include "net/signing.h"
 #include "temp_dir.h"
 
 namespace printrelay {
@@ -168,7 +174,8 @@ pr_device_hooks hooks_for(TestDevice* d) {
 
 struct Agent {
   pr_agent* a = nullptr;
-  Agent(const std::vector<std::string>& urls, const std::filesystem::path& dir, TestDevice* dev) {
+  Agent(const std::vector<std::string>& urls, const std::filesystem::path& dir, TestDevice* dev,
+        const std::string& job_key_file = {}) {
     std::vector<const char*> u;
     for (const auto& s : urls) u.push_back(s.c_str());
     std::string d = dir.string();
@@ -182,6 +189,11 @@ struct Agent {
     c.state_dir = d.c_str();
     c.long_poll_wait_s = 0;
     c.connect_timeout_ms = 500;
+    const char* key_files[] = {job_key_file.c_str()};
+    if (!job_key_file.empty()) {
+      c.job_key_files = key_files;
+      c.job_key_count = 1;
+    }
     pr_device_hooks h = hooks_for(dev);
     EXPECT_EQ(pr_agent_create(&c, &h, &a), PR_OK);
   }
@@ -471,6 +483,97 @@ TEST(Agent, CollectJobReportsArriveBeforeItsSucceededEvent) {
   EXPECT_EQ(listed, report_ids);
   EXPECT_EQ(succeeded["event_id"], "j-1.succeeded");
   EXPECT_EQ(failed["reason"], "sleep_min must be an integer 1-240");
+}
+
+Json status_of(pr_agent* a) {
+  std::string buf(16384, '\0');
+  EXPECT_EQ(pr_agent_status(a, buf.data(), buf.size()), PR_OK);
+  return Json::parse(buf.c_str());
+}
+
+bool has_terminal_event(const std::vector<FakeRequest>& reqs, const std::string& job,
+                        const std::string& type) {
+  return std::any_of(reqs.begin(), reqs.end(), [&](const FakeRequest& r) {
+    return r.path == "/v1/device/jobs/" + job + "/events" &&
+           r.body.find("\"" + type + "\"") != std::string::npos;
+  });
+}
+
+// Threat model: with service-center keys the relay is untrusted. Its poll_policy (here: one poll
+// a week) would silence the device; only a signed schedule job changes the policy.
+TEST(Agent, WithServiceCenterKeysOnlyASignedScheduleJobChangesThePollPolicy) {
+  TempDir dir;
+  auto key = *make_signing_key();
+  const auto pub = dir.path() / "service.pub";
+  std::ofstream(pub) << key.public_pem;
+  FakeDeviceApi api;
+  api.set_policy({{"interval_s", 604800}, {"on_power_on", true}});
+  // Unsigned, so refused: its failed event shows the poll answer was handled.
+  api.add_job({{"id", "j-1"},
+               {"serial", "SIM-0001"},
+               {"kind", "reboot"},
+               {"params", Json::object()},
+               {"state", "waiting"},
+               {"not_before", format_time(0)},
+               {"created_at", format_time(0)}});
+  FakeRelay relay(std::ref(api));
+  TestDevice dev;
+  Agent agent({relay.url()}, dir.path() / "state", &dev, pub.string());
+  ASSERT_EQ(pr_agent_start(agent.a), PR_OK);
+  ASSERT_TRUE(relay.wait_for([](const auto& r) { return has_terminal_event(r, "j-1", "failed"); }));
+  EXPECT_EQ(status_of(agent.a)["poll_policy"]["interval_s"], 900);  // kept what it had
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "state" / "poll_policy.json"));
+
+  const TimeMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+  JobEnvelope e;
+  e.id = "env-schedule-0123456789";
+  e.serial = "SIM-0001";
+  e.kind = JobKind::kSchedule;
+  e.params = {{"poll_policy", {{"interval_s", 120}}}};
+  e.expires_at = now + 3'600'000;
+  e.key_id = *key_id(key.public_pem);
+  e.signed_at = now;
+  const std::string text = *envelope_text(e);
+  api.add_job({{"id", "j-2"},
+               {"serial", "SIM-0001"},
+               {"kind", "schedule"},
+               {"params",
+                {{"poll_policy", {{"interval_s", 120}}},
+                 {"envelope", {{"text", text}, {"signature", *sign_text(text, key.private_pem)}}}}},
+               {"state", "waiting"},
+               {"not_before", format_time(0)},
+               {"expires_at", format_time(*e.expires_at)},
+               {"created_at", format_time(0)}});
+  ASSERT_EQ(pr_agent_poll_now(agent.a), PR_OK);
+  ASSERT_TRUE(
+      relay.wait_for([](const auto& r) { return has_terminal_event(r, "j-2", "succeeded"); }));
+  EXPECT_EQ(status_of(agent.a)["poll_policy"]["interval_s"], 120);
+}
+
+// The state directory holds the device tokens: it is made 0700.
+TEST(Agent, TheStateDirectoryIsPrivate) {
+  TempDir dir;
+  TestDevice dev;
+  Agent agent({"http://127.0.0.1:9"}, dir.path() / "state", &dev);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir.path() / "state").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
+// State files are read with the nesting limit of core/json_text.h, like everything from outside.
+TEST(Agent, AStateFileNestedTooDeepIsIgnored) {
+  TempDir dir;
+  std::string deep = "{\"report_id\":\"r-1\",\"x\":";
+  for (int i = 0; i < 100; ++i) deep += "[";
+  for (int i = 0; i < 100; ++i) deep += "]";
+  deep += "}";
+  ASSERT_TRUE(agent::write_durably(dir.path() / "panel_reply.json", deep));
+  TestDevice dev;
+  Agent agent({"http://127.0.0.1:9"}, dir.path(), &dev);
+  char out[4096];
+  EXPECT_EQ(pr_agent_last_panel_reply(agent.a, out, sizeof out), PR_ERR_NOT_FOUND);
 }
 
 TEST(Agent, HonoursRetryAfter) {

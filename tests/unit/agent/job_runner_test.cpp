@@ -2,8 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
+#include "agent/durable_file.h"
 #include "core/codec.h"
+#include "core/firmware_job.h"
 #include "core/sha256.h"
+#include "net/signing.h"
 #include "temp_dir.h"
 
 namespace printrelay::agent {
@@ -203,6 +208,112 @@ TEST(JobRunner, RunsAtExecuteAtAndDropOnConflictStopsIt) {
   EXPECT_EQ(f.runner->run_due(5000), 1u);
   EXPECT_EQ(f.device.reboots, 1);
   EXPECT_TRUE(f.runner->is_known("j-10"));
+}
+
+// ---- signed jobs (docs/protocol.md "Signed job envelopes") ----
+
+TimeMs wall_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+struct SignedFixture {
+  TempDir dir;
+  FakeDevice device;
+  SigningKey key = *make_signing_key();
+  std::unique_ptr<Outbox> box = std::move(*Outbox::open(dir.path()));
+  std::unique_ptr<JobRunner> runner = make_runner();
+  const TimeMs now = wall_now();
+
+  std::unique_ptr<JobRunner> make_runner() {
+    return std::make_unique<JobRunner>(*box, device, dir.path() / "jobs_done.json",
+                                       JobTrust{"SIM-0001", {key.public_pem}});
+  }
+  // A reboot job whose envelope the service center signed.
+  Job signed_reboot(const std::string& job_id, std::optional<TimeMs> expires_at,
+                    const std::string& envelope_id = "env-0123456789abcdef") {
+    JobEnvelope e;
+    e.id = envelope_id;
+    e.serial = "SIM-0001";
+    e.kind = JobKind::kReboot;
+    e.expires_at = expires_at;
+    e.key_id = *key_id(key.public_pem);
+    e.signed_at = now;
+    auto text = envelope_text(e);
+    EXPECT_TRUE(text) << text.error().message;
+    Job j = make_job(
+        job_id, JobKind::kReboot,
+        {{"envelope", {{"text", *text}, {"signature", *sign_text(*text, key.private_pem)}}}});
+    j.expires_at = expires_at;
+    return j;
+  }
+  // The reason of the job's failed event, or "" when it did not fail.
+  std::string failure(const std::string& job_id) {
+    for (const auto& e : drain(*box).entries) {
+      if (e.event && e.event->job_id == job_id && e.event->type == JobEventType::kFailed)
+        return e.event->reason;
+    }
+    return "";
+  }
+};
+
+TEST(JobRunner, ASignedJobWithoutAnExpiryIsRefused) {
+  SignedFixture f;
+  f.runner->on_poll({f.signed_reboot("j-20", std::nullopt)}, f.now);
+  f.runner->run_due(f.now);
+  EXPECT_EQ(f.device.reboots, 0);
+  EXPECT_NE(f.failure("j-20").find("has no expiry"), std::string::npos);
+}
+
+TEST(JobRunner, ASignedJobExpiringOver400DaysAheadIsRefused) {
+  SignedFixture f;
+  f.runner->on_poll({f.signed_reboot("j-21", f.now + kMaxEnvelopeLifetimeMs + 60'000)}, f.now);
+  f.runner->run_due(f.now);
+  EXPECT_EQ(f.device.reboots, 0);
+  EXPECT_NE(f.failure("j-21").find("more than 400 days ahead"), std::string::npos);
+
+  f.runner->on_poll({f.signed_reboot("j-22", f.now + 3'600'000, "env-other-0123456789")}, f.now);
+  f.runner->run_due(f.now);
+  EXPECT_EQ(f.device.reboots, 1);
+}
+
+// Finished job ids are kept only for the last 1,000 jobs; the envelope itself is remembered until
+// it expires, so a relay that hands an old job back under its old id cannot run it again.
+TEST(JobRunner, AnEnvelopeRunsOnceEvenWhenItsJobIdIsForgotten) {
+  SignedFixture f;
+  auto job = f.signed_reboot("j-23", f.now + 3'600'000);
+  f.runner->on_poll({job}, f.now);
+  f.runner->run_due(f.now);
+  EXPECT_EQ(f.device.reboots, 1);
+  drain(*f.box);
+
+  std::filesystem::remove(f.dir.path() / "jobs_done.json");  // as if 1,000 jobs had run since
+  f.runner = f.make_runner();
+  EXPECT_FALSE(f.runner->is_known("j-23"));
+  f.runner->on_poll({job}, f.now + 1000);
+  f.runner->run_due(f.now + 1000);
+  EXPECT_EQ(f.device.reboots, 1);
+  EXPECT_NE(f.failure("j-23").find("replayed"), std::string::npos);
+}
+
+TEST(JobRunner, UsedEnvelopesAreRememberedDurablyUntilTheyExpire) {
+  SignedFixture f;
+  const TimeMs expires = f.now + 3'600'000;
+  f.runner->on_poll({f.signed_reboot("j-24", expires)}, f.now);
+  f.runner->run_due(f.now);
+  auto used = Json::parse(*read_file(f.dir.path() / "envelopes_used.json"));
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0]["id"], "env-0123456789abcdef");
+  EXPECT_EQ(used[0]["expires_at"], expires);
+  EXPECT_EQ(used[0]["finished"], true);
+
+  // Past its expiry it is refused as expired, so it is forgotten with the next envelope.
+  f.runner->on_poll({f.signed_reboot("j-25", expires + 3'600'000, "env-later-0123456789")},
+                    expires + 1);
+  used = Json::parse(*read_file(f.dir.path() / "envelopes_used.json"));
+  ASSERT_EQ(used.size(), 1u);
+  EXPECT_EQ(used[0]["id"], "env-later-0123456789");
 }
 
 TEST(JobRunner, EventIdsAreStableAndValid) {

@@ -12,7 +12,8 @@ using printrelay::testing::TempDir;
 
 // A scripted network: per relay URL, what its device API does.
 struct ScriptedRelays {
-  enum class Mode { kDown, k503, kOk, kForgetsTokens };
+  // kSharesCredentials: a relay of the same tree, which accepts a token any relay issued.
+  enum class Mode { kDown, k503, kOk, kForgetsTokens, kSharesCredentials };
   std::map<std::string, Mode> mode;
   std::map<std::string, int> enrolls;
   std::vector<std::string> calls;  // "<url><path>" in order
@@ -37,6 +38,11 @@ struct ScriptedRelays {
     }
     std::string expected = "Bearer " + base + "#" + std::to_string(enrolls[base]);
     if (m == Mode::kForgetsTokens && enrolls[base] < 2) expected = "never";
+    bool issued_elsewhere = false;
+    for (const auto& [url, n] : enrolls) {
+      if (n > 0 && auth == "Bearer " + url + "#" + std::to_string(n)) issued_elsewhere = true;
+    }
+    if (m == Mode::kSharesCredentials && issued_elsewhere) expected = auth;
     if (auth != expected) return HttpResponse{401, "{}", {}};
     return HttpResponse{200, Json{{"served_by", base}}.dump(), {}};
   }
@@ -147,7 +153,8 @@ TEST(RelayClient, TokensArePerRelayAndPersisted) {
                 {"http://c", ScriptedRelays::Mode::kOk}};
   ASSERT_TRUE(f.client->call("POST", "/v1/device/poll", Json::object(), 1000).ok());
   EXPECT_EQ(f.roster->token("http://b"), "http://b#1");
-  EXPECT_FALSE(f.roster->token("http://c").has_value());
+  // A relay never used is tried with the credential the device has (see the next test).
+  EXPECT_EQ(f.roster->token("http://c"), "http://b#1");
   f.net.mode["http://b"] = ScriptedRelays::Mode::kDown;
   ASSERT_TRUE(f.client->call("POST", "/v1/device/poll", Json::object(), 1000).ok());
   EXPECT_EQ(f.roster->token("http://c"), "http://c#1");
@@ -156,6 +163,21 @@ TEST(RelayClient, TokensArePerRelayAndPersisted) {
   RelayRoster reloaded(f.urls, f.dir.path() / "tokens.json", {"SIM-0001", "MX-4070", "k3y"});
   EXPECT_EQ(reloaded.token("http://b"), "http://b#1");
   EXPECT_EQ(reloaded.token("http://c"), "http://c#1");
+}
+
+// A relay of the same tree knows the credential: the device is not enrolled there again (a
+// relay refuses to replace a used credential until the service center revokes it).
+TEST(RelayClient, ARelayNeverUsedIsTriedWithTheCredentialTheDeviceHas) {
+  Fixture f;
+  f.net.mode = {{"http://a", ScriptedRelays::Mode::kOk},
+                {"http://b", ScriptedRelays::Mode::kSharesCredentials},
+                {"http://c", ScriptedRelays::Mode::kOk}};
+  ASSERT_TRUE(f.client->call("POST", "/v1/device/poll", Json::object(), 1000).ok());
+  f.net.mode["http://a"] = ScriptedRelays::Mode::kDown;
+  auto r = f.client->call("POST", "/v1/device/poll", Json::object(), 1000);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(served_by(r), "http://b");
+  EXPECT_EQ(f.net.enrolls["http://b"], 0);
 }
 
 TEST(RelayClient, WrongEnrollmentCodeFailsEverywhere) {

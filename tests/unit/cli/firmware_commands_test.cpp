@@ -8,6 +8,7 @@
 
 #include "../agent/fake_relay.h"
 #include "../agent/temp_dir.h"
+#include "cli/job_signing.h"
 #include "cli/relayctl.h"
 #include "cli/signing_keys.h"
 #include "core/firmware_job.h"
@@ -265,7 +266,9 @@ TEST_F(RelayctlFirmware, OtherKindsAreSignedWhenAKeyIsNamedAnywhere) {
   JobEnvelope env2 = verified_envelope(body["envelope"]);
   EXPECT_EQ(env2.serial, "SIM-2");
   EXPECT_EQ(env2.kind, JobKind::kReboot);
-  EXPECT_FALSE(env2.expires_at);
+  // No --expires-at: 7 days (devices refuse signed jobs without an expiry), in the request too.
+  EXPECT_EQ(env2.expires_at, kNow + kDefaultSignedJobExpiryMs);
+  EXPECT_EQ(body["expires_at"], format_time(kNow + kDefaultSignedJobExpiryMs));
 
   // no key anywhere: sent unsigned, as before
   r = run({"jobs", "create", "reboot", "--serial", "SIM-3"}, env());

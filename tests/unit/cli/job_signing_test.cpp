@@ -57,15 +57,27 @@ TEST_F(JobSigning, EnvelopeVerifiesAndParsesBack) {
   auto other = signer_->sign("SIM-0001", JobKind::kCollect, params, expires, kNow);
   ASSERT_TRUE(other);
   EXPECT_NE(parse_envelope_text(other->text)->id, back->id);
-  auto fixed = signer_->sign("SIM-0001", JobKind::kReboot, Json::object(), std::nullopt, kNow,
+  auto fixed = signer_->sign("SIM-0001", JobKind::kReboot, Json::object(), expires, kNow,
                              "0123456789abcdef0123");
   ASSERT_TRUE(fixed);
   EXPECT_EQ(parse_envelope_text(fixed->text)->id, "0123456789abcdef0123");
-  EXPECT_FALSE(parse_envelope_text(fixed->text)->expires_at);
+}
+
+// Devices refuse signed jobs that never expire or expire over 400 days ahead: relayctl does not
+// sign them.
+TEST_F(JobSigning, RefusesAnExpiryADeviceWouldRefuse) {
+  auto forever = signer_->sign("SIM-0001", JobKind::kReboot, Json::object(), std::nullopt, kNow);
+  ASSERT_FALSE(forever);
+  EXPECT_NE(forever.error().message.find("no expiry"), std::string::npos);
+  EXPECT_FALSE(signer_->sign("SIM-0001", JobKind::kReboot, Json::object(),
+                             kNow + kMaxEnvelopeLifetimeMs + 1, kNow));
+  EXPECT_FALSE(signer_->sign("SIM-0001", JobKind::kReboot, Json::object(), kNow - 1, kNow));
+  EXPECT_TRUE(signer_->sign("SIM-0001", JobKind::kReboot, Json::object(),
+                            kNow + kMaxEnvelopeLifetimeMs, kNow));
 }
 
 TEST_F(JobSigning, TamperedTextOrOtherKeyDoesNotVerify) {
-  auto e = signer_->sign("SIM-0001", JobKind::kReboot, Json::object(), std::nullopt, kNow);
+  auto e = signer_->sign("SIM-0001", JobKind::kReboot, Json::object(), kNow + 3'600'000, kNow);
   ASSERT_TRUE(e);
   SignedEnvelope tampered = *e;
   tampered.text.replace(tampered.text.find("SIM-0001"), 8, "SIM-0002");
@@ -78,9 +90,10 @@ TEST_F(JobSigning, TamperedTextOrOtherKeyDoesNotVerify) {
 }
 
 TEST_F(JobSigning, RefusesWhatWouldNotParseBack) {
-  EXPECT_FALSE(signer_->sign("bad serial", JobKind::kReboot, Json::object(), std::nullopt, kNow));
+  const TimeMs expires = kNow + 3'600'000;
+  EXPECT_FALSE(signer_->sign("bad serial", JobKind::kReboot, Json::object(), expires, kNow));
   EXPECT_FALSE(
-      signer_->sign("S", JobKind::kReboot, {{"envelope", {{"text", "x"}}}}, std::nullopt, kNow));
+      signer_->sign("S", JobKind::kReboot, {{"envelope", {{"text", "x"}}}}, expires, kNow));
   auto public_only = JobSigner::from_private_pem(key_.public_pem);
   ASSERT_FALSE(public_only);
   EXPECT_EQ(public_only.error().kind, ErrorKind::kBadInput);
@@ -107,13 +120,20 @@ TEST_F(JobSigning, SignedCallIsAcceptedByTheRelaysParser) {
   EXPECT_EQ(params_without_envelope(job->params), body["params"]);
   EXPECT_EQ(job->expires_at, env->expires_at);
 
-  // No expiry given: the envelope says so (null), and the job never expires.
+  // No expiry given: 7 days, in the envelope and in the request (devices refuse signed jobs
+  // without one), counted from the execution time when there is one.
   ApiCall reboot = *reboot_job_call("SIM-0001", {}, kNow);
   ASSERT_TRUE(sign_job_call(reboot, *signer_, kNow));
   auto reboot_env = parse_envelope_text((*reboot.body)["envelope"]["text"].get<std::string>());
   ASSERT_TRUE(reboot_env);
-  EXPECT_FALSE(reboot_env->expires_at);
+  EXPECT_EQ(reboot_env->expires_at, kNow + kDefaultSignedJobExpiryMs);
+  EXPECT_EQ((*reboot.body)["expires_at"], format_time(kNow + kDefaultSignedJobExpiryMs));
   EXPECT_TRUE(parse_job_request(*reboot.body, kNow));
+  ApiCall later = *reboot_job_call("SIM-0001", {"", "+10d", ""}, kNow);
+  ASSERT_TRUE(sign_job_call(later, *signer_, kNow));
+  auto later_job = parse_job_request(*later.body, kNow);
+  ASSERT_TRUE(later_job) << later_job.error().message;
+  EXPECT_EQ(later_job->expires_at, *later_job->execute_at + kDefaultSignedJobExpiryMs);
 
   ApiCall not_a_job{"GET", "/v1/jobs", std::nullopt};
   EXPECT_FALSE(sign_job_call(not_a_job, *signer_, kNow));

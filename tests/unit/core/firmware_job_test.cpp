@@ -4,6 +4,7 @@
 
 #include "core/codec.h"
 #include "core/job_flow.h"
+#include "core/json_text.h"
 
 namespace printrelay {
 namespace {
@@ -89,6 +90,68 @@ TEST(Envelope, StandingAuthorisationServesAnyDeviceOnlyForExpiringFirmware) {
   auto parsed = parse_envelope_text(j.dump());
   ASSERT_FALSE(parsed);
   EXPECT_NE(parsed.error().message.find("standing authorisation"), std::string::npos);
+}
+
+TEST(Envelope, ExpiryIsRequiredAndBounded) {
+  auto e = sample();
+  const TimeMs now = *e.expires_at - 3'600'000;
+  EXPECT_TRUE(check_envelope_expiry(e, now));
+  EXPECT_FALSE(check_envelope_expiry(e, *e.expires_at));
+  auto forever = e;
+  forever.expires_at.reset();
+  auto refused = check_envelope_expiry(forever, now);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::kForbidden);
+  EXPECT_NE(refused.error().message.find("no expiry"), std::string::npos);
+  EXPECT_TRUE(check_envelope_expiry(e, *e.expires_at - kMaxEnvelopeLifetimeMs));
+  EXPECT_FALSE(check_envelope_expiry(e, *e.expires_at - kMaxEnvelopeLifetimeMs - 1));
+}
+
+TEST(Envelope, TextNestedDeeperThanTheLimitIsRefused) {
+  auto e = sample();
+  e.kind = JobKind::kConfigure;
+  Json deep = 1;
+  for (std::size_t i = 0; i < kMaxJsonDepth + 5; ++i) deep = Json{{"a", deep}};
+  e.params = {{"settings", deep}};
+  Json j = Json::parse(*envelope_text(sample()));
+  j["kind"] = "configure";
+  j["params"] = e.params;
+  auto parsed = parse_envelope_text(j.dump());
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("deeper"), std::string::npos);
+}
+
+TEST(Envelope, StandingAuthorisationNeverAllowsADowngrade) {
+  auto e = sample();
+  e.serial = kAnyDevice;
+  e.params["allow_downgrade"] = true;
+  auto text = envelope_text(e);
+  ASSERT_FALSE(text);
+  EXPECT_NE(text.error().message.find("downgrade"), std::string::npos);
+}
+
+TEST(FirmwareParams, AnOlderTargetIsRefusedUnlessDowngradeIsAllowed) {
+  auto spec = parse_firmware_params(
+      {{"components", {{{"component", "main"}, {"version", "1.9.0"}, {"artifact", kSha}}}}});
+  ASSERT_TRUE(spec) << spec.error().message;
+  EXPECT_FALSE(spec->allow_downgrade);
+  auto refused = check_not_downgrade(*spec, {{"main", "1.10.0"}});
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("downgrade main from 1.10.0 to 1.9.0"), std::string::npos);
+  EXPECT_TRUE(check_not_downgrade(*spec, {{"main", "1.9"}}));    // the same version
+  EXPECT_TRUE(check_not_downgrade(*spec, {{"main", "1.2.0"}}));  // an upgrade
+  EXPECT_TRUE(check_not_downgrade(*spec, {{"feeder", "9.0"}}));  // not installed
+  EXPECT_FALSE(to_json(*spec).contains("allow_downgrade"));      // old texts unchanged
+
+  auto allowed = parse_firmware_params(
+      {{"components", {{{"component", "main"}, {"version", "1.9.0"}, {"artifact", kSha}}}},
+       {"allow_downgrade", true}});
+  ASSERT_TRUE(allowed) << allowed.error().message;
+  EXPECT_TRUE(check_not_downgrade(*allowed, {{"main", "1.10.0"}}));
+  EXPECT_EQ(to_json(*allowed)["allow_downgrade"], true);
+  EXPECT_FALSE(parse_firmware_params(
+      {{"components", {{{"component", "main"}, {"version", "1"}, {"artifact", kSha}}}},
+       {"allow_downgrade", "yes"}}));
 }
 
 TEST(Envelope, JobRequestTakesEverythingFromTheEnvelope) {

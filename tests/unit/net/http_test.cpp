@@ -19,14 +19,37 @@
 namespace printrelay {
 namespace {
 
-TEST(SplitTarget, DecodesPathAndQuery) {
-  std::string path;
-  std::map<std::string, std::string> q;
-  split_target("/v1/jobs?serial=S%201&all=1&x", path, q);
-  EXPECT_EQ(path, "/v1/jobs");
-  EXPECT_EQ(q["serial"], "S 1");
-  EXPECT_EQ(q["all"], "1");
-  EXPECT_EQ(q.count("x"), 1u);
+TEST(ParseTarget, DecodesPathAndQuery) {
+  auto t = parse_target("/v1/jobs?serial=S%201&all=1&x&name=a+b");
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_EQ(t->path, "/v1/jobs");
+  EXPECT_EQ(t->query["serial"], "S 1");
+  EXPECT_EQ(t->query["all"], "1");
+  EXPECT_EQ(t->query.count("x"), 1u);
+  EXPECT_EQ(t->query["name"], "a b");
+}
+
+TEST(ParseTarget, PlusIsLiteralInThePath) {
+  auto t = parse_target("/v1/devices/A+B");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->path, "/v1/devices/A+B");
+}
+
+TEST(ParseTarget, RefusesMalformedTargets) {
+  for (const char* bad : {"/v1/%FF%FE", "/v1/%zz", "/v1/abc%4", "/v1/a%00b", "/v1/x?k=%C0%AF",
+                          "/v1/%ED%A0%80", "/v1/x?%F8=1"}) {
+    auto t = parse_target(bad);
+    ASSERT_FALSE(t) << bad;
+    EXPECT_EQ(t.error().kind, ErrorKind::kBadInput) << bad;
+  }
+  EXPECT_FALSE(parse_target("/" + std::string(kMaxTargetBytes, 'a')));
+  EXPECT_TRUE(parse_target("/v1/caf%C3%A9"));
+}
+
+TEST(ConnectionsForFdLimit, KeepsAReserve) {
+  EXPECT_EQ(connections_for_fd_limit(20000), 18000u);
+  EXPECT_EQ(connections_for_fd_limit(100), 68u);
+  EXPECT_EQ(connections_for_fd_limit(10), 16u);
 }
 
 // A real TLS server and the libcurl client talking over loopback with the quick-start PKI.

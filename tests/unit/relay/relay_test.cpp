@@ -77,11 +77,13 @@ TEST_F(RelayTest, EnrollChecksRegistrationCodeAndModel) {
   auto unknown =
       relay_->enroll(Json{{"serial", "NOPE"}, {"model", "MX"}, {"enrollment_code", "x"}}, now_);
   ASSERT_FALSE(unknown.ok());
-  EXPECT_EQ(unknown.error().kind, ErrorKind::kNotFound);
   auto wrong =
       relay_->enroll(Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "bad"}}, now_);
   ASSERT_FALSE(wrong.ok());
   EXPECT_EQ(wrong.error().kind, ErrorKind::kForbidden);
+  // An unknown serial answers exactly as a wrong code does: serials cannot be enumerated.
+  EXPECT_EQ(unknown.error().kind, wrong.error().kind);
+  EXPECT_EQ(unknown.error().message, wrong.error().message);
   auto model = relay_->enroll(
       Json{{"serial", "S1"}, {"model", "OTHER"}, {"enrollment_code", "code-1"}}, now_);
   ASSERT_FALSE(model.ok());
@@ -90,10 +92,53 @@ TEST_F(RelayTest, EnrollChecksRegistrationCodeAndModel) {
   EXPECT_FALSE(relay_->authenticate_device("dt_forged").ok());
 }
 
-TEST_F(RelayTest, ReEnrollReplacesTheOldToken) {
+TEST_F(RelayTest, ReEnrollReplacesATokenThatWasNeverUsed) {
+  // The first answer may have been lost on the way: the device enrols again.
   auto fresh = enroll("S1", "code-1");
   EXPECT_FALSE(relay_->authenticate_device(token1_).ok());
   EXPECT_EQ(*relay_->authenticate_device(fresh), "S1");
+}
+
+TEST_F(RelayTest, AUsedCredentialIsReplacedOnlyAfterTheServiceCenterRevokesIt) {
+  int wait_s = 0;
+  ASSERT_TRUE(relay_->poll("S1", Json{{"state", "idle"}}, now_ + 1000, wait_s).ok());
+  auto again = relay_->enroll(
+      Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "code-1"}}, now_ + 2000);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, ErrorKind::kConflict);
+  EXPECT_EQ(*relay_->authenticate_device(token1_), "S1");  // nothing changed
+
+  ASSERT_TRUE(relay_->revoke_device("S1", "admin-1", now_ + 3000).ok());
+  EXPECT_FALSE(relay_->authenticate_device(token1_).ok());
+  auto fresh = relay_->enroll(
+      Json{{"serial", "S1"}, {"model", "MX"}, {"enrollment_code", "code-1"}}, now_ + 4000);
+  ASSERT_TRUE(fresh.ok()) << fresh.error().message;
+  EXPECT_EQ(*relay_->authenticate_device((*fresh)["device_token"].get<std::string>()), "S1");
+}
+
+TEST_F(RelayTest, DeletingARegistrationRevokesTheDevicesCredential) {
+  ASSERT_TRUE(relay_->delete_registration("S2", "admin-1", now_ + 1000).ok());
+  EXPECT_FALSE(relay_->authenticate_device(token2_).ok());
+  // A fresh relay on the same store (another node) does not accept it either.
+  Relay other(*store_, RelayOptions{}, events_);
+  EXPECT_FALSE(other.authenticate_device(token2_).ok());
+  EXPECT_EQ(*other.authenticate_device(token1_), "S1");
+}
+
+TEST_F(RelayTest, EnrollmentCodesAreStoredAsSaltedSlowHashes) {
+  auto r = store_->get_registration("S1");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->enrollment_code_hash.rfind("pbkdf2-sha256$", 0), 0u) << r->enrollment_code_hash;
+}
+
+TEST_F(RelayTest, ARevokedAdminCredentialStopsAtOnce) {
+  auto tok = relay_->create_admin_credential("ops-1", Role::kOperator, now_);
+  ASSERT_TRUE(tok.ok());
+  ASSERT_TRUE(relay_->authenticate_admin(*tok).ok());
+  EXPECT_EQ(relay_->revoke_admin_credential("ops-1", "admin-1", /*relay=*/true).error().kind,
+            ErrorKind::kNotFound);  // not a child relay's credential
+  ASSERT_TRUE(relay_->revoke_admin_credential("ops-1", "admin-1", /*relay=*/false).ok());
+  EXPECT_FALSE(relay_->authenticate_admin(*tok).ok());
 }
 
 TEST_F(RelayTest, ReceiptHashMatchesWhatTheDeviceSent) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "core/codec.h"
 #include "core/sha256.h"
@@ -44,9 +45,18 @@ class RelayTreeTest : public ::testing::Test {
                     ->put_registration(Json{{"serial", "S1"},
                                             {"model", "MX"},
                                             {"enrollment_code", "code-1"},
-                                            {"place", "HQ"}},
+                                            {"place", "HQ"},
+                                            {"customer", "ACME"}},
                                        now_)
                     .ok());
+    ASSERT_TRUE(parent_
+                    ->put_registration(Json{{"serial", "OTHER-1"},
+                                            {"model", "MX"},
+                                            {"enrollment_code", "code-other"},
+                                            {"customer", "Beta"}},
+                                       now_)
+                    .ok());
+    ASSERT_TRUE(parent_->create_relay_credential("child-1", {"ACME"}, now_).ok());
   }
   void TearDown() override {
     children_.reset();
@@ -64,7 +74,8 @@ class RelayTreeTest : public ::testing::Test {
     r.serial = "S1";
     r.model = "MX";
     r.place = "HQ";
-    r.enrollment_code_hash = sha256_hex("code-1");
+    r.customer = "ACME";
+    r.enrollment_code_hash = sha256_hex("code-1");  // a row from before salted hashes
     ASSERT_TRUE(child_store_->put_registration(r).ok());
   }
 
@@ -217,6 +228,8 @@ TEST_F(RelayTreeTest, RepeatedItemsAreStoredOnceAndBadOnesAreRefusedNotRetried) 
 // A middle relay (a child that is itself a parent) passes a grandchild's enrolment on upward,
 // so the root and every other relay of the tree accept that device's credential.
 TEST_F(RelayTreeTest, AMiddleRelayPassesEnrolmentsFromBelowUpward) {
+  give_child_the_registration();
+  ASSERT_TRUE(child_->create_relay_credential("grandchild-1", {"*"}, now_).ok());
   ChildRelays grandchildren(*child_);
   Json item{{"seq", 1},
             {"kind", "device"},
@@ -225,7 +238,8 @@ TEST_F(RelayTreeTest, AMiddleRelayPassesEnrolmentsFromBelowUpward) {
              {{"serial", "S1"},
               {"model", "MX"},
               {"token_hash", sha256_hex("grandchild token")},
-              {"enrolled_at", now_}}}};
+              {"enrolled_at", now_},
+              {"enrollment_code", "code-1"}}}};
   auto req = parse_sync_request(Json{{"items", Json::array({item})}});
   ASSERT_TRUE(req.ok());
   auto answer = grandchildren.sync("grandchild-1", *req, now_).body;
@@ -265,6 +279,75 @@ TEST(SyncRequest, BadInputIsRefusedWithTheReason) {
   auto r = parse_sync_request(Json{{"items", many}});
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ErrorKind::kTooLarge);
+}
+
+// A child relay is trusted only for the devices of its customers, and enrols only devices that
+// proved their enrollment code.
+TEST_F(RelayTreeTest, AHostileChildCanActOnlyForItsOwnDevicesWithProof) {
+  auto other = parent_->enroll(
+      Json{{"serial", "OTHER-1"}, {"model", "MX"}, {"enrollment_code", "code-other"}}, now_);
+  ASSERT_TRUE(other.ok());
+  const std::string other_token = (*other)["device_token"];
+  int wait_s = 0;
+  ASSERT_TRUE(parent_->poll("OTHER-1", Json{{"state", "idle"}}, now_ + 1, wait_s).ok());
+  auto job = parent_->create_job(
+      Json{{"serial", "OTHER-1"}, {"kind", "collect"}, {"params", {{"data_sets", {"counters"}}}}},
+      "alice", now_ + 2);
+  ASSERT_TRUE(job.ok());
+  const std::string job_id = (*job)["id"];
+  Json rep = Json::array({Json{{"id", "r-x"},
+                               {"kind", "counters"},
+                               {"created_at", "2026-11-23T10:00:00Z"},
+                               {"body", {{"total", 1}}}}});
+  auto device_item = [&](const std::string& serial, const std::string& code) {
+    Json body{{"serial", serial},
+              {"model", "MX"},
+              {"token_hash", sha256_hex("stolen")},
+              {"enrolled_at", now_ + 99999999}};
+    if (!code.empty()) body["enrollment_code"] = code;
+    return body;
+  };
+  Json items = Json::array({
+      // Another customer's device: a credential, reports, an event that ends its job.
+      Json{{"seq", 1},
+           {"kind", "device"},
+           {"serial", "OTHER-1"},
+           {"body", device_item("OTHER-1", "code-other")}},
+      Json{{"seq", 2}, {"kind", "reports"}, {"serial", "OTHER-1"}, {"body", {{"reports", rep}}}},
+      Json{{"seq", 3},
+           {"kind", "event"},
+           {"serial", "OTHER-1"},
+           {"body",
+            {{"job_id", job_id},
+             {"event",
+              {{"event_id", "e-1"},
+               {"type", "succeeded"},
+               {"detail", {{"report_ids", Json::array()}}}}}}}},
+      // Its own device, without the code and with a wrong one.
+      Json{{"seq", 4}, {"kind", "device"}, {"serial", "S1"}, {"body", device_item("S1", "")}},
+      Json{{"seq", 5}, {"kind", "device"}, {"serial", "S1"}, {"body", device_item("S1", "guess")}},
+  });
+  auto req = parse_sync_request(Json{
+      {"items", items},
+      {"serials", {"OTHER-1", "S1"}},
+      {"sightings", {{{"serial", "OTHER-1"}, {"last_seen", now_ + 999999}, {"state", "idle"}}}}});
+  ASSERT_TRUE(req.ok());
+  auto answer = children_->sync("child-1", *req, now_ + 3).body;
+  EXPECT_EQ(answer["acked_seq"], 5);
+  std::set<std::int64_t> refused;
+  for (const auto& r : answer["rejected"])
+    if (r.contains("seq")) refused.insert(r["seq"].get<std::int64_t>());
+  EXPECT_EQ(refused, (std::set<std::int64_t>{1, 2, 3, 4, 5})) << answer["rejected"].dump();
+  EXPECT_TRUE(answer["jobs"].empty()) << "another customer's job must not go down";
+  // Nothing changed at the parent.
+  EXPECT_EQ(*parent_->authenticate_device(other_token), "OTHER-1");
+  EXPECT_FALSE(parent_->authenticate_device("stolen").ok());
+  EXPECT_EQ(parent_store_->count_reports("OTHER-1"), 0);
+  EXPECT_EQ(parent_store_->get_job(job_id)->state, JobState::kWaiting);
+  // The directory carries only the child's customer.
+  ASSERT_TRUE(answer.contains("directory"));
+  for (const auto& r : answer["directory"]["registrations"]) EXPECT_EQ(r["serial"], "S1");
+  for (const auto& d : answer["directory"]["devices"]) EXPECT_EQ(d["serial"], "S1");
 }
 
 }  // namespace

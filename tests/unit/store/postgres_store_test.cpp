@@ -380,9 +380,12 @@ TEST(PostgresStore, DirectoryChangesAreAnnouncedToTheOtherNodes) {
   d.enrolled_at = 1;
   ASSERT_TRUE(node_a->put_device(d).ok());
   ASSERT_TRUE(node_a->delete_registration("MX-DIR-1").ok());
-  for (int i = 0; i < 400 && count() < 3; ++i)
+  // A revoked admin or relay credential: every node drops it from its cache.
+  ASSERT_TRUE(node_a->put_admin_credential({"ops-1", Role::kOperator, "th", 1}).ok());
+  ASSERT_TRUE(node_a->delete_admin_credential("ops-1").ok());
+  for (int i = 0; i < 400 && count() < 4; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_EQ(count(), 3);
+  EXPECT_EQ(count(), 4);
   node_b->unwatch_jobs_changed();
 }
 

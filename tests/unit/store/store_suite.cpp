@@ -795,6 +795,30 @@ TEST_P(StoreSuite, AdminCredentialsAreUniqueByName) {
   EXPECT_EQ(list[1].role, Role::kViewer);
 }
 
+TEST_P(StoreSuite, RelayCredentialKeepsItsCustomers) {
+  AdminCredential c{"gw-acme", Role::kRelay, sha256_hex("tok-r"), kT0, {"ACME", "Beta GmbH"}};
+  ASSERT_TRUE(store().put_admin_credential(c).ok());
+  ASSERT_TRUE(store().put_admin_credential({"alice", Role::kAdmin, sha256_hex("tok-a"), kT0}).ok());
+  auto found = store().find_admin_by_token_hash(sha256_hex("tok-r"));
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->customers, (std::vector<std::string>{"ACME", "Beta GmbH"}));
+  auto list = store().list_admin_credentials();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_TRUE(list[0].customers.empty());  // alice: not a relay
+  EXPECT_EQ(list[1].customers.size(), 2u);
+}
+
+TEST_P(StoreSuite, DeletedAdminCredentialNoLongerAuthenticates) {
+  ASSERT_TRUE(store().put_admin_credential({"alice", Role::kAdmin, sha256_hex("tok-a"), kT0}).ok());
+  ASSERT_TRUE(store().put_admin_credential({"bob", Role::kViewer, sha256_hex("tok-b"), kT0}).ok());
+  ASSERT_TRUE(store().delete_admin_credential("alice").ok());
+  EXPECT_EQ(store().find_admin_by_token_hash(sha256_hex("tok-a")).error().kind,
+            ErrorKind::kNotFound);
+  EXPECT_TRUE(store().find_admin_by_token_hash(sha256_hex("tok-b")).ok());
+  EXPECT_EQ(store().delete_admin_credential("alice").error().kind, ErrorKind::kNotFound);
+  ASSERT_EQ(store().list_admin_credentials().size(), 1u);
+}
+
 // --- upstream outbox ---
 
 TEST_P(StoreSuite, UpstreamOutboxKeepsOrderUntilAcknowledged) {
