@@ -171,6 +171,8 @@ struct RunOptions {
   std::string webhook_ca;
   double notify_retry_s = 30;
   int notify_attempts = 8;
+  std::vector<std::string> notify_allow;  // CIDR ranges; an item may hold several, comma-separated
+  std::vector<std::string> notify_deny;
 };
 
 std::string read_file(const std::string& path) {
@@ -359,6 +361,17 @@ int run_serve(const RunOptions& o) {
   mo.webhook.ca_file = o.webhook_ca;
   mo.retry_base_ms = TimeMs(o.notify_retry_s * 1000);
   mo.max_attempts = o.notify_attempts;
+  auto notify_allow = parse_address_ranges(o.notify_allow);
+  if (!notify_allow) {
+    std::cerr << "relayd: bad --notify-allow: " << notify_allow.error().message << "\n";
+    return 2;
+  }
+  auto notify_deny = parse_address_ranges(o.notify_deny);
+  if (!notify_deny) {
+    std::cerr << "relayd: bad --notify-deny: " << notify_deny.error().message << "\n";
+    return 2;
+  }
+  mo.smtp.target_policy = mo.webhook.target_policy = {*notify_allow, *notify_deny};
   monitoring = std::make_unique<MonitoringCenter>(relay, *store, feed, mo);
   if (!o.upstream.empty()) {
     UpstreamOptions uo;
@@ -631,6 +644,12 @@ int main(int argc, char** argv) {
                   "attempts before a notification is recorded as failed")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
+  run->add_option("--notify-allow", ro.notify_allow,
+                  "CIDR range notifications (webhooks, the mail server) may reach although it is "
+                  "internal (loopback, private, link-local...); repeatable or comma-separated");
+  run->add_option("--notify-deny", ro.notify_deny,
+                  "CIDR range notifications never connect to, even if --notify-allow names it; "
+                  "repeatable or comma-separated");
   run->add_option("--max-artifact-mb", ro.max_artifact_mb, "largest artifact upload accepted")
       ->capture_default_str()
       ->check(CLI::Range(1, 8192));

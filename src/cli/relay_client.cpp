@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "core/json_text.h"
 #include "net/http_client.h"
 
 namespace printrelay::cli {
@@ -15,7 +16,9 @@ ErrorKind refusal_kind(int status) {
 }  // namespace
 
 std::string describe_http_error(int status, const std::string& body) {
-  auto j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
+  // A relay's answer is outside text: parsed with the nesting limit (core/json_text.h).
+  auto parsed = parse_json(body);
+  const Json j = parsed ? std::move(*parsed) : Json();
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
     const Json& e = j["error"];
     std::string message = e.value("message", "");
@@ -96,12 +99,12 @@ Result<Json> RelayClient::exchange(HttpRequest& req) {
   auto resp = send(req, "application/json");
   if (!resp) return resp.error();
   if (resp->body.empty()) return Json();
-  auto j = Json::parse(resp->body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
+  auto j = parse_json(resp->body);
+  if (!j) {
     return unavailable("relay answered HTTP " + std::to_string(resp->status) +
-                       " with a body that is not JSON");
+                       " with a body that is not JSON: " + j.error().message);
   }
-  return j;
+  return std::move(*j);
 }
 
 Result<bool> RelayClient::follow(const std::string& path, long timeout_ms,

@@ -23,6 +23,7 @@
 #include "cli/signing_keys.h"
 #include "cli/table.h"
 #include "core/codec.h"
+#include "core/json_text.h"
 
 namespace printrelay::cli {
 namespace {
@@ -430,8 +431,8 @@ class Commands {
         "/v1/events", f_.watch_timeout_s ? long(*f_.watch_timeout_s) * 1000 : 0,
         [&](const SseEvent& e) {
           if (std::find(kinds.begin(), kinds.end(), e.event) == kinds.end()) return true;
-          auto data = Json::parse(e.data, nullptr, /*allow_exceptions=*/false);
-          if (data.is_discarded()) data = e.data;
+          auto parsed = parse_json(e.data);
+          Json data = parsed ? std::move(*parsed) : Json(e.data);
           if (f_.json) {
             c_.out << json_text(Json{{"event", e.event}, {"data", data}}, -1) << std::endl;
           } else {
@@ -614,9 +615,9 @@ class Commands {
         {"GET", *path, {}}, f_.json ? "application/json" : "text/csv", kBillingExportTimeoutMs);
     if (!text) return failed(text.error());
     if (f_.json) {
-      auto j = Json::parse(*text, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) return failed(unavailable("the relay's billing answer is not JSON"));
-      text = json_text(j, 2) + "\n";
+      auto j = parse_json(*text);
+      if (!j) return failed(unavailable("the relay's billing answer is not JSON"));
+      text = json_text(*j, 2) + "\n";
     }
     if (f_.billing_out.empty() || f_.billing_out == "-") {
       c_.out << *text;

@@ -7,6 +7,7 @@
 
 #include "cli/table.h"
 #include "core/firmware_rules.h"
+#include "core/json_text.h"
 #include "core/time.h"
 
 namespace printrelay::cli {
@@ -435,7 +436,8 @@ void print_created_job(const Json& job, const Json& transitions, std::ostream& o
       {"expires at", display_time(at(job, "expires_at"))}};
   const Json& envelope = at(at(job, "params"), "envelope");
   if (const Json& text = at(envelope, "text"); text.is_string()) {
-    auto signed_text = Json::parse(text.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+    auto parsed = parse_json(text.get<std::string>());
+    const Json signed_text = parsed ? std::move(*parsed) : Json();
     rows.emplace_back("signed by", "key " + cell(signed_text, "key_id") + " (envelope " +
                                        cell(signed_text, "id") + ")");
   }

@@ -4,6 +4,8 @@
 #include <array>
 #include <limits>
 
+#include "core/json_text.h"
+
 namespace printrelay {
 namespace {
 
@@ -113,9 +115,9 @@ Result<Json> parse_manifest(const Json& manifest) {
 
 Result<Json> parse_manifest_text(std::string_view text) {
   if (text.size() > kManifestTextMaxBytes) return bad_input("manifest is longer than 4096 bytes");
-  auto j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad_input("manifest is not valid JSON");
-  auto manifest = parse_manifest(j);
+  auto j = parse_json(text);
+  if (!j) return bad_input("manifest is not valid JSON: " + j.error().message);
+  auto manifest = parse_manifest(*j);
   if (!manifest) return manifest.error();
   // Every string is printable ASCII by now, so dump() cannot throw on bad UTF-8.
   if (manifest->dump() != text) {

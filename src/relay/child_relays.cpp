@@ -114,7 +114,9 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
     const std::string serial = item["serial"].get<std::string>();
     const Json& body = item["body"];
     Status outcome = ok_status();
-    if (!mine->serves(serial)) {
+    // The child's own jobs (a relay-update) report their events under the child's id.
+    const bool own_job_event = serial == child_id && kind != "device" && kind != "reports";
+    if (!mine->serves(serial) && !own_job_event) {
       outcome = not_served(serial);
     } else if (kind == "device") {
       Device d;

@@ -232,6 +232,9 @@ class Relay:
         self.port = free_port()
         self.proc = None
         self.run_args = []
+        # Put before relayd's own argv by start(), e.g. ["prlimit", "--nofile=64:64", "--"]: the
+        # wrapper must exec relayd, so that the process started is relayd itself.
+        self.command_prefix = []
         self.starts = 0
         argv = [binary("relayd"), "init", "--data-dir", self.data_dir, "--host", "127.0.0.1",
                 "--host", "localhost", "--port", str(self.port)]
@@ -272,8 +275,8 @@ class Relay:
         reuse the previous extra arguments when none are given."""
         if args:
             self.run_args = list(args)
-        argv = [binary("relayd"), "run", "--data-dir", self.data_dir,
-                "--listen", f"127.0.0.1:{self.port}"] + self.run_args
+        argv = self.command_prefix + [binary("relayd"), "run", "--data-dir", self.data_dir,
+                                      "--listen", f"127.0.0.1:{self.port}"] + self.run_args
         if self.plain_http:
             argv.append("--plain-http")
         if self.postgres:
@@ -343,8 +346,7 @@ class Relay:
         head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
                 + (f"Authorization: Bearer {token}\r\n" if token else "") + "\r\n").encode()
-        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-        sock = raw if self.plain_http else self._ssl.wrap_socket(raw, server_hostname="127.0.0.1")
+        sock = self.open_socket(timeout=timeout)
         try:
             sock.sendall(head)
             sock.settimeout(2)
@@ -357,25 +359,25 @@ class Relay:
                 except OSError:
                     pass
             sock.settimeout(timeout)
-            while b"\r\n\r\n" not in got:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                got += chunk
-            check(b"\r\n\r\n" in got, f"POST {path}: no answer to an oversized body: {got!r}")
-            header, body = got.split(b"\r\n\r\n", 1)
-            lines = header.decode(errors="replace").split("\r\n")
-            status = int(lines[0].split()[1])
-            headers = dict(l.split(": ", 1) for l in lines[1:] if ": " in l)
-            length = int({k.lower(): v for k, v in headers.items()}.get("content-length", "0"))
-            while len(body) < length:
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                body += chunk
-            return HttpAnswer(status, headers, body.decode(errors="replace"))
+            answer = read_answer(sock, got)
+            check(answer is not None, f"POST {path}: no answer to an oversized body")
+            return answer
         finally:
             sock.close()
+
+    def open_socket(self, tls=True, timeout=10, source_address=None):
+        """A socket connected to the relay, for a test that writes the bytes itself: TLS with the
+        handshake done, or plain TCP with nothing sent when `tls` is False (or the relay serves
+        plain HTTP)."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout,
+                                       source_address=source_address)
+        if not tls or self.plain_http:
+            return raw
+        try:
+            return self._ssl.wrap_socket(raw, server_hostname="127.0.0.1")
+        except BaseException:
+            raw.close()
+            raise
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -403,6 +405,11 @@ class Relay:
 
     def devices(self):
         return self.ok_json("GET", "/v1/devices")["devices"]
+
+    def credential(self, name, role):
+        """Creates admin-API credential `name` with `role` (viewer, operator, admin) through the
+        API; returns its token."""
+        return self.ok_json("POST", "/v1/credentials", {"name": name, "role": role})["token"]
 
     def job(self, job_id):
         return self.ok_json("GET", f"/v1/jobs/{job_id}")
@@ -478,6 +485,50 @@ def _split_labels(lab):
     if cur:
         parts.append(cur)
     return parts
+
+
+def read_answer(sock, got=b""):
+    """Reads one HTTP response from `sock`, `got` being its first bytes if already read. Returns
+    an HttpAnswer (a "100 Continue" is an answer too), or None when the peer closes before a
+    whole header has come. The body is read as far as Content-Length says."""
+    while b"\r\n\r\n" not in got:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return None
+        got += chunk
+    header, body = got.split(b"\r\n\r\n", 1)
+    lines = header.decode(errors="replace").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = dict(l.split(": ", 1) for l in lines[1:] if ": " in l)
+    length = int({k.lower(): v for k, v in headers.items()}.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return HttpAnswer(status, headers, body.decode(errors="replace"))
+
+
+def wait_closed(sock, timeout, what="the relay to close the connection"):
+    """Reads `sock` until the peer closes it (end of stream or a reset) and returns the bytes it
+    sent before; fails the test if it is still open after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    got = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TestFailure(f"timed out after {timeout} s waiting for {what} "
+                              f"(received {got[:300]!r})")
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            continue
+        except (ConnectionError, ssl.SSLError):
+            return got
+        if not chunk:
+            return got
+        got += chunk
 
 
 class Sim:
