@@ -18,6 +18,7 @@
 #include <iostream>
 #include <thread>
 
+#include "core/address_policy.h"
 #include "core/codec.h"
 #include "net/http_server.h"
 #include "net/tls.h"

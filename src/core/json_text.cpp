@@ -42,6 +42,9 @@ Result<Json> parse_json(std::string_view text, std::size_t max_depth) {
   if (json_nesting_depth(text, max_depth) > max_depth) {
     return bad_input("JSON nests deeper than " + std::to_string(max_depth) + " levels");
   }
+  // nlohmann takes a NUL byte for the end of the text and would ignore what follows; JSON text
+  // never holds one (strings escape it).
+  if (text.find('\0') != std::string_view::npos) return bad_input("not valid JSON (a NUL byte)");
   Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return bad_input("not valid JSON");
   return j;

@@ -186,6 +186,15 @@ RelayApi::Reply RelayApi::error_reply(const Error& e) {
     r.retry_after_s = retry_after();
     return r;
   }
+  if (e.kind == ErrorKind::kConflict && e.message.starts_with("store: ")) {
+    // A constraint the store itself refused (both stores prefix their own messages so): the
+    // text holds SQL and server wording, which stays in the log.
+    std::cerr << "relayd: answered 409: " << e.message << std::endl;
+    r.body = error_json(Error{ErrorKind::kConflict,
+                              "the change conflicts with what the store holds (the relay logged "
+                              "the details); read the current state and retry"});
+    return r;
+  }
   r.body = error_json(e);
   if (e.kind == ErrorKind::kRateLimited) r.retry_after_s = retry_after();
   r.www_authenticate = e.kind == ErrorKind::kUnauthorized;
@@ -281,6 +290,8 @@ RelayApi::Reply RelayApi::enroll(Exchange& ex, const Json& body, TimeMs now) {
 
 RelayApi::Reply RelayApi::auth_failure(const Exchange& ex, const Error& e, TimeMs now) {
   (void)now;
+  // Only a credential the relay does not know counts; a store that could not answer is a 503.
+  if (e.kind != ErrorKind::kUnauthorized) return error_reply(e);
   const std::string& address = ex.remote_address();
   bool left = true;
   {
@@ -1008,6 +1019,7 @@ std::optional<HttpResponseMsg> RelayApi::admit(const http::request_header<>& hea
 }
 
 RelayApi::Reply RelayApi::refused_credential(const std::string& address, const Error& e) {
+  if (e.kind != ErrorKind::kUnauthorized) return error_reply(e);
   // The same count as auth_failure(): answering from the header must not be a way around it.
   bool left = true;
   {

@@ -1,11 +1,15 @@
 #include "relay/notification_delivery.h"
 
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -33,8 +37,12 @@ struct CurlDeleter {
 struct SlistDeleter {
   void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
+struct UrlDeleter {
+  void operator()(CURLU* u) const { curl_url_cleanup(u); }
+};
 using CurlHandle = std::unique_ptr<CURL, CurlDeleter>;
 using CurlList = std::unique_ptr<curl_slist, SlistDeleter>;
+using CurlUrl = std::unique_ptr<CURLU, UrlDeleter>;
 
 // false when libcurl could not allocate the item (the list is unchanged).
 [[nodiscard]] bool append(CurlList& list, const std::string& item) {
@@ -405,6 +413,95 @@ std::string curl_reason(CURLcode rc, const char* errbuf) {
   return one_line(errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
+// The host a URL names, for a detail. Never the whole URL: a webhook's path or user part may be
+// a secret.
+std::string url_host(const std::string& url) {
+  CurlUrl u(curl_url());
+  char* host = nullptr;
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(u.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    return "(url not understood)";
+  }
+  std::string out = one_line(host);
+  curl_free(host);
+  return out;
+}
+
+// The notify policy at the connect (security issue 11). libcurl calls open_judged_socket after
+// name resolution, once for every address it tries, so the address judged is the one connected
+// to and a name that resolves to something else later (DNS rebinding) gains nothing. Through a
+// proxy (libcurl's environment variables) the address judged is the proxy's: where the proxy
+// connects is not seen here.
+struct TargetGuard {
+  const NotifyTargetPolicy& policy;
+  const std::string& url;
+  std::string refusal;  // the first refusal, as the attempt's detail
+  int allowed = 0;      // connections the policy let through
+};
+
+std::optional<IpAddress> socket_address(const curl_sockaddr& a) {
+  // `addr` is declared a sockaddr but holds the whole address of its family (addrlen bytes).
+  const auto* raw = reinterpret_cast<const unsigned char*>(&a) + offsetof(curl_sockaddr, addr);
+  if (a.family == AF_INET && a.addrlen >= sizeof(sockaddr_in)) {
+    sockaddr_in in;
+    std::memcpy(&in, raw, sizeof in);
+    std::uint8_t bytes[4];
+    std::memcpy(bytes, &in.sin_addr, sizeof bytes);
+    return *ip_address_from_bytes(bytes);
+  }
+  if (a.family == AF_INET6 && a.addrlen >= sizeof(sockaddr_in6)) {
+    sockaddr_in6 in6;
+    std::memcpy(&in6, raw, sizeof in6);
+    return *ip_address_from_bytes(in6.sin6_addr.s6_addr);
+  }
+  return std::nullopt;
+}
+
+std::string refusal_detail(const std::string& url, const IpAddress& address,
+                           const TargetVerdict& verdict) {
+  std::string detail =
+      "notification target " + url_host(url) + " connects to " + to_string(address);
+  if (auto v4 = carried_ipv4(address)) detail += " (IPv4 " + to_string(*v4) + ")";
+  detail += ", which the notify policy refuses: " + verdict.reason;
+  if (verdict.rule == TargetRule::kInternal) {
+    detail += "; allow it with --notify-allow " + to_string(*verdict.range);
+  } else if (verdict.rule == TargetRule::kDenied) {
+    detail += " (--notify-deny)";
+  }
+  return detail;
+}
+
+curl_socket_t open_judged_socket(void* clientp, curlsocktype, curl_sockaddr* address) {
+  auto* guard = static_cast<TargetGuard*>(clientp);
+  const auto ip = socket_address(*address);
+  if (!ip) {
+    if (guard->refusal.empty()) {
+      guard->refusal = "notification target " + url_host(guard->url) +
+                       ": not an IP connection (family " + std::to_string(address->family) + ")";
+    }
+    return CURL_SOCKET_BAD;
+  }
+  const TargetVerdict verdict = judge_target(guard->policy, *ip);
+  if (!verdict.allowed) {
+    if (guard->refusal.empty()) guard->refusal = refusal_detail(guard->url, *ip, verdict);
+    return CURL_SOCKET_BAD;
+  }
+  ++guard->allowed;
+  return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+}
+
+void judge_connections(CURL* c, TargetGuard& guard) {
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_judged_socket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &guard);
+}
+
+// A failed attempt whose every address the policy refused: permanent, whatever libcurl made of
+// it. Nothing when some connection was allowed (its failure decides).
+std::optional<DeliveryResult> refused_target(const TargetGuard& guard) {
+  if (guard.refusal.empty() || guard.allowed > 0) return std::nullopt;
+  return permanent_failure(guard.refusal);
+}
+
 }  // namespace
 
 std::string webhook_signature(const std::string& secret, const std::string& body) {
@@ -474,8 +571,10 @@ DeliveryResult send_mail(const SmtpSettings& smtp, const MailMessage& m, TimeMs 
   const std::string mail_from = "<" + from.address + ">";
   char errbuf[CURL_ERROR_SIZE] = {0};
   SmtpTrace trace;
+  TargetGuard guard{smtp.target_policy, smtp.url};
 
   CURL* c = curl.get();
+  judge_connections(c, guard);
   curl_easy_setopt(c, CURLOPT_URL, smtp.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -506,6 +605,7 @@ DeliveryResult send_mail(const SmtpSettings& smtp, const MailMessage& m, TimeMs 
   long code = 0;
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
   if (rc == CURLE_OK) return DeliveryResult::success("smtp " + trace.last_reply);
+  if (auto r = refused_target(guard)) return *r;
 
   // The reply that decided the outcome: the last error reply when it carries the final code.
   const std::string code_text = std::to_string(code);
@@ -563,8 +663,10 @@ DeliveryResult post_webhook(const WebhookSettings& s, const WebhookCall& call) {
     if (!append(headers, line)) return temporary_failure("out of memory");
   }
   char errbuf[CURL_ERROR_SIZE] = {0};
+  TargetGuard guard{s.target_policy, call.url};
 
   CURL* c = curl.get();
+  judge_connections(c, guard);
   curl_easy_setopt(c, CURLOPT_URL, call.url.c_str());
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -582,6 +684,7 @@ DeliveryResult post_webhook(const WebhookSettings& s, const WebhookCall& call) {
 
   const CURLcode rc = curl_easy_perform(c);
   if (rc != CURLE_OK) {
+    if (auto r = refused_target(guard)) return *r;
     const std::string why = curl_reason(rc, errbuf);
     if (auto r = transport_failure(rc, why)) return *r;
     return temporary_failure("http: " + why);

@@ -15,15 +15,23 @@
 // - Webhook: the body is sent byte for byte as given, and the signature is over exactly those
 //   bytes, so a receiver verifies it before parsing. Redirects are not followed; proxies come from
 //   libcurl's environment variables (https_proxy, no_proxy, ...).
+// - Targets (security issue 11): every address a connection is opened to, for mail and webhooks
+//   alike, is judged by `target_policy` (core/address_policy.h) after name resolution, at the
+//   connect itself: a name that resolves differently later (DNS rebinding) gains nothing. A
+//   refused address is never connected to; when no address was allowed the attempt fails for
+//   good: "notification target HOST connects to ADDRESS, which the notify policy refuses: ...".
+//   Through a proxy the address judged is the proxy's; where the proxy goes is not judged.
 // - Classification (the `temporary` flag): network failures (refused, timeout, reset, DNS),
 //   SMTP 4xx and HTTP 5xx, 408, 429 are temporary; SMTP 5xx, HTTP 3xx/4xx, a certificate that does
-//   not verify, a server without STARTTLS, and bad settings or addresses are permanent.
+//   not verify, a server without STARTTLS, bad settings or addresses, and a target the policy
+//   refuses are permanent.
 #pragma once
 
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/address_policy.h"
 #include "core/time.h"
 
 namespace printrelay {
@@ -37,6 +45,7 @@ struct SmtpSettings {
   std::string ca_file;   // empty: system CAs
   bool starttls = true;  // require STARTTLS on smtp:// (refuse to send in clear); false: plain SMTP
   long timeout_s = 30;
+  NotifyTargetPolicy target_policy;  // default: internal ranges refused
 };
 
 struct MailMessage {
@@ -51,6 +60,7 @@ struct WebhookSettings {
   std::string secret;   // HMAC key; empty: sent without the signature header
   std::string ca_file;  // empty: system CAs (https:// only)
   long timeout_s = 15;
+  NotifyTargetPolicy target_policy;  // default: internal ranges refused
 };
 
 struct WebhookCall {

@@ -114,7 +114,8 @@ void Relay::jobs_changed(const std::string& serial) {
     may_have_jobs_.insert(serials.begin(), serials.end());
   }
   for (const auto& s : serials) events_.wake_device(s);
-  directory_changed();
+  // A revocation announced while the channel was down would otherwise stay unseen here.
+  credentials_changed_elsewhere();
 }
 
 std::vector<Job> Relay::open_jobs(const std::string& serial) {
@@ -146,6 +147,8 @@ Result<std::string> Relay::authenticate_device(std::string_view token) {
   }
   // Not in the cache: the device may have enrolled through another node sharing the store.
   auto d = store_.find_device_by_token_hash(h);
+  // A store that cannot answer is not a "no": a 401 would send the device to enrol again.
+  if (!d && d.error().kind == ErrorKind::kUnavailable) return d.error();
   if (!d) return unauthorized("unknown device credential");
   std::lock_guard lock(mu_);
   device_tokens_[h] = d->serial;
@@ -161,6 +164,7 @@ Result<AdminCredential> Relay::authenticate_admin(std::string_view token) {
   }
   // Not in the cache: the credential may have been made through another node.
   auto c = store_.find_admin_by_token_hash(h);
+  if (!c && c.error().kind == ErrorKind::kUnavailable) return c.error();
   if (!c) return unauthorized("unknown admin credential");
   std::lock_guard lock(mu_);
   admin_tokens_[h] = *c;

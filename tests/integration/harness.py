@@ -29,6 +29,8 @@ import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN_DIR = os.environ.get("PRINTRELAY_BIN") or os.path.join(HERE, "..", "..", "build", "apps")
+TOOLS_DIR = os.path.join(HERE, "..", "tools")
+DEBIAN_PYTHON = "/usr/bin/python3"  # aiosmtpd (smtp_server.py) is Debian's package, for its python
 
 MODEL = "MX-4070"
 ENROLLMENT_CODE = "k3y-2026"
@@ -615,6 +617,19 @@ class Sim:
     def wait_status(self, timeout=30):
         wait_until(lambda: all(self.status(s) for s in self.serials()), timeout,
                    f"{self.name} to write status.json for {self.serials()}")
+
+
+def start_tool(env, name, args):
+    """Starts the test server tests/tools/<name>.py (smtp_server, webhook_receiver) with `args`
+    and waits for its `listening <port>` line. Returns (process, port); the server listens on
+    127.0.0.1, so a relay that notifies it needs --notify-allow 127.0.0.0/8."""
+    if not os.path.exists(DEBIAN_PYTHON):
+        raise TestFailure(f"{DEBIAN_PYTHON} is missing (scripts/install-deps.sh)")
+    proc = Process(env, name, [DEBIAN_PYTHON, os.path.join(TOOLS_DIR, name + ".py")] + list(args),
+                   stdout_pipe=True)
+    _, line = proc.wait_line(0, 20)
+    check(line.startswith("listening "), f"{name} printed {line!r}")
+    return proc, int(line.split()[1])
 
 
 def start_fleet(env, relays, devices, **kw):

@@ -31,18 +31,6 @@ import harness
 from harness import check, wait_until
 
 MODEL = harness.MODEL
-DEBIAN_PYTHON = "/usr/bin/python3"  # aiosmtpd is Debian's package, for Debian's python
-TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools")
-
-
-def start_tool(env, name, args):
-    if not os.path.exists(DEBIAN_PYTHON):
-        raise harness.TestFailure(f"{DEBIAN_PYTHON} is missing (scripts/install-deps.sh)")
-    proc = harness.Process(env, name, [DEBIAN_PYTHON, os.path.join(TOOLS, name + ".py")] + args,
-                           stdout_pipe=True)
-    _, line = proc.wait_line(0, 20)
-    check(line.startswith("listening "), f"{name} printed {line!r}")
-    return proc, int(line.split()[1])
 
 
 def messages(out_dir):
@@ -80,11 +68,12 @@ def test(env):
     hook_dir = os.path.join(tmp, "hooks")
     os.makedirs(mail_dir)
     os.makedirs(hook_dir)
-    _, smtp_port = start_tool(env, "smtp_server",
-                              ["--cert", cert, "--key", key, "--user", "relay", "--password",
-                               "s3cret-pw", "--out", mail_dir, "--fail-first", "1"])
+    _, smtp_port = harness.start_tool(
+        env, "smtp_server", ["--cert", cert, "--key", key, "--user", "relay", "--password",
+                             "s3cret-pw", "--out", mail_dir, "--fail-first", "1"])
     secret = "hook-secret-1234"
-    _, hook_port = start_tool(env, "webhook_receiver", ["--out", hook_dir, "--secret", secret])
+    _, hook_port = harness.start_tool(env, "webhook_receiver",
+                                      ["--out", hook_dir, "--secret", secret])
     pw_file = os.path.join(tmp, "smtp.pw")
     with open(pw_file, "w") as f:
         f.write("s3cret-pw\n")
@@ -96,7 +85,9 @@ def test(env):
         "--smtp-url", f"smtp://127.0.0.1:{smtp_port}", "--smtp-user", "relay",
         "--smtp-password-file", pw_file, "--smtp-ca", cert, "--mail-from",
         "printrelay <relay@service.test>", "--webhook-secret-file", secret_file,
-        "--notify-retry-s", "0.5")
+        "--notify-retry-s", "0.5",
+        # The mail server and the webhook receiver listen on loopback, an internal range.
+        "--notify-allow", "127.0.0.0/8")
     for k in ("vendor", "service"):
         env.relayctl_ok(relay, "keys", "create", k, "--dir", keys_dir)
 

@@ -190,9 +190,12 @@ CREATE INDEX notifications_due ON notifications (state, next_attempt_at);
 CREATE INDEX notifications_serial ON notifications (serial, id);
 CREATE INDEX alerts_serial_type_code_open ON alerts (serial, type, code, open);
 )sql"},
-      // A child relay's scope: the customers it serves, as a JSON array ("[]": none).
+      // A child relay's scope: the customers it serves, as a JSON array ("[]": none). Child
+      // relays made before had the whole fleet: they keep it (["*"]) until an operator narrows
+      // it, or their syncs would be refused and the items they hold dropped.
       {5, R"sql(
 ALTER TABLE admin_credentials ADD COLUMN customers TEXT NOT NULL DEFAULT '[]';
+UPDATE admin_credentials SET customers = '["*"]' WHERE role = 'relay';
 )sql"},
   };
   return all;

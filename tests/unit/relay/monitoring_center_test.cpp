@@ -40,6 +40,8 @@ class MonitoringCenterTest : public ::testing::Test {
     relay_ = std::make_unique<Relay>(*store_, ro, events_);
     MonitoringOptions mo;
     mo.retry_base_ms = 1000;
+    // The rules' webhook is on loopback (nothing listens): a passing failure, not a refusal.
+    mo.webhook.target_policy.allow = *parse_address_ranges({"127.0.0.0/8"});
     center_ = std::make_unique<MonitoringCenter>(*relay_, *store_, events_, mo);
     ASSERT_TRUE(relay_
                     ->put_registration(Json{{"serial", "S1"},

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "core/address_policy.h"
 #include "core/model.h"
 
 #ifndef PRINTRELAY_TOOLS_DIR
@@ -46,6 +47,16 @@ std::string read_text(const fs::path& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// The test servers listen on loopback, which the notify policy refuses unless allowed.
+NotifyTargetPolicy loopback_allowed() { return {*parse_address_ranges({"127.0.0.0/8"}), {}}; }
+
+// A refusal by the notify policy: permanent, with a detail that starts with `detail`.
+void expect_refused(const DeliveryResult& r, const std::string& detail) {
+  EXPECT_FALSE(r.ok);
+  EXPECT_FALSE(r.temporary) << r.detail;
+  EXPECT_TRUE(r.detail.starts_with(detail)) << r.detail;
 }
 
 // A port nothing listens on (bound, then closed).
@@ -224,6 +235,7 @@ class NotificationDeliveryTest : public ::testing::Test {
     s.from = "printrelay <relay@example.com>";
     s.ca_file = ca();
     s.timeout_s = 10;
+    s.target_policy = loopback_allowed();
     return s;
   }
 
@@ -491,6 +503,18 @@ TEST_F(NotificationDeliveryTest, ConnectionRefusedIsTemporary) {
   EXPECT_NE(r.detail.find("connection refused"), std::string::npos) << r.detail;
 }
 
+TEST_F(NotificationDeliveryTest, MailServerInAnInternalRangeIsRefusedWithoutConnecting) {
+  const auto before = smtp_->saved().size();
+  SmtpSettings s = smtp_settings(*smtp_);
+  s.target_policy = {};  // the default: internal ranges refused
+  const auto r = send_mail(s, simple_mail("n-53"), kNow);
+  expect_refused(r,
+                 "notification target 127.0.0.1 connects to 127.0.0.1, which the notify policy "
+                 "refuses: internal range 127.0.0.0/8 (loopback); allow it with --notify-allow "
+                 "127.0.0.0/8");
+  EXPECT_EQ(smtp_->saved().size(), before);
+}
+
 TEST_F(NotificationDeliveryTest, BadSettingsAndAddressesArePermanentWithoutSending) {
   const auto before = smtp_->saved().size();
   auto expect_permanent = [&](const SmtpSettings& s, const MailMessage& m, const char* what) {
@@ -534,7 +558,7 @@ TEST_F(NotificationDeliveryTest, WebhookSignatureIsHmacSha256Hex) {
 TEST_F(NotificationDeliveryTest, WebhookPostsSignedJsonWithHeaders) {
   const auto before = hook_http_->saved().size();
   const WebhookCall call = hook_call(*hook_http_, "/hooks/printrelay");
-  const auto r = post_webhook(WebhookSettings{kSecret, "", 5}, call);
+  const auto r = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()}, call);
   ASSERT_TRUE(r.ok) << r.detail << "\n" << hook_http_->log();
   EXPECT_EQ(r.detail, "http 200");
   const auto saved = hook_http_->saved();
@@ -553,7 +577,8 @@ TEST_F(NotificationDeliveryTest, WebhookPostsSignedJsonWithHeaders) {
 
 TEST_F(NotificationDeliveryTest, WebhookWithoutSecretIsUnsigned) {
   const auto before = hook_http_->saved().size();
-  const auto r = post_webhook(WebhookSettings{"", "", 5}, hook_call(*hook_http_, "/unsigned"));
+  const auto r = post_webhook(WebhookSettings{"", "", 5, loopback_allowed()},
+                              hook_call(*hook_http_, "/unsigned"));
   ASSERT_TRUE(r.ok) << r.detail;
   const auto saved = hook_http_->saved();
   ASSERT_EQ(saved.size(), before + 1);
@@ -572,7 +597,7 @@ TEST_F(NotificationDeliveryTest, WebhookStatusDecidesTemporaryOrPermanent) {
         Case{502, false, true}, Case{503, false, true}, Case{408, false, true},
         Case{429, false, true}, Case{400, false, false}, Case{401, false, false},
         Case{404, false, false}, Case{410, false, false}, Case{301, false, false}}) {
-    const auto r = post_webhook(WebhookSettings{kSecret, "", 5},
+    const auto r = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()},
                                 hook_call(*hook_http_, "/status/" + std::to_string(c.status)));
     EXPECT_EQ(r.ok, c.ok) << c.status << ": " << r.detail;
     EXPECT_EQ(r.temporary, c.temporary) << c.status << ": " << r.detail;
@@ -582,8 +607,8 @@ TEST_F(NotificationDeliveryTest, WebhookStatusDecidesTemporaryOrPermanent) {
 
 TEST_F(NotificationDeliveryTest, WebhookTimeoutAndRefusedConnectionAreTemporary) {
   const auto start = std::chrono::steady_clock::now();
-  const auto slow =
-      post_webhook(WebhookSettings{kSecret, "", 1}, hook_call(*hook_http_, "/sleep/4"));
+  const auto slow = post_webhook(WebhookSettings{kSecret, "", 1, loopback_allowed()},
+                                 hook_call(*hook_http_, "/sleep/4"));
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_FALSE(slow.ok);
   EXPECT_TRUE(slow.temporary) << slow.detail;
@@ -592,7 +617,7 @@ TEST_F(NotificationDeliveryTest, WebhookTimeoutAndRefusedConnectionAreTemporary)
 
   WebhookCall refused = hook_call(*hook_http_, "/");
   refused.url = "http://127.0.0.1:" + std::to_string(unused_port()) + "/";
-  const auto r = post_webhook(WebhookSettings{kSecret, "", 5}, refused);
+  const auto r = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()}, refused);
   EXPECT_FALSE(r.ok);
   EXPECT_TRUE(r.temporary) << r.detail;
   EXPECT_NE(r.detail.find("connection refused"), std::string::npos) << r.detail;
@@ -600,13 +625,13 @@ TEST_F(NotificationDeliveryTest, WebhookTimeoutAndRefusedConnectionAreTemporary)
 
 TEST_F(NotificationDeliveryTest, HttpsWebhookVerifiesTheServerAgainstTheCaFile) {
   const auto before = hook_https_->saved().size();
-  const auto ok =
-      post_webhook(WebhookSettings{kSecret, ca(), 5}, hook_call(*hook_https_, "/secure", "https"));
+  const auto ok = post_webhook(WebhookSettings{kSecret, ca(), 5, loopback_allowed()},
+                               hook_call(*hook_https_, "/secure", "https"));
   ASSERT_TRUE(ok.ok) << ok.detail << "\n" << hook_https_->log();
   ASSERT_EQ(hook_https_->saved().size(), before + 1);
   EXPECT_EQ(hook_https_->saved().back()["signature_valid"], true);
 
-  const auto untrusted = post_webhook(WebhookSettings{kSecret, ca("other"), 5},
+  const auto untrusted = post_webhook(WebhookSettings{kSecret, ca("other"), 5, loopback_allowed()},
                                       hook_call(*hook_https_, "/secure", "https"));
   EXPECT_FALSE(untrusted.ok);
   EXPECT_FALSE(untrusted.temporary) << untrusted.detail;
@@ -618,24 +643,89 @@ TEST_F(NotificationDeliveryTest, WebhookHeaderInjectionAndBadUrlsArePermanent) {
   const auto before = hook_http_->saved().size();
   WebhookCall evil = hook_call(*hook_http_, "/");
   evil.event_type = "device.alert\r\nX-Evil: 1";
-  auto r = post_webhook(WebhookSettings{kSecret, "", 5}, evil);
+  auto r = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()}, evil);
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.temporary);
   EXPECT_EQ(r.detail.find('\n'), std::string::npos) << r.detail;
   WebhookCall no_id = hook_call(*hook_http_, "/");
   no_id.delivery_id.clear();
-  r = post_webhook(WebhookSettings{kSecret, "", 5}, no_id);
+  r = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()}, no_id);
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.temporary);
   WebhookCall ftp = hook_call(*hook_http_, "/");
   ftp.url = "ftp://127.0.0.1/";
-  r = post_webhook(WebhookSettings{kSecret, "", 5}, ftp);
+  r = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()}, ftp);
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.temporary);
-  r = post_webhook(WebhookSettings{kSecret, "", 0}, hook_call(*hook_http_, "/"));
+  r = post_webhook(WebhookSettings{kSecret, "", 0, loopback_allowed()},
+                   hook_call(*hook_http_, "/"));
   EXPECT_FALSE(r.ok);
   EXPECT_FALSE(r.temporary);
   EXPECT_EQ(hook_http_->saved().size(), before);
+}
+
+// ---- the notify policy at the connect -----------------------------------------------------------
+
+TEST_F(NotificationDeliveryTest, WebhookToLoopbackIsRefusedByDefaultAndNothingArrives) {
+  const auto before = hook_http_->saved().size();
+  const WebhookCall call = hook_call(*hook_http_, "/hooks/secret-token");
+  const auto r = post_webhook(WebhookSettings{kSecret, "", 5}, call);
+  expect_refused(r,
+                 "notification target 127.0.0.1 connects to 127.0.0.1, which the notify policy "
+                 "refuses: internal range 127.0.0.0/8 (loopback); allow it with --notify-allow "
+                 "127.0.0.0/8");
+  EXPECT_EQ(r.detail.find("secret-token"), std::string::npos) << "the url's path leaked";
+  EXPECT_EQ(hook_http_->saved().size(), before);
+}
+
+TEST_F(NotificationDeliveryTest, WebhookDenyRangeWinsOverAllowRange) {
+  const auto before = hook_http_->saved().size();
+  WebhookSettings s{kSecret, "", 5, loopback_allowed()};
+  s.target_policy.deny = *parse_address_ranges({"127.0.0.1/32"});
+  const auto r = post_webhook(s, hook_call(*hook_http_, "/"));
+  expect_refused(r,
+                 "notification target 127.0.0.1 connects to 127.0.0.1, which the notify policy "
+                 "refuses: deny range 127.0.0.1/32 (--notify-deny)");
+  EXPECT_EQ(hook_http_->saved().size(), before);
+}
+
+TEST_F(NotificationDeliveryTest, WebhookToAMappedAddressIsJudgedAsItsIpv4Address) {
+  const auto before = hook_http_->saved().size();
+  WebhookCall call = hook_call(*hook_http_, "/mapped");
+  call.url = "http://[::ffff:127.0.0.1]:" + std::to_string(hook_http_->port()) + "/mapped";
+  const auto refused = post_webhook(WebhookSettings{kSecret, "", 5}, call);
+  expect_refused(
+      refused,
+      "notification target [::ffff:127.0.0.1] connects to ::ffff:127.0.0.1 (IPv4 "
+      "127.0.0.1), which the notify policy refuses: internal range 127.0.0.0/8 (loopback); "
+      "allow it with --notify-allow 127.0.0.0/8");
+  EXPECT_EQ(hook_http_->saved().size(), before);
+
+  // Allowed as 127.0.0.1, it is connected to (an IPv6 socket reaching the IPv4 listener).
+  const NotifyTargetPolicy one_host{*parse_address_ranges({"127.0.0.1"}), {}};
+  const auto sent = post_webhook(WebhookSettings{kSecret, "", 5, one_host}, call);
+  ASSERT_TRUE(sent.ok) << sent.detail;
+  ASSERT_EQ(hook_http_->saved().size(), before + 1);
+  EXPECT_EQ(hook_http_->saved().back()["path"], "/mapped");
+}
+
+TEST_F(NotificationDeliveryTest, WebhookByNameIsJudgedOnEveryAddressItResolvesTo) {
+  // "localhost" resolves to 127.0.0.1 (and often ::1): each address is judged at its connect.
+  const auto before = hook_http_->saved().size();
+  WebhookCall call = hook_call(*hook_http_, "/by-name");
+  call.url = "http://localhost:" + std::to_string(hook_http_->port()) + "/by-name";
+  const auto refused = post_webhook(WebhookSettings{kSecret, "", 5}, call);
+  expect_refused(refused, "notification target localhost connects to ");
+  EXPECT_NE(refused.detail.find("which the notify policy refuses: internal range"),
+            std::string::npos)
+      << refused.detail;
+  EXPECT_EQ(hook_http_->saved().size(), before);
+
+  // Only 127.0.0.0/8 allowed: ::1, if tried, is refused and 127.0.0.1 delivers.
+  const auto sent = post_webhook(WebhookSettings{kSecret, "", 5, loopback_allowed()}, call);
+  ASSERT_TRUE(sent.ok) << sent.detail;
+  ASSERT_EQ(hook_http_->saved().size(), before + 1);
+  EXPECT_EQ(hook_http_->saved().back()["path"], "/by-name");
 }
 
 }  // namespace
