@@ -634,7 +634,13 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
     // back off so that this does not become a busy loop.
     delay = std::min(regular, std::min<double>(30, std::pow(2.0, known_streak_ - 1)));
   } else if (long_poll_ && config_.long_poll_wait_s > 0) {
-    delay = 0;
+    // The next long-poll goes out at once, unless this one came back early with nothing new
+    // (a relay restarting, or one that says "long_poll" but holds nothing, even on purpose):
+    // then back off, 1 s doubling up to the regular delay, so that it cannot make the device
+    // poll back to back.
+    const bool early = jobs.empty() && wait_s > 0 && now_ms() - now < TimeMs(wait_s) * 500;
+    early_streak_ = early ? early_streak_ + 1 : 0;
+    delay = early ? std::min(regular, std::pow(2.0, std::min(early_streak_, 20) - 1)) : 0;
   }
   if (auto d = runner_->next_due())
     delay = std::min<double>(delay, std::max<TimeMs>(0, *d - now_ms()) / 1000.0);

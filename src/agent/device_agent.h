@@ -172,6 +172,7 @@ class DeviceAgent final : public JobHost, public FirmwareHost {
   // Owned by the poller thread.
   int poll_failures_ = 0;
   int known_streak_ = 0;
+  int early_streak_ = 0;  // long-polls in a row answered early with nothing new
 };
 
 }  // namespace printrelay::agent

@@ -49,7 +49,7 @@ class FakeDeviceApi {
                    {"jobs", jobs},
                    {"poll_policy", policy_},
                    {"next_poll_s", 3600},
-                   {"long_poll", false}}
+                   {"long_poll", answers_long_poll_}}
                   .dump(),
               {}};
     }
@@ -114,6 +114,11 @@ class FakeDeviceApi {
     std::lock_guard lock(mu_);
     throttle_next_ = n;
   }
+  // Says "long_poll": true but answers every poll at once (holds nothing).
+  void answer_long_poll_at_once() {
+    std::lock_guard lock(mu_);
+    answers_long_poll_ = true;
+  }
 
  private:
   std::mutex mu_;
@@ -125,6 +130,7 @@ class FakeDeviceApi {
   int status_override_ = 0;
   bool corrupt_next_ = false;
   int throttle_next_ = 0;
+  bool answers_long_poll_ = false;
 };
 
 // A device for the hooks: fixed counters, a sleep_min schema, records panel replies.
@@ -175,7 +181,7 @@ pr_device_hooks hooks_for(TestDevice* d) {
 struct Agent {
   pr_agent* a = nullptr;
   Agent(const std::vector<std::string>& urls, const std::filesystem::path& dir, TestDevice* dev,
-        const std::string& job_key_file = {}) {
+        const std::string& job_key_file = {}, int long_poll_wait_s = 0) {
     std::vector<const char*> u;
     for (const auto& s : urls) u.push_back(s.c_str());
     std::string d = dir.string();
@@ -187,7 +193,7 @@ struct Agent {
     c.model = "MX-4070";
     c.enrollment_code = "k3y";
     c.state_dir = d.c_str();
-    c.long_poll_wait_s = 0;
+    c.long_poll_wait_s = long_poll_wait_s;
     c.connect_timeout_ms = 500;
     const char* key_files[] = {job_key_file.c_str()};
     if (!job_key_file.empty()) {
@@ -591,6 +597,28 @@ TEST(Agent, HonoursRetryAfter) {
   }));
   auto posts = relay.requests_to("/v1/device/reports");
   EXPECT_GE(posts[1].at - posts[0].at, 900ms);
+}
+
+// A relay that offers long-polls but answers each at once cannot make the device poll back to
+// back: the agent backs off, 1 s and then 2 s (the gaps can only grow on a loaded machine).
+TEST(Agent, ALongPollAnsweredAtOnceBacksOff) {
+  FakeDeviceApi api;
+  api.answer_long_poll_at_once();
+  FakeRelay relay(std::ref(api));
+  TempDir dir;
+  TestDevice dev;
+  Agent agent({relay.url()}, dir.path(), &dev, {}, /*long_poll_wait_s=*/20);
+  ASSERT_EQ(pr_agent_start(agent.a), PR_OK);
+  ASSERT_TRUE(relay.wait_for(
+      [](const auto& reqs) {
+        return std::count_if(reqs.begin(), reqs.end(),
+                             [](const FakeRequest& r) { return r.path == "/v1/device/poll"; }) >= 4;
+      },
+      30s));
+  auto polls = relay.requests_to("/v1/device/poll");
+  EXPECT_EQ(Json::parse(polls[1].body)["wait_s"], 20);  // it did ask for a long-poll
+  EXPECT_GE(polls[2].at - polls[1].at, 900ms);
+  EXPECT_GE(polls[3].at - polls[2].at, 1900ms);
 }
 
 TEST(Agent, CEdgeRejectsBadInputWithoutThrowing) {
