@@ -400,6 +400,7 @@ int run_serve(const RunOptions& o) {
     up.data_dir = dir.string();
     for (const auto& k : o.trust_keys) up.trusted_keys.push_back(read_file(k));
     up.argv = o.argv;
+    up.running_version = running_build_version(dir.string(), PRINTRELAY_VERSION);
     updater = std::make_unique<RelayUpdater>(relay, *upstream, up, [&stop_serving] {
       if (stop_serving) stop_serving();
     });

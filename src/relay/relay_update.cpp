@@ -13,6 +13,7 @@
 
 #include "core/artifact.h"
 #include "core/codec.h"
+#include "core/firmware_job.h"
 #include "core/sha256.h"
 #include "net/http_client.h"
 #include "net/signing.h"
@@ -36,6 +37,18 @@ Result<std::string> file_sha256(const std::string& path) {
   if (!in) return unavailable("cannot read " + path);
   std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   return sha256_hex(data);
+}
+
+// Writes `version` and a newline to `path` through a temporary file and a rename.
+bool write_version_file(const fs::path& path, const std::string& version) {
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!(f << version << "\n")) return false;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  return !ec;
 }
 
 }  // namespace
@@ -76,8 +89,14 @@ void RelayUpdater::event(const Job& job, const std::string& type, Json detail,
 void RelayUpdater::work(Job job) {
   Json manifest;
   auto installed = fetch(job, manifest);
+  const std::string version = manifest.is_object() ? manifest.value("version", "") : "";
   if (!installed) {
     event(job, "failed", Json::object(), installed.error().message);
+  } else if (!options_.running_version.empty() &&
+             compare_versions(version, options_.running_version) < 0) {
+    event(job, "failed", Json::object(),
+          "the build is version " + version + ", older than " + options_.running_version +
+              ", which this relay runs: refused (no rollback; sign a newer build to go back)");
   } else {
     event(job, "acquired", Json{{"version", manifest.value("version", "")}});
     event(job, "started", Json{{"path", *installed}});
@@ -242,6 +261,13 @@ Result<std::string> RelayUpdater::start_new_build(const Job& job, const std::str
       fs::create_symlink(fs::path(path).filename(), tmp, ec);
       if (!ec) fs::rename(tmp, current, ec);
       if (ec) std::cerr << "relayd: cannot point bin/current at the new build: " << ec.message();
+      // Its version, for running_build_version() after a restart (no environment then).
+      const std::string version = manifest.value("version", "");
+      if (!ec &&
+          !write_version_file(fs::path(options_.data_dir) / "bin" / "current.version", version)) {
+        std::cerr << "relayd: cannot record the new build's version in bin/current.version"
+                  << std::endl;
+      }
       return "new build (pid " + std::to_string(pid) + ") is serving";
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -251,6 +277,21 @@ Result<std::string> RelayUpdater::start_new_build(const Job& job, const std::str
   return unavailable("the new build did not start serving within " +
                      std::to_string(options_.start_timeout_s) +
                      " s; stopped it and rolled back to the previous build");
+}
+
+std::string running_build_version(const std::string& data_dir,
+                                  const std::string& compiled_version) {
+  if (const char* v = std::getenv(kUpdateVersionEnv); v != nullptr && *v != '\0') return v;
+  std::error_code ec;
+  const fs::path bin = fs::path(data_dir) / "bin";
+  const auto current = fs::canonical(bin / "current", ec);
+  const auto self = fs::canonical("/proc/self/exe", ec);
+  if (!ec && current == self) {
+    std::ifstream f(bin / "current.version");
+    std::string version;
+    if (f && std::getline(f, version) && !version.empty()) return version;
+  }
+  return compiled_version;
 }
 
 }  // namespace printrelay

@@ -31,6 +31,10 @@ struct RelayUpdateOptions {
   std::vector<std::string> trusted_keys;  // Ed25519 public keys (PEM) a build must be signed by
   std::vector<std::string> argv;          // how this relayd was started; the new build likewise
   int start_timeout_s = 30;
+  // The version of the build this process runs (running_build_version()): a build with an older
+  // version is refused, however well signed, so that a parent cannot roll a child back to a
+  // build with known holes. A newer signed build is the way back from a bad one.
+  std::string running_version;
   std::int64_t chunk_bytes = 4 << 20;  // per Range request
 };
 
@@ -41,6 +45,11 @@ inline constexpr const char* kUpdateArtifactEnv = "PRINTRELAY_UPDATE_ARTIFACT";
 
 // Where the new build says "serving" (it writes its pid there).
 std::string update_ready_file(const std::string& data_dir, const std::string& job_id);
+
+// The version of the running build: the one a relay-update just started (kUpdateVersionEnv),
+// else the one recorded for DATA_DIR/bin/current when this process is that build, else
+// `compiled_version` (a build never installed by an update).
+std::string running_build_version(const std::string& data_dir, const std::string& compiled_version);
 
 class RelayUpdater {
  public:

@@ -125,6 +125,20 @@ def test(env):
     check(os.path.realpath(os.path.join(child.data_dir, "bin", "current")).endswith(good_sha[:16]),
           "DATA_DIR/bin/current does not name the new build")
 
+    # ---- no rollback: an older build, however well signed, is refused ----
+    older = os.path.join(env.tmp, "relayd-0.1.9")
+    shutil.copyfile(new_build, older)
+    with open(older, "ab") as f:
+        f.write(b"\0older")  # another artifact (its own SHA-256); it is never started
+    older_sha = push(env, root, keys_dir, older, "0.1.9", "vendor")
+    d = update(env, root, older_sha)
+    check(d["job"]["state"] == "failed" and "older than 0.2.0" in failure_reason(d),
+          f"an older build must be refused: {d['job']['state']} {failure_reason(d)}")
+    check(f"build {good_sha[:16]}" in child.ok_json("GET", "/healthz", token=None)["version"],
+          "the child must keep running the newer build")
+    check(os.path.realpath(os.path.join(child.data_dir, "bin", "current")).endswith(good_sha[:16]),
+          "DATA_DIR/bin/current must still name the newer build")
+
     # The device is still served, by the new process: a job through the tree succeeds.
     job = env.relayctl_json(root, "jobs", "create", "collect", "--serial", SERIAL, "--data-sets",
                             "counters")
