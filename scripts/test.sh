@@ -21,4 +21,8 @@ if [ "${PRINTRELAY_SKIP_SANITIZE:-0}" != "1" ]; then
 else
   echo "== sanitizer run skipped: PRINTRELAY_SKIP_SANITIZE=1 =="
 fi
+# The parsers that read outside input, fuzzed for a bounded time from tests/fuzz/corpus
+# (docs/fuzzing.md); a crash fails the run and leaves its reproducer in build-fuzz/run/.
+echo "== fuzzing (libFuzzer, ${PRINTRELAY_FUZZ_SECONDS:-30} s per target) =="
+scripts/fuzz.sh "${PRINTRELAY_FUZZ_SECONDS:-30}"
 echo "test: all passed in $(( $(date +%s) - started )) s"

@@ -10,6 +10,7 @@ import { mountAlerts } from './views-alerts.js';
 import { mountFirmware, mountCampaign } from './views-firmware.js';
 import { mountRegistrations, mountTables } from './views-tables.js';
 import { mountNotifications, mountBilling } from './views-misc.js';
+import { mountAccess } from './views-access.js';
 
 const ROLE_RANK = { viewer: 1, operator: 2, admin: 3 };
 
@@ -22,6 +23,7 @@ const NAV = [
   { id: 'tables', label: 'Code tables', icon: 'M4 5h16v14H4zM4 10h16M10 5v14' },
   { id: 'notifications', label: 'Notifications', icon: 'M6 16V11a6 6 0 0 1 12 0v5l2 2H4zM10 20h4' },
   { id: 'billing', label: 'Billing', icon: 'M6 3h12v18l-3-2-3 2-3-2-3 2zM9 8h6M9 12h6' },
+  { id: 'access', label: 'Access', icon: 'M14.5 4a5.5 5.5 0 1 1-4.9 8L3 18.6V21h3v-2h2v-2h2l1.6-1.6A5.5 5.5 0 0 1 14.5 4zM16 7.5h.01' },
 ];
 
 const ROUTES = [
@@ -35,6 +37,7 @@ const ROUTES = [
   [/^tables(?:\/([a-z_]+))?$/, 'tables', mountTables],
   [/^notifications$/, 'notifications', mountNotifications],
   [/^billing$/, 'billing', mountBilling],
+  [/^access$/, 'access', mountAccess],
 ];
 
 const app = document.getElementById('app');
@@ -94,11 +97,16 @@ function toast(message, kind = 'info', ms = kind === 'error' ? 9000 : 3000) {
   setTimeout(() => t.remove(), ms);
 }
 
-function confirmDialog(message, { ok = 'Confirm', danger = false } = {}) {
+let dialogSeq = 0;
+
+/** A modal question; `detail` (optional) says what the action does. Resolves true for `ok`. */
+function confirmDialog(message, { ok = 'Confirm', danger = false, detail = '' } = {}) {
   return new Promise((resolve) => {
-    const dlg = h('dialog', { class: 'dialog' },
+    const id = `dialog-${++dialogSeq}`;
+    const dlg = h('dialog', { class: 'dialog', 'aria-labelledby': `${id}-text`, 'aria-describedby': detail ? `${id}-detail` : null },
       h('form', { method: 'dialog' },
-        h('p', { class: 'dialog-text' }, message),
+        h('p', { class: 'dialog-text', id: `${id}-text` }, message),
+        detail ? h('p', { class: 'dialog-detail', id: `${id}-detail`, testid: 'confirm-detail' }, detail) : null,
         h('div', { class: 'dialog-actions' },
           h('button', { value: 'cancel', class: 'btn' }, 'Cancel'),
           h('button', { value: 'ok', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, testid: 'confirm-ok' }, ok))));

@@ -143,6 +143,8 @@ const TONE = {
   compatible: 'ok', incompatible: 'bad', no_rules: 'muted',
   // notifications
   sent: 'ok',
+  // credentials
+  revoked: 'bad',
 };
 
 export function tone(state) {

@@ -2,7 +2,7 @@
 // with findings and recommended versions), supplies with gauges and forecasts, counters charted
 // over time, open alerts, recent reports, settings and poll policy, firmware history, and the
 // device's jobs with their transitions, plus the forms that create collect / configure /
-// schedule / reboot jobs.
+// schedule / reboot jobs; for admins, revoking the device's credential.
 
 import {
   ApiError, get, getOptional, post, q, enc,
@@ -14,6 +14,7 @@ import {
 import { lineChart } from './chart.js';
 import { JobTable } from './views-jobs.js';
 import { alertText } from './views-alerts.js';
+import { revokeDevice } from './views-access.js';
 
 const DATA_SETS = [
   ['counters', 'Counters'], ['supplies', 'Supplies and parts'], ['identification', 'Identification'],
@@ -49,7 +50,7 @@ export async function mountDevice(root, { args }, ctx) {
   const base = `/v1/devices/${enc(serial)}`;
   const st = {
     dev: null, monitoring: undefined, counters: [], reports: [], alerts: [], history: null,
-    chartView: 'function', chartMode: 'absolute',
+    chartView: 'function', chartMode: 'absolute', revocation: null,
   };
 
   async function loadMonitoring() {
@@ -87,6 +88,7 @@ export async function mountDevice(root, { args }, ctx) {
 
   // ---- sections (each re-rendered on its own) ----
   const head = h('div', { class: 'page-head device-head' });
+  const revokedBox = h('div');
   const alertsBox = h('div');
   const identBox = h('div');
   const compatBox = h('div');
@@ -109,7 +111,48 @@ export async function mountDevice(root, { args }, ctx) {
           [dv.model || r.model, r.place, r.customer].filter(Boolean).join(' · ') || 'Not registered',
           ' · last seen ', ago(dv.last_seen))),
       h('div', { class: 'page-actions' },
-        h('a', { class: 'btn', href: `#/jobs?serial=${enc(serial)}&all=1` }, 'All jobs')));
+        h('a', { class: 'btn', href: `#/jobs?serial=${enc(serial)}&all=1` }, 'All jobs'),
+        // Only an enrolled device has a credential to revoke (the relay answers 404 otherwise).
+        ctx.can('admin') && dv.enrolled_at && dv.state !== 'revoked' ? h('button', {
+          type: 'button', class: 'btn btn-danger-ghost', testid: 'device-revoke', onclick: revoke,
+        }, 'Revoke credential') : null));
+    renderRevoked();
+  }
+
+  async function revoke() {
+    const r = await revokeDevice(ctx, serial);
+    if (!r) return;
+    st.revocation = r;
+    try {
+      st.dev = await get(base);
+    } catch { /* the banner says what happened; the next event refreshes */ }
+    renderHead();
+    renderIdent();
+    const heading = head.querySelector('h1');
+    heading.setAttribute('tabindex', '-1');
+    heading.focus(); // the button is gone
+  }
+
+  /** What a revocation did, from the relay's answer and the device's state since. */
+  function renderRevoked() {
+    const dv = d();
+    const rv = st.revocation;
+    if (!rv && dv.state !== 'revoked') {
+      replace(revokedBox);
+      return;
+    }
+    const again = rv && parseTime(dv.enrolled_at) > parseTime(rv.revoked_at);
+    const when = rv ? [' ', ago(rv.revoked_at), rv.revoked_by ? ` by ${rv.revoked_by}` : ''] : [];
+    let text;
+    if (again) {
+      text = [h('strong', null, 'Enrolled again.'), ' The credential revoked', when,
+        ' stays refused; the device enrolled anew with its enrollment code ', ago(dv.enrolled_at), '.'];
+    } else if (rv && rv.was_enrolled === false) {
+      text = [h('strong', null, 'No working credential.'), ' It was revoked already; the device needs to enrol again with its enrollment code.'];
+    } else {
+      text = [h('strong', null, 'Credential revoked'), when, '. Every node refuses it; the device needs to enrol again with its enrollment code.'];
+    }
+    replace(revokedBox, h('div', { class: 'banner banner-warn', testid: 'device-revoked', dataset: { again: again ? 'yes' : 'no' } }, text));
   }
 
   function renderAlerts() {
@@ -141,7 +184,8 @@ export async function mountDevice(root, { args }, ctx) {
       ['Customer', r.customer],
       ['Contact', r.contact],
       ['Firmware', Object.keys(fw).length ? h('span', { class: 'mono' }, Object.entries(fw).map(([k, v]) => `${k} ${v}`).join(' · ')) : null],
-      ['Enrolled', dv.enrolled_at ? fmtTime(dv.enrolled_at) : null],
+      // A revocation moves enrolled_at to its own time: no enrolment to show then.
+      ['Enrolled', dv.enrolled_at && dv.state !== 'revoked' ? fmtTime(dv.enrolled_at) : null],
       ['Last seen', ago(dv.last_seen)],
       ['Reports stored', fmtNum(st.dev.reports_stored)],
     ]), { testid: 'card-identification' }));
@@ -548,6 +592,7 @@ export async function mountDevice(root, { args }, ctx) {
 
   replace(root,
     head,
+    revokedBox,
     alertsBox,
     h('div', { class: 'grid grid-2' }, identBox, compatBox),
     countersBox,
@@ -621,6 +666,8 @@ export async function mountDevice(root, { args }, ctx) {
         if (!st.alerts.some((a) => a.id === data.alert.id)) st.alerts.unshift(data.alert);
         renderAlerts();
         refreshDevice();
+      } else if (ev.type === 'device' && data.serial === serial) {
+        refreshDevice(); // enrolled, revoked, or a new state
       } else if (ev.type === 'monitoring' && data.serial === serial) {
         loadMonitoring().then(() => {
           renderCompat();

@@ -77,7 +77,7 @@ Result<Json> parse_manifest(const Json& manifest) {
     if (std::find_if(kManifestFields.begin(), kManifestFields.end(),
                      [&name = name](const char* known) { return name == known; }) ==
         kManifestFields.end()) {
-      return bad_input("manifest has an unknown field '" + name.substr(0, 64) + "'");
+      return bad_input("manifest has an unknown field '" + valid_utf8(name.substr(0, 64)) + "'");
     }
   }
 

@@ -505,6 +505,7 @@ Json to_json(const Job& j) {
   std::string data_type;
   if (j.kind == JobKind::kCollect) {
     for (const auto& d : j.params.value("data_sets", Json::array())) {
+      if (!d.is_string()) continue;  // parse_job (a parent relay's job) does not check params
       if (!data_type.empty()) data_type += ",";
       data_type += d.get<std::string>();
     }
@@ -668,7 +669,8 @@ Json to_json(const Alert& a) {
 }
 
 Json error_json(const Error& e) {
-  return {{"error", {{"code", error_code(e.kind)}, {"message", e.message}}}};
+  // Messages may quote outside text: never let them make the answer unwritable.
+  return {{"error", {{"code", error_code(e.kind)}, {"message", valid_utf8(e.message)}}}};
 }
 
 std::string customers_text(const AdminCredential& c) { return Json(c.customers).dump(); }

@@ -211,7 +211,7 @@ Result<FirmwareJobSpec> parse_firmware_params(const Json& params) {
   }
   if (params.contains("max_attempts")) {
     const Json& m = params["max_attempts"];
-    if (!m.is_number_integer() || m.get<int>() < 1 || m.get<int>() > 10) {
+    if (!m.is_number_integer() || m.get<std::int64_t>() < 1 || m.get<std::int64_t>() > 10) {
       return bad_input("max_attempts must be an integer 1-10");
     }
     spec.max_attempts = m.get<int>();
@@ -224,7 +224,7 @@ Result<FirmwareJobSpec> parse_firmware_params(const Json& params) {
   }
   if (params.contains("write_estimate_s")) {
     const Json& w = params["write_estimate_s"];
-    if (!w.is_number_integer() || w.get<int>() < 1 || w.get<int>() > 86400) {
+    if (!w.is_number_integer() || w.get<std::int64_t>() < 1 || w.get<std::int64_t>() > 86400) {
       return bad_input("write_estimate_s must be an integer 1-86400");
     }
     spec.write_estimate_s = w.get<int>();

@@ -23,4 +23,10 @@ std::size_t json_nesting_depth(std::string_view text, std::size_t max_depth = kM
 // Any JSON value; bad input (naming the limit) when nested deeper than `max_depth` or not JSON.
 Result<Json> parse_json(std::string_view text, std::size_t max_depth = kMaxJsonDepth);
 
+// `text` with every byte that is not part of well-formed UTF-8 (overlong forms, surrogates and
+// code points past U+10FFFF included) replaced by '?': safe to put in a JSON string, whose
+// writer throws on invalid UTF-8. Messages quote outside text (a field name cut at 64 bytes may
+// end inside a character).
+std::string valid_utf8(std::string_view text);
+
 }  // namespace printrelay

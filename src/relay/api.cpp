@@ -833,6 +833,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
     co_return http_status(parsed.error().kind);
   }
   auto answer = children_.sync(child_id, *parsed, now_ms());
+  int status = 200;
   if (!answer.has_news && parsed->wait_s > 0) {
     LongPollSlot slot(long_polls_, options_.max_long_polls);
     if (slot) {
@@ -848,15 +849,49 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
         held.timer().expires_after(std::chrono::seconds(parsed->wait_s));
         boost::system::error_code ec;
         co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
-        answer = children_.downward(child_id, *parsed, now_ms());
+        // Revoked while held (a revocation wakes held syncs: it changes the directory)?
+        if (auto revoked = revoked_while_held(req, child_id)) {
+          status = revoked->status;
+          answer.body = std::move(revoked->body);
+        } else {
+          answer = children_.downward(child_id, *parsed, now_ms());
+        }
       }
-      answer.body["acked_seq"] = 0;
-      answer.body["rejected"] = Json::array();
-      answer.body["receipts"] = Json::array();
+      if (status == 200) {
+        answer.body["acked_seq"] = 0;
+        answer.body["rejected"] = Json::array();
+        answer.body["receipts"] = Json::array();
+      }
     }
   }
-  co_await ex.respond(json_response(req, 200, answer.body));
-  co_return 200;
+  co_await ex.respond(json_response(req, status, answer.body));
+  co_return status;
+}
+
+std::optional<RelayApi::Reply> RelayApi::revoked_while_held(const HttpRequestMsg& req,
+                                                            const std::string& holder) {
+  const std::string token = bearer(req);
+  if (token.starts_with("dt_")) {
+    auto serial = relay_.authenticate_device(token);
+    if (!serial) return error_reply(serial.error());
+    if (*serial != holder) return error_reply(unauthorized("credential revoked"));
+    return std::nullopt;
+  }
+  auto admin = relay_.authenticate_admin(token);
+  if (!admin) return error_reply(admin.error());
+  if (admin->name != holder) return error_reply(unauthorized("credential revoked"));
+  return std::nullopt;
+}
+
+asio::awaitable<int> RelayApi::answer_held_poll(Exchange& ex, const std::string& serial) {
+  const auto& req = ex.request();
+  const std::optional<Reply> revoked = revoked_while_held(req, serial);
+  const int status = revoked ? revoked->status : 200;
+  HttpResponseMsg res =
+      revoked ? make_response(req, *revoked)
+              : raw_json_response(req, 200, relay_.poll_answer(serial, now_ms()).body);
+  co_await ex.respond(std::move(res));
+  co_return status;
 }
 
 asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& serial,
@@ -894,8 +929,8 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
       co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
     }
   }
-  co_await ex.respond(raw_json_response(req, 200, relay_.poll_answer(serial, now_ms()).body));
-  co_return 200;
+  // The credential may have been revoked while the poll was held: no jobs for it then.
+  co_return co_await answer_held_poll(ex, serial);
 }
 
 asio::awaitable<int> RelayApi::event_stream(Exchange& ex, const std::string& credential) {
@@ -918,7 +953,15 @@ asio::awaitable<int> RelayApi::stream_events(Exchange& ex, const std::string& cr
   std::string hello = ": connected\n\n";
   bool open = co_await ex.open_stream(content_type);
   if (open) open = co_await ex.write(std::move(hello));
+  const std::string token = bearer(ex.request());
   while (open) {
+    // A credential revoked while its stream is open gets nothing more: checked before every
+    // write (a cache hit while it is valid; at most one keep-alive period after a revocation).
+    if (auto still = relay_.authenticate_admin(token); !still) {
+      std::cerr << "relayd: event stream of " << credential << " closed: " << still.error().message
+                << std::endl;
+      break;
+    }
     std::deque<std::string> frames;
     bool overflowed = false;
     {
@@ -984,8 +1027,10 @@ std::optional<HttpResponseMsg> RelayApi::admit(const http::request_header<>& hea
                                                const std::string& path, bool has_body,
                                                const std::string& remote) {
   const auto seg = segments(path);
-  const bool upload = header.method() == http::verb::put && seg.size() == 3 && seg[0] == "v1" &&
-                      seg[1] == "artifacts";
+  // Every body under /v1/artifacts/ is spooled to disk (the server's large-body path), whatever
+  // the method or the rest of the path: only an admin credential may send one.
+  const bool upload = seg.size() >= 2 && seg[0] == "v1" && seg[1] == "artifacts" &&
+                      (has_body || header.method() == http::verb::put);
   const bool enrolment =
       seg.size() == 3 && seg[0] == "v1" && seg[1] == "device" && seg[2] == "enroll";
   if (!upload && (!has_body || enrolment)) return std::nullopt;
@@ -1009,7 +1054,23 @@ std::optional<HttpResponseMsg> RelayApi::admit(const http::request_header<>& hea
     refusal =
         refused_credential(remote, unauthorized("missing credential (Authorization: Bearer)"));
   } else {
-    return std::nullopt;  // the handler judges the credential once the (small) body is read
+    // A credential the relay does not know is refused before its body (up to 1 MiB) is read.
+    // Only whether it exists is judged here (cached: no store query for a known one); the
+    // handler checks the kind and role once the body is read. The prefix says which kind it
+    // claims to be ("dt_" devices, "at_" admins, "rt_" child relays).
+    Error unknown = unauthorized("unknown credential");
+    if (token.starts_with("dt_")) {
+      auto d = relay_.authenticate_device(token);
+      if (d) return std::nullopt;
+      unknown = d.error();
+    } else {
+      auto a = relay_.authenticate_admin(token);
+      if (a) return std::nullopt;
+      unknown = a.error();
+    }
+    // A store that cannot answer: the handler answers (503) as it would without this check.
+    if (unknown.kind != ErrorKind::kUnauthorized) return std::nullopt;
+    refusal = refused_credential(remote, unknown);
   }
   HttpRequestMsg like;
   like.version(header.version());

@@ -68,7 +68,8 @@ class RelayApi {
   // ServerOptions::admit: refuses from the header alone, with the error JSON and status the
   // handler would answer, before a body is read: an artifact upload without an admin
   // credential of the admin role (401/403; nothing is spooled, no 100 Continue), and any other
-  // request with a body but no credential (except enrolment, which needs none).
+  // request with a body but no credential or one the relay does not know (except enrolment,
+  // which needs none). Unknown credentials count against the address like auth_failure().
   std::optional<HttpResponseMsg> admit(const http::request_header<>& header,
                                        const std::string& path, bool has_body,
                                        const std::string& remote);
@@ -114,6 +115,12 @@ class RelayApi {
   static HttpResponseMsg make_response(const HttpRequestMsg& req, const Reply& r);
   boost::asio::awaitable<int> device_poll(Exchange& ex, const std::string& serial,
                                           const Json& body);
+  // The answer to a poll that was held: the jobs now, or 401 when the credential was revoked
+  // meanwhile.
+  boost::asio::awaitable<int> answer_held_poll(Exchange& ex, const std::string& serial);
+  // The error to answer a held request (a poll, a child's sync) whose credential no longer
+  // names `holder` (a serial, a child relay's id): revoked while it was held. nullopt: still valid.
+  std::optional<Reply> revoked_while_held(const HttpRequestMsg& req, const std::string& holder);
   // `credential`: the admin credential's name, whose streams are counted.
   boost::asio::awaitable<int> event_stream(Exchange& ex, const std::string& credential);
   // The stream itself, once event_stream() has the credential's slot. (A separate coroutine:

@@ -37,7 +37,8 @@ Result<SyncRequest> parse_sync_request(const Json& body) {
   r.version = text_field(body, "version");
   if (r.version.size() > 64) return bad_input("field 'version' is longer than 64 characters");
   if (auto it = body.find("wait_s"); it != body.end()) {
-    if (!it->is_number_integer() || it->get<int>() < 0 || it->get<int>() > kMaxSyncWaitS) {
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 0 ||
+        it->get<std::int64_t>() > kMaxSyncWaitS) {
       return bad_input("field 'wait_s' must be an integer 0.." + std::to_string(kMaxSyncWaitS));
     }
     r.wait_s = it->get<int>();

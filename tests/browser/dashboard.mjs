@@ -85,6 +85,17 @@ async function api(page, pathname, token) {
   }, [pathname, token]);
 }
 
+/** Any same-origin API call made inside the page: {status, body}. No token, no Authorization header. */
+async function call(page, method, pathname, { token, body } = {}) {
+  return page.evaluate(async ([m, p, t, b]) => {
+    const headers = { Accept: 'application/json' };
+    if (t) headers.Authorization = `Bearer ${t}`;
+    if (b !== null) headers['Content-Type'] = 'application/json';
+    const r = await fetch(p, { method: m, headers, body: b === null ? undefined : JSON.stringify(b) });
+    return { status: r.status, body: await r.json().catch(() => null) };
+  }, [method, pathname, token || '', body === undefined ? null : body]);
+}
+
 async function waitFor(page, what, fn, timeout = 15000, interval = 100) {
   const deadline = Date.now() + timeout;
   let last;
@@ -448,7 +459,109 @@ async function run(browser, contextOpts, page) {
     log('live stream: frames parsed; a silent stream was dropped and reopened');
   }
 
-  // ---- 11. sign out ----
+  // ---- 11. revocation: a device's, a viewer's and a child relay's credential, refused at once ----
+  {
+    // A device of its own, enrolled here, so that the test holds its credential.
+    const serial = 'REV-0001';
+    const device = { serial, model: 'MX-4070', enrollment_code: 'code-rev-2026' };
+    const reg = await call(page, 'POST', '/v1/registrations', {
+      token: ADMIN_TOKEN, body: { ...device, place: 'Test bench', customer: 'ACME Corp' },
+    });
+    assert(reg.status === 200 || reg.status === 201, `POST /v1/registrations answered ${reg.status}`);
+    const enrol = async () => {
+      const e = await call(page, 'POST', '/v1/device/enroll', { body: device });
+      assert(e.status === 201 && e.body.device_token, `the enrolment of ${serial} answered ${e.status}: ${JSON.stringify(e.body)}`);
+      return e.body.device_token;
+    };
+    const poll = async (token) => (await call(page, 'POST', '/v1/device/poll', { token, body: { state: 'idle' } })).status;
+    const deviceToken = await enrol();
+    assert((await poll(deviceToken)) === 200, 'the new device credential works');
+
+    await page.evaluate((s) => { location.hash = `#/device/${encodeURIComponent(s)}`; }, serial);
+    await page.click('[data-testid=device-revoke]');
+    await page.waitForSelector('dialog[open] [data-testid=confirm-detail]');
+    const said = await page.textContent('dialog[open] [data-testid=confirm-detail]');
+    assert(/every node refuses it at once/i.test(said) && /enrol again with its enrollment code/i.test(said),
+      `the confirmation says what revocation does: ${JSON.stringify(said)}`);
+    await shot(page, 'device-revoke-confirm');
+    await page.click('dialog [data-testid=confirm-ok]');
+    await page.waitForSelector('[data-testid=device-revoked]');
+    await page.waitForSelector('.device-head h1 .pill[data-state=revoked]');
+    assert((await rows(page, '[data-testid=device-revoke]')) === 0, 'a revoked device offers no second revocation');
+    assert((await poll(deviceToken)) === 401, 'the revoked device credential is refused');
+    const dev = await api(page, `/v1/devices/${encodeURIComponent(serial)}`, ADMIN_TOKEN);
+    assert(dev.body.device.state === 'revoked', `the relay shows ${serial} as ${dev.body.device.state}`);
+    await shot(page, 'device-revoked');
+
+    // As the dialog says, the device may enrol again with its code; the old credential stays refused.
+    const renewed = await enrol();
+    assert((await poll(renewed)) === 200, 'the device enrols again after the revocation');
+    assert((await poll(deviceToken)) === 401, 'the revoked credential stays refused');
+    await page.waitForSelector('[data-testid=device-revoked][data-again=yes]'); // live: its state changed
+    log(`device ${serial}: revoked in the browser, refused (401), enrolled again`);
+
+    // A child relay, to be listed and revoked too; a relay credential may only sync (403 elsewhere).
+    const child = await call(page, 'POST', '/v1/relays', { token: ADMIN_TOKEN, body: { id: 'branch-test', customers: ['ACME Corp'] } });
+    assert(child.status === 201, `POST /v1/relays answered ${child.status}`);
+    const relayToken = child.body.token;
+    assert((await call(page, 'GET', '/v1/whoami', { token: relayToken })).status === 403, 'the relay credential is known');
+
+    // A viewer sees the page without Revoke buttons, and is signed out once revoked.
+    let vctx = null;
+    let vpage = null;
+    if (VIEWER_TOKEN) {
+      vctx = await browser.newContext(contextOpts);
+      vctx.setDefaultTimeout(15000);
+      vpage = await vctx.newPage();
+      watch(vpage, 'viewer');
+      await vpage.goto(`${URL_}#/access`);
+      await vpage.waitForSelector('[data-testid=login-token]');
+      await login(vpage, VIEWER_TOKEN, { expectRole: 'viewer' });
+      await vpage.waitForSelector('[data-testid=relays-table] tr[data-relay="branch-test"]');
+      assert((await rows(vpage, '[data-testid=credential-revoke], [data-testid=relay-revoke]')) === 0, 'a viewer sees no Revoke button');
+      assert(/admin role/.test(await vpage.textContent('[data-testid=access-readonly]')), 'the viewer is told why');
+      await shot(vpage, 'viewer-access');
+    }
+
+    await nav(page, 'access');
+    await page.waitForSelector('[data-testid=credentials-table]');
+    const self = `[data-testid=credentials-table] tr[data-name="${ADMIN_NAME}"]`;
+    assert((await rows(page, `${self} [data-testid=credential-revoke]`)) === 0 && (await rows(page, `${self} [data-testid=credential-self]`)) === 1,
+      'the signed-in credential cannot be revoked from its own page');
+    await shot(page, 'access');
+    if (VIEWER_TOKEN) {
+      const who = (await api(page, '/v1/whoami', VIEWER_TOKEN)).body.name;
+      await page.click(`[data-testid=credentials-table] tr[data-name="${who}"] [data-testid=credential-revoke]`);
+      await page.waitForSelector('dialog[open] [data-testid=confirm-detail]');
+      assert(/every node refuses it at once/i.test(await page.textContent('dialog[open] [data-testid=confirm-detail]')), 'the confirmation says what revocation does');
+      await shot(page, 'access-revoke-confirm');
+      await page.click('dialog [data-testid=confirm-ok]');
+      await page.waitForSelector(`[data-testid=credentials-table] tr[data-name="${who}"]`, { state: 'detached' });
+      assert(await page.evaluate(() => document.activeElement && document.activeElement.closest('[data-testid=card-credentials]') !== null),
+        'focus stays in the list after the row is gone');
+      const refused = await call(page, 'GET', '/v1/whoami', { token: VIEWER_TOKEN });
+      assert(refused.status === 401, `the revoked viewer credential answered ${refused.status}`);
+      const creds = await api(page, '/v1/credentials', ADMIN_TOKEN);
+      assert(!creds.body.credentials.some((c) => c.name === who), `${who} is no longer listed`);
+      await nav(vpage, 'fleet'); // its next request is refused: the page signs out
+      await vpage.waitForSelector('[data-testid=login-token]');
+      assert(/session ended/.test(await vpage.textContent('[data-testid=login-error]')), 'the viewer is told the session ended');
+      await shot(vpage, 'viewer-revoked');
+      await vctx.close();
+      log(`viewer ${who}: revoked in the browser, refused (401), its open page signed out`);
+    }
+
+    await page.click('[data-testid=relays-table] tr[data-relay="branch-test"] [data-testid=relay-revoke]');
+    await page.click('dialog [data-testid=confirm-ok]');
+    await page.waitForSelector('[data-testid=relays-table] tr[data-relay="branch-test"]', { state: 'detached' });
+    assert((await call(page, 'GET', '/v1/whoami', { token: relayToken })).status === 401, 'the revoked relay credential is refused');
+    const relays = await api(page, '/v1/relays', ADMIN_TOKEN);
+    assert(!relays.body.relays.some((x) => x.id === 'branch-test'), 'the child relay is no longer listed');
+    await shot(page, 'access-revoked');
+    log('child relay branch-test: revoked in the browser, refused (401)');
+  }
+
+  // ---- 12. sign out ----
   await page.click('[data-testid=logout]');
   await page.waitForSelector('[data-testid=login-token]');
   assert(await page.evaluate(() => sessionStorage.getItem('printrelay.token') === null), 'signing out forgets the token');

@@ -306,6 +306,11 @@ class Relay:
             self.proc.stop()
         return self.start()
 
+    def wait_healthy(self, timeout, what="/healthz to answer 200"):
+        """Waits until GET /healthz (no credential, a fresh connection each try) answers 200."""
+        wait_until(lambda: self.get("/healthz", token=None, timeout=5).status == 200, timeout,
+                   f"{self.name}: {what}")
+
     # ---- HTTP ----
     def connection(self, timeout=30):
         if self.plain_http:

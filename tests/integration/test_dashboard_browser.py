@@ -9,8 +9,11 @@ open service-call alerts, a finished three-device firmware campaign, and a viewe
 The browser test logs in, finds a device by search, reads its counters chart (the SVG has
 points, and the value shown is the API's), creates a collect job and watches it reach
 `succeeded` without a reload (the event stream), acknowledges an alert, opens the campaign's
-result table, downloads the billing CSV, checks that a viewer sees no action buttons, and saves
-a screenshot at every step to build/screenshots/ (or $PRINTRELAY_SCREENSHOT_DIR). Afterwards
+result table, downloads the billing CSV, checks that a viewer sees no action buttons, revokes a
+device's, the viewer's and a child relay's credential on the device and Access pages and checks
+through the API that each is refused at once (401; the device may enrol again with its code, the
+viewer's open page signs out), and saves a screenshot at every step to build/screenshots/ (or
+$PRINTRELAY_SCREENSHOT_DIR). Afterwards
 this script checks on the relay what the browser did: the alert is closed by the admin, and the
 collect job the browser made ran to succeeded.
 

@@ -2,8 +2,12 @@
 """A revocation made through one relay node holds on every node of the same PostgreSQL store,
 although the other node used (and cached) the credential a moment before: a device credential, an
 admin credential and a child relay's credential, each revoked through node A, are refused by node
-B (401) once A's announcement reached it, and what they could read before stays readable to the
+B (401) once A's announcement reached it; the event stream the viewer held open on node B is
+closed (it gets no further events); and what they could read before stays readable to the
 credentials that were not revoked."""
+
+import http.client
+import socket
 
 import harness
 from harness import check, wait_until
@@ -31,6 +35,11 @@ def test(env):
     check(b.get("/v1/devices", token=viewer).status == 200, "node B must take the viewer")
     check(b.post("/v1/relay/sync", sync, token=child).status == 200,
           "node B must take the child relay's credential")
+    stream = b.connection(timeout=60)
+    stream.request("GET", "/v1/events", headers={"Authorization": f"Bearer {viewer}"})
+    events = stream.getresponse()
+    check(events.status == 200 and events.read1(64).startswith(b": connected"),
+          f"the viewer's event stream on node B: {events.status}")
 
     a.ok_json("POST", f"/v1/devices/{SERIAL}/revoke")
     a.ok_json("DELETE", "/v1/credentials/viewer-1")
@@ -45,6 +54,20 @@ def test(env):
     for node in (a, b):
         check(node.post("/v1/device/poll", {"state": "idle"}, token=device).status == 401,
               f"{node.name} must refuse the revoked device credential")
+    # The open stream ends (within a keep-alive period of 15 s) instead of carrying on.
+    closed = False
+    try:
+        while True:
+            chunk = events.read1(4096)
+            if not chunk:
+                closed = True
+                break
+    except http.client.IncompleteRead:
+        closed = True  # the relay ended the chunked stream by closing the connection
+    except (socket.timeout, TimeoutError):
+        pass
+    stream.close()
+    check(closed, "the revoked viewer's event stream on node B stayed open for 60 s")
     # Revocation removed only those: the admin credentials still work on both nodes, and the
     # device's registration is still there for it to enrol again.
     for node in (a, b):

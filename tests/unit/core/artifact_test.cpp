@@ -4,6 +4,8 @@
 
 #include <functional>
 
+#include "core/codec.h"
+
 namespace printrelay {
 namespace {
 
@@ -65,6 +67,12 @@ TEST(ParseManifest, RefusesMissingUnknownAndMistypedFields) {
   EXPECT_NE(refusal([](Json& m) { m["model"] = nullptr; }).find("model"), std::string::npos);
   EXPECT_NE(refusal([](Json& m) { m["key_id"] = Json::array(); }).find("key_id"),
             std::string::npos);
+  // An unknown field cut at 64 bytes inside a character: the message stays valid UTF-8, so the
+  // error can be written as JSON (found by fuzz_manifest; it made the answer throw).
+  const std::string message = refusal([](Json& m) { m[std::string(63, 'x') + "\xC3\xA9"] = 1; });
+  EXPECT_NE(message.find("unknown field"), std::string::npos);
+  EXPECT_NO_THROW((void)error_json(Error{ErrorKind::kBadInput, message}).dump());
+  EXPECT_EQ(message.find("\xC3"), std::string::npos);
 }
 
 TEST(ParseManifest, RefusesOutOfRangeValues) {

@@ -57,6 +57,17 @@ TEST(Codec, ParseBodyRejectsNonObjectsAndOversize) {
   EXPECT_EQ(r.error().kind, ErrorKind::kTooLarge);
 }
 
+// A job from a parent relay is parsed without checking its params: writing it back must not
+// throw on a data set that is not a string (found by fuzz_body).
+TEST(Codec, AJobWithOddParamsIsWrittenBackWithoutThrowing) {
+  auto job = parse_job(Json::parse(
+      R"({"id":"job-1","serial":"MFP-0001","kind":"collect","params":{"data_sets":[1,"counters"]}})"));
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  Json out;
+  EXPECT_NO_THROW(out = to_json(*job));
+  EXPECT_EQ(out["serial"], "MFP-0001");
+}
+
 TEST(Codec, JobRequestValidatesParamsPerKind) {
   TimeMs now = 1795000000000;
   auto req = [&](const char* s) { return parse_job_request(Json::parse(s), now); };

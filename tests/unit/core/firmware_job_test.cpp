@@ -218,6 +218,12 @@ TEST(FirmwareParams, RefusesBadInput) {
   Json attempts = {{"components", {{{"component", "main"}, {"version", "1"}, {"artifact", kSha}}}},
                    {"max_attempts", 0}};
   EXPECT_FALSE(parse_firmware_params(attempts));
+  // Past 32 bits: not read as 1 (2^32 + 1 truncated), refused (found by fuzz_envelope).
+  attempts["max_attempts"] = 4294967297LL;
+  EXPECT_FALSE(parse_firmware_params(attempts));
+  attempts["max_attempts"] = 3;
+  attempts["write_estimate_s"] = 4294967297LL;
+  EXPECT_FALSE(parse_firmware_params(attempts));
 }
 
 TEST(Versions, CompareNumericSegments) {

@@ -37,6 +37,21 @@ TEST(JsonText, RefusesDeeperNestingWithoutRecursing) {
   EXPECT_NE(body.error().message.find("deeper than"), std::string::npos);
 }
 
+TEST(JsonText, ValidUtf8ReplacesOnlyBrokenBytes) {
+  EXPECT_EQ(valid_utf8("caf\xC3\xA9 ok"), "caf\xC3\xA9 ok");
+  EXPECT_EQ(valid_utf8("cut \xC3"), "cut ?");
+  EXPECT_EQ(valid_utf8("\xFF\xFE"), "??");
+  EXPECT_EQ(valid_utf8("\xC0\xAF"), "??");                        // overlong '/'
+  EXPECT_EQ(valid_utf8("\xED\xA0\x80"), "???");                   // a surrogate
+  EXPECT_EQ(valid_utf8("\xF0\x9F\x96\xA8"), "\xF0\x9F\x96\xA8");  // U+1F5A8 printer
+  // Whatever comes in, the result is writable as a JSON string.
+  EXPECT_NO_THROW((void)Json(valid_utf8("\x80\xBF\xF8\x88\x80\x80\x80")).dump());
+}
+
+TEST(JsonText, RefusesANulByte) {
+  EXPECT_FALSE(parse_json(std::string("{\"a\":1}\0{{{junk", 15)).ok());
+}
+
 TEST(JsonText, RefusesTextThatIsNotJson) {
   EXPECT_FALSE(parse_json("{").ok());
   EXPECT_FALSE(parse_json("").ok());

@@ -265,6 +265,7 @@ TEST(SyncRequest, BadInputIsRefusedWithTheReason) {
   };
   check(Json::array(), "object");
   check(Json{{"wait_s", 999}}, "wait_s");
+  check(Json{{"wait_s", 4294967296LL}}, "wait_s");  // not read as 0 (found by fuzz_sync)
   check(Json{{"serials", {"ok", "bad serial"}}}, "serials");
   check(Json{{"items",
               {{{"seq", 2}, {"kind", "reports"}, {"serial", "S"}, {"body", Json::object()}},
