@@ -604,7 +604,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 120));
   run->add_option("--max-event-streams", ro.max_event_streams,
-                  "event streams (GET /v1/events) one admin credential may hold at once")
+                  "event streams (GET /v1/events) one admin credential may hold at once (one more "
+                  "closes its oldest)")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
   run->add_flag("--metrics-open", ro.metrics_open,

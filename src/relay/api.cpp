@@ -128,32 +128,41 @@ class HeldWait {
   std::shared_ptr<LiveFeed::Waiter> waiter_;
 };
 
-// One event stream's place in its credential's count
-// (ApiOptions::max_event_streams_per_credential), given back when this goes out of scope.
+// One event stream among its credential's (ApiOptions::max_event_streams_per_credential): at
+// the cap the oldest of them is marked replaced and woken (it closes), so a dashboard reloaded
+// again and again, whose old streams the relay cannot see closed until a write fails, is never
+// locked out. Taken back when this goes out of scope.
 class StreamSlot {
  public:
-  StreamSlot(std::mutex& mu, std::map<std::string, int>& counts, std::string credential, int limit)
-      : mu_(mu), counts_(counts), credential_(std::move(credential)) {
+  using Streams = std::map<std::string, std::deque<std::shared_ptr<LiveFeed::Subscriber>>>;
+  StreamSlot(std::mutex& mu, Streams& streams, std::string credential, int limit,
+             std::shared_ptr<LiveFeed::Subscriber> sub)
+      : mu_(mu), streams_(streams), credential_(std::move(credential)), sub_(std::move(sub)) {
     std::lock_guard lock(mu_);
-    int& n = counts_[credential_];
-    taken_ = n < limit;
-    if (taken_) ++n;
-    if (n == 0) counts_.erase(credential_);
+    auto& mine = streams_[credential_];
+    while (!mine.empty() && int(mine.size()) >= limit) {
+      auto oldest = mine.front();
+      mine.pop_front();
+      oldest->replaced = true;
+      boost::asio::post(oldest->timer.get_executor(), [oldest] { oldest->timer.cancel(); });
+    }
+    mine.push_back(sub_);
   }
   ~StreamSlot() {
-    if (!taken_) return;
     std::lock_guard lock(mu_);
-    if (--counts_[credential_] == 0) counts_.erase(credential_);
+    auto it = streams_.find(credential_);
+    if (it == streams_.end()) return;
+    std::erase(it->second, sub_);
+    if (it->second.empty()) streams_.erase(it);
   }
   StreamSlot(const StreamSlot&) = delete;
   StreamSlot& operator=(const StreamSlot&) = delete;
-  explicit operator bool() const { return taken_; }
 
  private:
   std::mutex& mu_;
-  std::map<std::string, int>& counts_;
+  Streams& streams_;
   std::string credential_;
-  bool taken_ = false;
+  std::shared_ptr<LiveFeed::Subscriber> sub_;
 };
 
 bool alerts_only(const Json& body) {
@@ -934,21 +943,14 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
 }
 
 asio::awaitable<int> RelayApi::event_stream(Exchange& ex, const std::string& credential) {
-  StreamSlot slot(streams_mu_, streams_, credential, options_.max_event_streams_per_credential);
-  if (!slot) {
-    Reply refused = error_reply(
-        Error{ErrorKind::kRateLimited,
-              credential + " holds " + std::to_string(options_.max_event_streams_per_credential) +
-                  " event streams already (the limit per credential); close one first"});
-    co_await ex.respond(make_response(ex.request(), refused));
-    co_return refused.status;
-  }
-  co_return co_await stream_events(ex, credential);
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await stream_events(ex, credential, feed_.subscribe(executor));
 }
 
-asio::awaitable<int> RelayApi::stream_events(Exchange& ex, const std::string& credential) {
-  auto executor = co_await asio::this_coro::executor;
-  auto sub = feed_.subscribe(executor);
+asio::awaitable<int> RelayApi::stream_events(Exchange& ex, const std::string& credential,
+                                             std::shared_ptr<LiveFeed::Subscriber> sub) {
+  StreamSlot slot(streams_mu_, streams_, credential, options_.max_event_streams_per_credential,
+                  sub);
   const std::string content_type = "text/event-stream";
   std::string hello = ": connected\n\n";
   bool open = co_await ex.open_stream(content_type);
@@ -962,6 +964,7 @@ asio::awaitable<int> RelayApi::stream_events(Exchange& ex, const std::string& cr
                 << std::endl;
       break;
     }
+    if (sub->replaced) break;  // the credential opened one stream too many: this, the oldest, goes
     std::deque<std::string> frames;
     bool overflowed = false;
     {

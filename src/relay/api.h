@@ -9,6 +9,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -32,7 +33,8 @@ class MonitoringCenter;
 struct ApiOptions {
   int max_bulk_inflight = 64;  // concurrent non-alert report uploads before 429
   int max_long_polls = 20000;  // concurrent held polls before 429
-  // Event streams (GET /v1/events) one admin credential may hold at once; one more gets 429.
+  // Event streams (GET /v1/events) one admin credential may hold at once; one more closes the
+  // oldest of them.
   int max_event_streams_per_credential = 8;
   // /metrics on the API listener without a credential; false: it needs viewer or above (a
   // separate plain listener, serve_metrics(), needs none).
@@ -125,7 +127,8 @@ class RelayApi {
   boost::asio::awaitable<int> event_stream(Exchange& ex, const std::string& credential);
   // The stream itself, once event_stream() has the credential's slot. (A separate coroutine:
   // GCC 12 warns of a mismatched frame delete when both are one.)
-  boost::asio::awaitable<int> stream_events(Exchange& ex, const std::string& credential);
+  boost::asio::awaitable<int> stream_events(Exchange& ex, const std::string& credential,
+                                            std::shared_ptr<LiveFeed::Subscriber> sub);
   std::string metrics_text();
   // An admission refused for its credential (admit()), counted per source address like
   // auth_failure(): 429 once the address has failed too often.
@@ -141,8 +144,9 @@ class RelayApi {
   std::atomic<int> bulk_inflight_{0};
   std::atomic<int> long_polls_{0};
   std::mutex streams_mu_;
-  std::map<std::string, int> streams_;  // open event streams per admin credential name
-  std::mutex buckets_mu_;               // guards the buckets below
+  // Open event streams per admin credential name, oldest first.
+  std::map<std::string, std::deque<std::shared_ptr<LiveFeed::Subscriber>>> streams_;
+  std::mutex buckets_mu_;  // guards the buckets below
   TokenBuckets device_buckets_;
   TokenBuckets enroll_by_address_;
   TokenBuckets enroll_by_serial_;

@@ -39,9 +39,10 @@ class LiveFeed final : public RelayEvents {
     explicit Subscriber(boost::asio::any_io_executor ex) : timer(ex) {}
     boost::asio::steady_timer timer;
     std::mutex mu;
-    std::deque<std::string> pending;  // ready-to-send SSE frames
-    std::size_t pending_bytes = 0;    // of `pending`; the reader resets it with the swap
-    bool overflowed = false;          // too slow a reader: the stream is closed
+    std::deque<std::string> pending;    // ready-to-send SSE frames
+    std::size_t pending_bytes = 0;      // of `pending`; the reader resets it with the swap
+    bool overflowed = false;            // too slow a reader: the stream is closed
+    std::atomic<bool> replaced{false};  // its credential opened a newer one past the cap
   };
 
   // What a subscriber may have waiting: 8 MiB is dozens of the largest reports (256 KiB).
