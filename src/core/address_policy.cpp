@@ -4,22 +4,12 @@
 #include <initializer_list>
 #include <utility>
 
+#include "core/json_text.h"
+
 namespace printrelay {
 namespace {
 
-constexpr std::size_t kMaxQuotedChars = 64;
 constexpr std::size_t kIpv6Groups = 8;
-
-// The text as quoted in an error: bounded, control characters shown as '?'.
-std::string quoted(std::string_view text) {
-  std::string out;
-  for (char c : text.substr(0, kMaxQuotedChars)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += u < 0x20 || u >= 0x7f ? '?' : c;
-  }
-  if (text.size() > kMaxQuotedChars) out += "...";
-  return "\"" + out + "\"";
-}
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 

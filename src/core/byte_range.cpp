@@ -4,24 +4,14 @@
 #include <charconv>
 #include <string>
 
+#include "core/json_text.h"
+
 namespace printrelay {
 namespace {
 
 constexpr std::size_t kMaxDigits = 19;  // INT64_MAX has 19 digits
-constexpr std::size_t kMaxQuotedChars = 64;
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// The header as quoted in an error: bounded, control characters shown as '?'.
-std::string quoted(std::string_view header) {
-  std::string out;
-  for (char c : header.substr(0, kMaxQuotedChars)) {
-    const auto u = static_cast<unsigned char>(c);
-    out += u < 0x20 || u >= 0x7f ? '?' : c;
-  }
-  if (header.size() > kMaxQuotedChars) out += "...";
-  return "\"" + out + "\"";
-}
 
 // 1 to 19 digits that fit an int64; nothing for anything else (from_chars alone would take a '-').
 std::optional<std::int64_t> number(std::string_view text) {

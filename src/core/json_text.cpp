@@ -51,6 +51,16 @@ Result<Json> parse_json(std::string_view text, std::size_t max_depth) {
   return j;
 }
 
+std::string quoted(std::string_view text, std::size_t max_chars) {
+  std::string out;
+  for (char c : text.substr(0, max_chars)) {
+    const auto u = static_cast<unsigned char>(c);
+    out += u < 0x20 || u >= 0x7f ? '?' : c;
+  }
+  if (text.size() > max_chars) out += "...";
+  return "\"" + out + "\"";
+}
+
 std::string valid_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());

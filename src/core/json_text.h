@@ -29,4 +29,8 @@ Result<Json> parse_json(std::string_view text, std::size_t max_depth = kMaxJsonD
 // end inside a character).
 std::string valid_utf8(std::string_view text);
 
+// Outside text as an error message quotes it: in double quotes, at most `max_chars` characters
+// (then "..."), every byte outside printable ASCII shown as '?'.
+std::string quoted(std::string_view text, std::size_t max_chars = 64);
+
 }  // namespace printrelay

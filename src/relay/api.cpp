@@ -299,19 +299,7 @@ RelayApi::Reply RelayApi::enroll(Exchange& ex, const Json& body, TimeMs now) {
 
 RelayApi::Reply RelayApi::auth_failure(const Exchange& ex, const Error& e, TimeMs now) {
   (void)now;
-  // Only a credential the relay does not know counts; a store that could not answer is a 503.
-  if (e.kind != ErrorKind::kUnauthorized) return error_reply(e);
-  const std::string& address = ex.remote_address();
-  bool left = true;
-  {
-    std::lock_guard lock(buckets_mu_);
-    left = auth_by_address_.take(address, steady_ms());
-  }
-  if (left) return error_reply(e);
-  Reply r = error_reply(
-      Error{ErrorKind::kRateLimited, "too many requests with unknown credentials from " + address});
-  r.retry_after_s = 1;
-  return r;
+  return refused_credential(ex.remote_address(), e);
 }
 
 int RelayApi::retry_after() {
@@ -1083,8 +1071,9 @@ std::optional<HttpResponseMsg> RelayApi::admit(const http::request_header<>& hea
 }
 
 RelayApi::Reply RelayApi::refused_credential(const std::string& address, const Error& e) {
+  // Only a credential the relay does not know counts; a store that could not answer is a 503.
+  // auth_failure() and admission share the count: answering from the header is no way around it.
   if (e.kind != ErrorKind::kUnauthorized) return error_reply(e);
-  // The same count as auth_failure(): answering from the header must not be a way around it.
   bool left = true;
   {
     std::lock_guard lock(buckets_mu_);

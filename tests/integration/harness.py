@@ -445,6 +445,17 @@ class Relay:
                 return out
             after = int(page[-1]["reception_no"])
 
+    def push_firmware(self, env, image, sha, version="4.2.0", key="vendor"):
+        """Signs `image` (SHA-256 `sha`) with a new key `key` made in TMP/keys and pushes it with
+        relayctl as firmware for MODEL's main component; checks the relay took it."""
+        keys_dir = os.path.join(env.tmp, "keys")
+        env.relayctl_ok(self, "keys", "create", key, "--dir", keys_dir)
+        out = env.relayctl_json(self, "artifact", "push", image, "--kind", "firmware", "--version",
+                                version, "--model", MODEL, "--component", "main", "--key", key,
+                                "--dir", keys_dir)
+        check(out.get("artifact", {}).get("sha256") == sha, f"artifact push answered {out}")
+        return out["artifact"]
+
     def metrics(self):
         """/metrics with the admin credential (relayd serves it to viewers and above)."""
         a = self.get("/metrics")

@@ -90,12 +90,7 @@ def test(env):
             digest.update(piece)
             f.write(piece)
     sha = digest.hexdigest()
-    keys_dir = os.path.join(env.tmp, "keys")
-    env.relayctl_ok(relay, "keys", "create", "vendor", "--dir", keys_dir)
-    out = env.relayctl_json(relay, "artifact", "push", image, "--kind", "firmware", "--version",
-                            "4.2.0", "--model", harness.MODEL, "--component", "main", "--key",
-                            "vendor", "--dir", keys_dir)
-    check(out.get("artifact", {}).get("sha256") == sha, f"artifact push answered {out}")
+    relay.push_firmware(env, image, sha)
     blobs = os.path.join(relay.data_dir, "artifacts")
     check(os.path.getsize(os.path.join(blobs, sha)) == SIZE, "the stored blob has the wrong size")
     left = [n for n in os.listdir(blobs) if n.startswith(".tmp-")]
