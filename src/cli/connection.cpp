@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/json_text.h"
+
 namespace printrelay::cli {
 namespace {
 
@@ -23,7 +25,8 @@ Result<ConfigFile> read_config(const std::string& path) {
   if (!in) return bad_input("cannot read config file " + path);
   std::stringstream text;
   text << in.rdbuf();
-  auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  auto parsed = parse_json(text.str());
+  const Json j = parsed ? std::move(*parsed) : Json();
   if (!j.is_object()) {
     return bad_input("config file " + path +
                      " is not a JSON object like {\"url\": ..., \"token\": ..., \"ca\": ...}");

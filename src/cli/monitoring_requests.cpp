@@ -3,6 +3,7 @@
 #include <map>
 
 #include "core/codec.h"
+#include "core/json_text.h"
 #include "core/service_tables.h"
 
 namespace printrelay::cli {
@@ -136,6 +137,11 @@ TableFile parse_table_file(const std::string& name, std::string_view text) {
   const bool json = text[first] == '[' || text[first] == '{';
   if (!json && is_code_table(name)) {
     parse_code_table_csv(name, text, out);
+    return out;
+  }
+  if (json_nesting_depth(text) > kMaxJsonDepth) {
+    out.problems.push_back("the JSON nests deeper than " + std::to_string(kMaxJsonDepth) +
+                           " levels (no table does)");
     return out;
   }
   Json j;

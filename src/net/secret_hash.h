@@ -9,10 +9,10 @@
 
 namespace printrelay {
 
-// Iterations for new hashes: about 8 ms per hash on one core of the project's machines. The
+// Iterations for new hashes: 10-15 ms per hash on one core of the project's machines. The
 // cost is paid on the relay's I/O threads at every registration and enrolment (a fleet of
-// 10,000 imported at once: about 80 s of CPU), so it is a balance: 100,000 (OWASP's figure for
-// passwords) made 200 devices enrolling at once time out. Guessing online is held back by the
+// 10,000 imported at once: about two minutes of CPU), so it is a balance: 100,000 (OWASP's figure
+// for passwords) made 200 devices enrolling at once time out. Guessing online is held back by the
 // relay's failure limits; offline, a stolen store costs 25,000 SHA-256 rounds per guess per
 // device (a short code stays guessable: see docs/security.md). Stored hashes carry their count.
 inline constexpr int kSecretHashIterations = 25000;
