@@ -26,6 +26,16 @@ Result<TimeMs> parse_time(std::string_view s) {
   using namespace std::chrono;
   int y, mo, d, h, mi, sec, consumed = 0;
   std::string str(s);
+  // Exactly YYYY-MM-DDTHH:MM:SS before sscanf, which alone would take spaces and signs in the
+  // fields ("2026- 5-28T 9:00:00Z"): signed envelopes hold times, and one text is one time.
+  bool shaped = s.size() >= 19;
+  for (std::size_t i = 0; shaped && i < 19; ++i) {
+    const char want = i == 4 || i == 7 ? '-' : i == 10 ? 'T' : i == 13 || i == 16 ? ':' : '0';
+    shaped = want == '0' ? (s[i] >= '0' && s[i] <= '9') : s[i] == want;
+  }
+  if (!shaped) {
+    return bad_input("time must be RFC 3339 UTC like 2026-11-23T09:15:00Z: '" + str + "'");
+  }
   if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
                   &consumed) != 6 ||
       consumed != 19) {

@@ -27,6 +27,15 @@ TEST(Time, RejectsGarbage) {
   EXPECT_FALSE(parse_time("2026-11-23T10:00:00").ok());
 }
 
+// sscanf alone would read these (found by fuzz_envelope): one text is one time.
+TEST(Time, RejectsSpacesAndSignsInsideTheFields) {
+  for (const char* bad : {"2026- 5-28T 9:00:00Z", "2026-+5-28T09:-0:00Z", "-999-01-01T00:00:00Z",
+                          " 2026-05-28T09:00:00Z", "2026-05-28t09:00:00Z", "2026-05-28T09:00:0Z"}) {
+    EXPECT_FALSE(parse_time(bad).ok()) << bad;
+  }
+  EXPECT_TRUE(parse_time("2026-05-28T09:00:00Z").ok());
+}
+
 TEST(Time, TimeOfDay) {
   EXPECT_EQ(*parse_time_of_day("02:30"), 150);
   EXPECT_FALSE(parse_time_of_day("24:00").ok());
