@@ -184,8 +184,12 @@ def test(env):
     record = relay.ok_json("GET", f"/v1/notifications?serial={acme}")["notifications"]
     sent = [n for n in record if n["event_type"] == "incompatible" and n["state"] == "sent"]
     check(len(sent) == 4, f"three mails and one webhook recorded as sent: {record}")
-    check(any(n["attempts"] == 2 and n["channel"] == "email" for n in sent),
-          f"the mail refused with 451 was sent on its second attempt: {record}")
+    # The server refuses the first DATA it sees: the Acme device's mails and the Globex device's
+    # are judged at about the same time, so either may be the one retried.
+    everyone = relay.ok_json("GET", "/v1/notifications")["notifications"]
+    check(sum(1 for n in everyone if n["channel"] == "email" and n["state"] == "sent" and
+              n["attempts"] == 2) == 1,
+          f"the mail refused with 451 was sent on its second attempt: {everyone}")
     check({n["rule"] for n in sent} == {"service desk", "acme contact"}, f"rules: {record}")
 
     # 3. The webhook, signed.
