@@ -23,11 +23,13 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -406,7 +408,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       std::make_shared<std::atomic<std::size_t>>(0);
   // Each condition is logged once when it starts, not once per connection or per retry.
   std::atomic<bool> at_connection_limit{false};
-  std::atomic<bool> accept_failing{false};
+  // Accept failures come in episodes: even while accepting, odd while accept() fails. Acceptors
+  // run on several threads, so an accept that began before a failure can complete after it; only
+  // one that began inside the episode may end it (else "again" would be logged, then the failure
+  // a second time, though nothing changed).
+  std::atomic<std::uint64_t> accept_episode{0};
 
   Impl(std::vector<asio::io_context*> ctxs, bool strands, ServerOptions opts, RequestHandler h)
       : contexts(std::move(ctxs)),
@@ -604,6 +610,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     while (!stopped) {
       beast::error_code ec;
       tcp::socket socket(ioc);
+      const std::uint64_t episode_at_start = accept_episode.load();
       if (use_strands) {
         socket = co_await acceptor.async_accept(asio::make_strand(ioc), no_throw(ec));
       } else {
@@ -614,17 +621,21 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         // Out of file descriptors (EMFILE, ENFILE) or kernel memory: the connection stays in the
         // listen queue and the next accept would fail at once, a busy loop. Wait a little and
         // keep serving the connections we have; those that end free descriptors.
-        if (!accept_failing.exchange(true)) {
-          std::cerr << "relayd: cannot accept connections on port " << options.port << ": "
-                    << ec.message() << "; retrying every 100 ms (logged once until it works)"
-                    << std::endl;
+        std::uint64_t episode = accept_episode.load();
+        if (episode % 2 == 0 && accept_episode.compare_exchange_strong(episode, episode + 1)) {
+          // One write: the other acceptors' threads log too.
+          std::cerr << "relayd: cannot accept connections on port " + std::to_string(options.port) +
+                           ": " + ec.message() +
+                           "; retrying every 100 ms (logged once until it works)\n"
+                    << std::flush;
         }
         backoff.expires_after(std::chrono::milliseconds(100));
         co_await backoff.async_wait(no_throw(ec));
         continue;
       }
-      if (accept_failing.exchange(false)) {
-        std::cerr << "relayd: accepting connections again" << std::endl;
+      std::uint64_t episode = episode_at_start;
+      if (episode % 2 == 1 && accept_episode.compare_exchange_strong(episode, episode + 1)) {
+        std::cerr << "relayd: accepting connections again\n" << std::flush;
       }
       const std::size_t open = open_connections->fetch_add(1);
       ConnectionSlot slot(open_connections);
