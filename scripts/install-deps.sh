@@ -13,7 +13,7 @@ PACKAGES=(
   python3-aiosmtpd chromium nodejs
 )
 
-# The browser test's one npm package (tests/browser/package-lock.json: playwright-core, pinned).
+# The browser test's npm packages (tests/browser/package-lock.json: playwright-core and axe-core, pinned).
 # Skipped when node_modules already holds the pinned version; npm comes with Node.js builds that
 # bundle it, else from Debian's npm package.
 browser_test_deps() {
@@ -22,14 +22,17 @@ browser_test_deps() {
   want=$(sed -n 's/.*"playwright-core": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)
   have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/playwright-core/package.json" \
     2>/dev/null | head -n 1 || true)
-  if [ -n "$want" ] && [ "$have" = "$want" ]; then
-    echo "install-deps: playwright-core $have present in tests/browser"
+  axe_want=$(sed -n 's/.*"axe-core": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)
+  axe_have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/axe-core/package.json" \
+    2>/dev/null | head -n 1 || true)
+  if [ -n "$want" ] && [ "$have" = "$want" ] && [ "$axe_have" = "$axe_want" ]; then
+    echo "install-deps: playwright-core $have and axe-core $axe_have present in tests/browser"
     return 0
   fi
   if ! command -v npm >/dev/null; then
     $([ "$(id -u)" -ne 0 ] && echo sudo) apt-get install -y -qq --no-install-recommends npm
   fi
-  echo "install-deps: npm ci in tests/browser (playwright-core $want)"
+  echo "install-deps: npm ci in tests/browser (playwright-core $want, axe-core $axe_want)"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
 }
 
