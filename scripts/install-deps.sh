@@ -17,7 +17,7 @@ PACKAGES=(
 # Skipped when node_modules already holds the pinned version; npm comes with Node.js builds that
 # bundle it, else from Debian's npm package.
 browser_test_deps() {
-  local dir want have
+  local dir want have axe_want axe_have
   dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
   want=$(sed -n 's/.*"playwright-core": *"\([^"]*\)".*/\1/p' "$dir/package.json" | head -n 1)
   have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$dir/node_modules/playwright-core/package.json" \

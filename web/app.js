@@ -97,6 +97,15 @@ function toast(message, kind = 'info', ms = kind === 'error' ? 9000 : 3000) {
   setTimeout(() => t.remove(), ms);
 }
 
+/** Says `message` to screen readers once, politely: the focus stays where it is. */
+function announce(message) {
+  const box = document.getElementById('announcer');
+  if (!box) return;
+  box.textContent = '';
+  // A new text node after a clear is read even when the same words come twice.
+  setTimeout(() => { box.textContent = message; }, 50);
+}
+
 let dialogSeq = 0;
 
 /** A modal question; `detail` (optional) says what the action does. Resolves true for `ok`. */
@@ -110,9 +119,13 @@ function confirmDialog(message, { ok = 'Confirm', danger = false, detail = '' } 
         h('div', { class: 'dialog-actions' },
           h('button', { value: 'cancel', class: 'btn' }, 'Cancel'),
           h('button', { value: 'ok', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, testid: 'confirm-ok' }, ok))));
+    // showModal keeps Tab inside the dialog; on close the focus goes back to what opened it.
+    const opener = document.activeElement;
     dlg.addEventListener('close', () => {
       resolve(dlg.returnValue === 'ok');
       dlg.remove();
+      if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+      else if (els.main && els.main.isConnected) els.main.focus();
     });
     document.body.appendChild(dlg);
     dlg.showModal();
@@ -199,16 +212,36 @@ function icon(path) {
 }
 
 function renderShell() {
-  els.live = h('span', { class: 'live live-off', testid: 'live', title: 'Live updates' }, h('span', { class: 'live-dot' }), h('span', { class: 'live-text' }, 'offline'));
-  els.nav = h('nav', { class: 'nav', 'aria-label': 'Main' }, NAV.map((n) => h('a', {
+  els.live = h('span', { class: 'live live-off', testid: 'live', title: 'Live updates', role: 'status' },
+    h('span', { class: 'live-dot', 'aria-hidden': 'true' }), h('span', { class: 'sr-only' }, 'Live updates: '), h('span', { class: 'live-text' }, 'offline'));
+  // Icons are decoration: each link is named by its label, which narrow screens hide visually only.
+  els.nav = h('nav', { class: 'nav', id: 'nav', 'aria-label': 'Main' }, NAV.map((n) => h('a', {
     href: `#/${n.id}`, class: 'nav-link', dataset: { nav: n.id },
+    onclick: () => {
+      if (els.menu.getAttribute('aria-expanded') !== 'true') return;
+      setMenu(false); // the link is hidden with the menu: the focus goes to the page it opens
+      els.main.focus();
+    },
   }, icon(n.icon), h('span', { class: 'nav-label' }, n.label),
   n.id === 'alerts' ? (els.alertBadge = h('span', { class: 'nav-badge', hidden: true, testid: 'nav-alert-count' })) : null)));
+  els.nav.addEventListener('keydown', (ev) => {
+    if (ev.key === 'Escape' && els.menu.getAttribute('aria-expanded') === 'true') {
+      setMenu(false);
+      els.menu.focus();
+    }
+  });
+  // Phones: the navigation folds into this button (style.css shows it below 760 px).
+  els.menu = h('button', {
+    type: 'button', class: 'btn btn-ghost menu-btn', testid: 'menu', 'aria-controls': 'nav', 'aria-expanded': 'false',
+    onclick: () => setMenu(els.menu.getAttribute('aria-expanded') !== 'true'),
+  }, h('span', { class: 'menu-icon', 'aria-hidden': 'true' }), h('span', { class: 'menu-text' }, 'Menu'));
   els.main = h('main', { class: 'main', id: 'main', tabindex: '-1' });
   const roleText = user.role === 'unknown' ? 'role unknown' : user.role;
   replace(app,
+    h('a', { class: 'skip-link', href: '#main', onclick: (ev) => { ev.preventDefault(); els.main.focus(); } }, 'Skip to content'),
     h('header', { class: 'topbar' },
-      h('a', { class: 'brand', href: '#/fleet' }, logo(), h('span', null, 'printrelay'), h('span', { class: 'brand-sub' }, 'Service center')),
+      els.menu,
+      h('a', { class: 'brand', href: '#/fleet', 'aria-label': 'printrelay service center: fleet' }, logo(), h('span', { class: 'brand-name' }, 'printrelay'), h('span', { class: 'brand-sub' }, 'Service center')),
       h('div', { class: 'topbar-right' },
         els.live,
         h('span', { class: 'user', testid: 'user' },
@@ -219,11 +252,22 @@ function renderShell() {
   renderAlertBadge();
 }
 
+function setMenu(open) {
+  if (!els.menu) return;
+  els.menu.setAttribute('aria-expanded', open ? 'true' : 'false');
+  els.nav.classList.toggle('open', open);
+  if (open) {
+    const first = els.nav.querySelector('.nav-link.active') || els.nav.querySelector('.nav-link');
+    if (first) first.focus();
+  }
+}
+
 function renderAlertBadge() {
   if (!els.alertBadge) return;
   if (openAlerts) {
     els.alertBadge.hidden = false;
     els.alertBadge.textContent = openAlerts > 999 ? '999+' : String(openAlerts);
+    els.alertBadge.setAttribute('aria-label', `${openAlerts} open`);
   } else {
     els.alertBadge.hidden = true;
   }
@@ -244,12 +288,22 @@ function setLive(state, detail) {
   }
 }
 
+const FINAL_JOB_STATES = new Set(['succeeded', 'failed', 'cancelled', 'expired']);
+
 function onLive(ev) {
   if (ev.type === 'alert') {
     const a = ev.data && ev.data.alert;
     // Every open or close is announced once, whoever did it (this page included).
-    if (a && ev.data.resolved) ctx.bumpAlertCount(-1);
-    else if (a && a.open !== false) ctx.bumpAlertCount(1);
+    if (a && ev.data.resolved) {
+      ctx.bumpAlertCount(-1);
+      announce(`Alert ${a.code || ''} on ${a.serial || ev.data.serial || 'a device'} closed.`);
+    } else if (a && a.open !== false) {
+      ctx.bumpAlertCount(1);
+      announce(`New alert ${a.code || ''} on ${a.serial || ev.data.serial || 'a device'}.`);
+    }
+  } else if (ev.type === 'job') {
+    const j = ev.data && ev.data.job;
+    if (j && FINAL_JOB_STATES.has(j.state)) announce(`Job ${j.id} (${j.kind}) on ${j.serial}: ${j.state}.`);
   }
   if (view && view.onLive) view.onLive(ev);
 }
@@ -329,6 +383,7 @@ async function route() {
   }
   const root = h('div', { class: 'view' });
   replace(els.main, root);
+  setMenu(false);
   if (!match) {
     root.appendChild(empty('Page not found', `Nothing lives at #/${path}.`));
     return;
