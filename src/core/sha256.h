@@ -1,4 +1,5 @@
-// SHA-256 in plain C++ so that core stays free of I/O and third-party crypto. Used for receipts
+// SHA-256 in plain C++ (with the x86 SHA instructions where the CPU has them) so that core stays
+// free of I/O and third-party crypto. Used for receipts
 // (the relay hashes what it stored; the agent compares with what it sent) and credential hashes.
 #pragma once
 
@@ -17,6 +18,13 @@ std::string to_hex(const std::uint8_t* data, std::size_t n);
 // SHA-256 of data given in pieces (a body streamed to disk, a file read in chunks): update() any
 // number of times, then digest() once. Gives the same result as sha256() of the concatenation,
 // whatever the split. Holds one 64-byte block, never the data.
+namespace detail {
+// For the tests: whether the CPU's SHA instructions are in use, and the digest computed
+// without them (both paths must agree on every input).
+bool sha256_uses_cpu_extensions();
+std::string sha256_hex_portable(std::string_view data);
+}  // namespace detail
+
 class Sha256Hasher {
  public:
   void update(std::string_view data);

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 namespace printrelay {
 
@@ -11,15 +12,36 @@ std::string format_time(TimeMs t) {
   auto day = floor<days>(tp);
   year_month_day ymd{day};
   hh_mm_ss hms{tp - day};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02ld:%02ld:%02lldZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), long(hms.hours().count()),
-                long(hms.minutes().count()), static_cast<long long>(hms.seconds().count()));
-  std::string s(buf);
-  char ms[8];
-  std::snprintf(ms, sizeof ms, ".%03lld", static_cast<long long>(hms.subseconds().count()));
-  s.insert(s.size() - 1, ms);
-  return s;
+  // Digits by hand: every poll answer carries the server's time, and snprintf costs more than
+  // the rest of this put together.
+  char buf[32];
+  char* p = buf;
+  auto put = [&p](long long v, int width) {
+    for (int i = width - 1; i >= 0; --i, v /= 10) p[i] = char('0' + v % 10);
+    p += width;
+  };
+  const int year = int(ymd.year());
+  if (year < 0 || year > 9999) {
+    // Outside what four digits hold (never a real device's clock): the general formatting.
+    std::snprintf(buf, sizeof buf, "%04d", year);
+    p = buf + std::strlen(buf);
+  } else {
+    put(year, 4);
+  }
+  *p++ = '-';
+  put(unsigned(ymd.month()), 2);
+  *p++ = '-';
+  put(unsigned(ymd.day()), 2);
+  *p++ = 'T';
+  put(hms.hours().count(), 2);
+  *p++ = ':';
+  put(hms.minutes().count(), 2);
+  *p++ = ':';
+  put(hms.seconds().count(), 2);
+  *p++ = '.';
+  put(hms.subseconds().count(), 3);
+  *p++ = 'Z';
+  return std::string(buf, p);
 }
 
 Result<TimeMs> parse_time(std::string_view s) {

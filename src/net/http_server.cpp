@@ -228,6 +228,31 @@ class ConnectionSlot {
   std::shared_ptr<std::atomic<std::size_t>> open_;
 };
 
+// The bytes of a response with a Content-Length (after prepare_payload()), as Beast's serializer
+// would write them: status line, the fields in their order, the body.
+std::string serialize_response(const HttpResponseMsg& res) {
+  const std::string_view reason =
+      res.reason().empty() ? http::obsolete_reason(res.result()) : res.reason();
+  std::size_t size = 32 + reason.size() + res.body().size();
+  for (const auto& f : res) size += f.name_string().size() + f.value().size() + 4;
+  std::string wire;
+  wire.reserve(size);
+  wire += res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  wire += std::to_string(res.result_int());
+  wire += ' ';
+  wire += reason;
+  wire += "\r\n";
+  for (const auto& f : res) {
+    wire += f.name_string();
+    wire += ": ";
+    wire += f.value();
+    wire += "\r\n";
+  }
+  wire += "\r\n";
+  wire += res.body();
+  return wire;
+}
+
 bool expects_continue(const http::request_header<>& h) {
   auto it = h.find(http::field::expect);
   return h.version() == 11 && it != h.end() && beast::iequals(it->value(), "100-continue");
@@ -295,7 +320,14 @@ class StreamExchange final : public Exchange {
     response.prepare_payload();
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
     beast::error_code ec;
-    co_await http::async_write(stream_, response, no_throw(ec));
+    if (response.chunked()) {
+      co_await http::async_write(stream_, response, no_throw(ec));
+    } else {
+      // One buffer, one write: Beast's serializer walks a view of many small buffers, a good
+      // part of what an idle poll costs.
+      const std::string wire = serialize_response(response);
+      co_await asio::async_write(stream_, asio::buffer(wire), no_throw(ec));
+    }
     if (ec) failed_ = true;
     close_after_ = !response.keep_alive();
   }
@@ -495,14 +527,22 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         buffer.commit(n);
         if (ec) co_return;  // closed or idle too long
       }
-      lowest.expires_after(std::chrono::seconds(options.header_timeout_s));
       http::request_parser<http::string_body> parser;
       // The parser checks Content-Length against its limit while reading the header, so it
       // starts with the larger limit; other paths are held to the normal one below.
       parser.body_limit(std::max(options.body_limit_bytes, options.large_body_limit_bytes));
       parser.header_limit(kHeaderLimit);
-      // The header first: uploads to the large-body path get their own (larger) limit.
-      co_await http::async_read_header(stream, buffer, parser, no_throw(ec));
+      // The header first: uploads to the large-body path get their own (larger) limit. It has
+      // usually arrived whole with the bytes the idle wait read: parsed here, without an
+      // asynchronous read that would complete at once.
+      if (buffer.size() > 0) {
+        buffer.consume(parser.put(buffer.data(), ec));
+        if (ec == http::error::need_more) ec = {};
+      }
+      if (!ec && !parser.is_header_done()) {
+        lowest.expires_after(std::chrono::seconds(options.header_timeout_s));
+        co_await http::async_read_header(stream, buffer, parser, no_throw(ec));
+      }
       RequestTarget target;
       if (!ec) {
         auto parsed = parse_target(parser.get().target());
@@ -514,8 +554,13 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         target = std::move(*parsed);
         // Before any "100 Continue" and any body byte: a request refused from its header costs
         // no disk and no body reading.
-        if (options.admit) {
-          if (auto refusal = options.admit(parser.get(), target.path, !parser.is_done(), remote)) {
+        const bool has_body = !parser.is_done();
+        const bool body_in_buffer =
+            has_body && parser.content_length() && buffer.size() >= *parser.content_length();
+        const bool large_path = !options.large_body_path_prefix.empty() &&
+                                parser.get().target().starts_with(options.large_body_path_prefix);
+        if (options.admit && (large_path || (has_body && !body_in_buffer))) {
+          if (auto refusal = options.admit(parser.get(), target.path, has_body, remote)) {
             co_await answer_and_close(stream, std::move(*refusal));
             co_return;
           }
@@ -550,8 +595,16 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         }
         spooled = !ec;
       } else if (!ec) {
-        lowest.expires_after(std::chrono::seconds(options.request_timeout_s));
-        co_await http::async_read(stream, buffer, parser, no_throw(ec));
+        // A small body has usually come with its header: taken from the buffer the same way.
+        if (!parser.is_done() && buffer.size() > 0) {
+          parser.eager(true);
+          buffer.consume(parser.put(buffer.data(), ec));
+          if (ec == http::error::need_more) ec = {};
+        }
+        if (!ec && !parser.is_done()) {
+          lowest.expires_after(std::chrono::seconds(options.request_timeout_s));
+          co_await http::async_read(stream, buffer, parser, no_throw(ec));
+        }
         if (!ec) req = parser.release();
       }
       if (ec == http::error::body_limit) {

@@ -95,9 +95,11 @@ using RequestHandler = std::function<boost::asio::awaitable<void>(Exchange&)>;
 // Decides on a request from its header alone: called once the header is read, before any
 // "100 Continue" and before any body byte is read or spooled. `path` is the decoded path (the
 // target was valid), `has_body` whether a body follows (Content-Length > 0 or chunked), `remote`
-// the client's address. A response returned is sent at once (Connection: close) and the
-// connection is closed without reading the body; nullopt lets the request go on. Runs on the
-// connection's thread: it must not block long.
+// the client's address. Not called when nothing is left to save: a body outside the large-body
+// path that arrived whole with its header (the handler judges that request as it would anyway,
+// and a device poll does not pay for its credential check twice). A response returned is sent at
+// once (Connection: close) and the connection is closed without reading the body; nullopt lets the
+// request go on. Runs on the connection's thread: it must not block long.
 using AdmissionHook = std::function<std::optional<HttpResponseMsg>(
     const http::request_header<>& header, const std::string& path, bool has_body,
     const std::string& remote)>;

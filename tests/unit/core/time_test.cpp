@@ -13,6 +13,14 @@ TEST(Time, FormatsAndParsesRoundTrip) {
   EXPECT_EQ(format_time(0), "1970-01-01T00:00:00.000Z");
 }
 
+// Every field zero-padded to its width, milliseconds always three digits.
+TEST(Time, FormatsEveryFieldPadded) {
+  EXPECT_EQ(format_time(1796599999007), "2026-12-06T23:33:19.007Z");
+  EXPECT_EQ(format_time(951782400000), "2000-02-29T00:00:00.000Z");
+  EXPECT_EQ(format_time(253402300799999), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(format_time(-1), "1969-12-31T23:59:59.999Z");
+}
+
 TEST(Time, AcceptsWithoutFractionAndOffsetZero) {
   EXPECT_EQ(*parse_time("1970-01-01T00:00:01Z"), 1000);
   EXPECT_EQ(*parse_time("1970-01-01T00:00:01+00:00"), 1000);
