@@ -6,46 +6,18 @@
 #include <fstream>
 #include <sstream>
 
-#include "../agent/fake_relay.h"
-#include "../agent/temp_dir.h"
 #include "cli/relayctl.h"
 #include "cli/render.h"
 #include "cli/requests.h"
 #include "cli/signing_keys.h"
 #include "core/sha256.h"
 #include "net/signing.h"
+#include "relayctl_fixture.h"
 
 namespace printrelay::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr TimeMs kNow = 1'795'428'000'789;  // 2026-11-23T10:00:00.789Z
-
-struct Run {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Run run(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
-  std::ostringstream out, err;
-  args.insert(args.begin(), "relayctl");
-  Console console{out, err,
-                  [env](const char* name) -> std::optional<std::string> {
-                    auto it = env.find(name);
-                    if (it == env.end()) return std::nullopt;
-                    return it->second;
-                  },
-                  [] { return kNow; }};
-  int rc = run_relayctl(int(args.size()), args.data(), console);
-  return {rc, out.str(), err.str()};
-}
-
-std::string text_of(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 TEST(ArtifactPushCall, SignsTheManifestOfTheBytes) {
   auto key = make_signing_key();
@@ -167,25 +139,17 @@ TEST(RelayctlKeys, CreateThenListLocally) {
   EXPECT_EQ(run({"keys", "list"}).rc, kExitUsage);             // no --dir, variable or HOME
 }
 
-class RelayctlArtifactPush : public ::testing::Test {
+// A relay that keeps the last artifact pushed and lists it.
+class RelayctlArtifactPush : public RelayctlFixture {
  protected:
+  RelayctlArtifactPush() : RelayctlFixture("vendor") {}
+
   void SetUp() override {
-    ASSERT_TRUE(create_key_files(keys_dir_, "vendor"));
+    RelayctlFixture::SetUp();
     std::ofstream(file_, std::ios::binary) << payload_;
   }
 
-  std::map<std::string, std::string> env() const {
-    return {{"PRINTRELAY_URL", relay_.url()},
-            {"PRINTRELAY_TOKEN", "at_admin"},
-            {"PRINTRELAY_KEYS_DIR", keys_dir_}};
-  }
-
-  testing::TempDir tmp_;
-  const std::string keys_dir_ = (tmp_.path() / "keys").string();
-  const std::string file_ = (tmp_.path() / "relayd-0.2.0").string();
-  const std::string payload_ = std::string(200000, 'r') + std::string("\n\0\xff binary", 10);
-  Json answer_;
-  testing::FakeRelay relay_{[this](const testing::FakeRequest& req) {
+  testing::FakeResponse answer(const testing::FakeRequest& req) override {
     if (req.method == "GET") {
       return testing::FakeResponse{200, Json{{"artifacts", Json::array({answer_})}}.dump()};
     }
@@ -193,7 +157,11 @@ class RelayctlArtifactPush : public ::testing::Test {
     answer_ = manifest;
     answer_["signature"] = req.headers.at("x-artifact-signature");
     return testing::FakeResponse{201, Json{{"artifact", answer_}}.dump()};
-  }};
+  }
+
+  const std::string file_ = (tmp_.path() / "relayd-0.2.0").string();
+  const std::string payload_ = std::string(200000, 'r') + std::string("\n\0\xff binary", 10);
+  Json answer_;
 };
 
 TEST_F(RelayctlArtifactPush, UploadsTheBytesWithSignedManifestHeaders) {
@@ -207,8 +175,8 @@ TEST_F(RelayctlArtifactPush, UploadsTheBytesWithSignedManifestHeaders) {
   EXPECT_NE(r.err.find("uploaded "), std::string::npos) << r.err;
 
   // The fake relay records a request after answering it.
-  relay_.wait_for([](const auto& r) { return !r.empty(); });
-  auto requests = relay_.requests();
+  relay_->wait_for([](const auto& r) { return !r.empty(); });
+  auto requests = relay_->requests();
   ASSERT_EQ(requests.size(), 1u);
   const auto& put = requests[0];
   EXPECT_EQ(put.method, "PUT");
@@ -221,10 +189,9 @@ TEST_F(RelayctlArtifactPush, UploadsTheBytesWithSignedManifestHeaders) {
   EXPECT_EQ((*manifest)["sha256"], sha);
   EXPECT_EQ((*manifest)["size"], payload_.size());
   EXPECT_EQ((*manifest)["signed_at"], "2026-11-23T10:00:00Z");
-  const std::string public_pem = text_of(fs::path(keys_dir_) / "vendor.pub");
-  EXPECT_EQ((*manifest)["key_id"], *key_id(public_pem));
+  EXPECT_EQ((*manifest)["key_id"], *key_id(public_pem()));
   auto verified = verify_text(put.headers.at("x-artifact-manifest"),
-                              put.headers.at("x-artifact-signature"), public_pem);
+                              put.headers.at("x-artifact-signature"), public_pem());
   ASSERT_TRUE(verified) << verified.error().message;
   EXPECT_TRUE(*verified);
 
@@ -247,7 +214,7 @@ TEST_F(RelayctlArtifactPush, JsonPrintsTheRelaysAnswer) {
 }
 
 TEST_F(RelayctlArtifactPush, LocalProblemsAreUsageErrorsAndSendNothing) {
-  auto push = [&](std::vector<const char*> extra, std::map<std::string, std::string> e) {
+  auto push = [&](std::vector<const char*> extra, const Env& e) {
     std::vector<const char*> args = {"artifact", "push", file_.c_str()};
     args.insert(args.end(), extra.begin(), extra.end());
     return run(args, e);
@@ -268,7 +235,7 @@ TEST_F(RelayctlArtifactPush, LocalProblemsAreUsageErrorsAndSendNothing) {
                      env());
   EXPECT_EQ(missing.rc, kExitUsage);
   EXPECT_NE(missing.err.find("cannot read /nonexistent/file"), std::string::npos) << missing.err;
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 }
 
 TEST_F(RelayctlArtifactPush, RelayRefusalIsExit1WithItsMessage) {

@@ -6,65 +6,24 @@
 #include <fstream>
 #include <sstream>
 
-#include "../agent/fake_relay.h"
-#include "../agent/temp_dir.h"
 #include "cli/job_signing.h"
 #include "cli/relayctl.h"
 #include "cli/signing_keys.h"
 #include "core/firmware_job.h"
 #include "core/time.h"
 #include "net/signing.h"
+#include "relayctl_fixture.h"
 
 namespace printrelay::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr TimeMs kNow = 1'795'428'000'789;  // 2026-11-23T10:00:00.789Z
 const std::string kMainSha(64, 'a');
 
-struct Run {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Run run(std::vector<const char*> args, std::map<std::string, std::string> env) {
-  std::ostringstream out, err;
-  args.insert(args.begin(), "relayctl");
-  Console console{out, err,
-                  [env](const char* name) -> std::optional<std::string> {
-                    auto it = env.find(name);
-                    if (it == env.end()) return std::nullopt;
-                    return it->second;
-                  },
-                  [] { return kNow; }};
-  int rc = run_relayctl(int(args.size()), args.data(), console);
-  return {rc, out.str(), err.str()};
-}
-
-std::string text_of(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // A relay that knows one firmware image, echoes created jobs and plans `targets_` devices.
-class RelayctlFirmware : public ::testing::Test {
+class RelayctlFirmware : public RelayctlFixture {
  protected:
-  void SetUp() override { ASSERT_TRUE(create_key_files(keys_dir_, "center")); }
+  RelayctlFirmware() : RelayctlFixture("center") {}
 
-  std::map<std::string, std::string> env() const {
-    return {{"PRINTRELAY_URL", relay_.url()},
-            {"PRINTRELAY_TOKEN", "at_admin"},
-            {"PRINTRELAY_KEYS_DIR", keys_dir_}};
-  }
-  std::string public_pem() const { return text_of(fs::path(keys_dir_) / "center.pub"); }
-
-  // The fake relay records a request after answering it: wait until `n` have been recorded.
-  std::vector<testing::FakeRequest> requests(std::size_t n) const {
-    relay_.wait_for([n](const auto& r) { return r.size() >= n; });
-    return relay_.requests();
-  }
   // The body of the last POST /v1/jobs among the first `n` requests.
   Json last_job_body(std::size_t n) const {
     auto all = requests(n);
@@ -114,7 +73,7 @@ class RelayctlFirmware : public ::testing::Test {
         {"waves", {{{"number", 1}, {"serials", serials}}}}};
   }
 
-  testing::FakeResponse answer(const testing::FakeRequest& req) {
+  testing::FakeResponse answer(const testing::FakeRequest& req) override {
     if (req.method == "GET" && req.path == "/v1/artifacts/" + kMainSha) {
       return {200, Json{{"artifact",
                          {{"sha256", kMainSha},
@@ -166,9 +125,6 @@ class RelayctlFirmware : public ::testing::Test {
   }
 
   int targets_ = 3;
-  testing::TempDir tmp_;
-  const std::string keys_dir_ = (tmp_.path() / "keys").string();
-  testing::FakeRelay relay_{[this](const testing::FakeRequest& req) { return answer(req); }};
 };
 
 TEST_F(RelayctlFirmware, FirmwareJobWithoutSignKeyIsAUsageErrorAndSendsNothing) {
@@ -178,7 +134,7 @@ TEST_F(RelayctlFirmware, FirmwareJobWithoutSignKeyIsAUsageErrorAndSendsNothing) 
   EXPECT_NE(r.err.find("a firmware job must be signed by the service center: pass --sign-key NAME"),
             std::string::npos)
       << r.err;
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 
   auto unknown = run({"jobs", "create", "firmware", "--serial", "SIM-1", "--artifact",
                       kMainSha.c_str(), "--sign-key", "nobody"},
@@ -190,7 +146,7 @@ TEST_F(RelayctlFirmware, FirmwareJobWithoutSignKeyIsAUsageErrorAndSendsNothing) 
                         env());
   EXPECT_EQ(bad_window.rc, kExitUsage);
   EXPECT_NE(bad_window.err.find("--forbid"), std::string::npos) << bad_window.err;
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 }
 
 TEST_F(RelayctlFirmware, FirmwareJobIsBuiltFromTheManifestAndSigned) {
@@ -256,7 +212,7 @@ TEST_F(RelayctlFirmware, OtherKindsAreSignedWhenAKeyIsNamedAnywhere) {
   // "sign_key" of the config file
   const std::string config = (tmp_.path() / "relayctl.json").string();
   std::ofstream(config) << Json{
-      {"url", relay_.url()},
+      {"url", relay_->url()},
       {"token", "at_admin"},
       {"sign_key", "center"}}.dump();
   r = run({"jobs", "create", "reboot", "--serial", "SIM-2"},
@@ -338,7 +294,7 @@ TEST_F(RelayctlFirmware, CampaignLocalProblemsSendNothing) {
       env());
   EXPECT_EQ(no_key.rc, kExitUsage);
   EXPECT_NE(no_key.err.find("--sign-key"), std::string::npos) << no_key.err;
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 }
 
 TEST_F(RelayctlFirmware, CampaignPlanPrintsTheObjectList) {

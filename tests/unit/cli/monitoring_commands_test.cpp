@@ -8,52 +8,21 @@
 #include <mutex>
 #include <sstream>
 
-#include "../agent/fake_relay.h"
-#include "../agent/temp_dir.h"
 #include "cli/relayctl.h"
 #include "cli/signing_keys.h"
 #include "core/firmware_job.h"
 #include "core/service_tables.h"
 #include "core/time.h"
 #include "net/signing.h"
+#include "relayctl_fixture.h"
 
 namespace printrelay::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
-constexpr TimeMs kNow = 1'795'428'000'789;  // 2026-11-23T10:00:00.789Z
 constexpr TimeMs kDayMs = 86'400'000;
 const std::string kMain2(64, 'a');   // MX-4070 main 2.0.0
 const std::string kMain19(64, 'b');  // MX-4070 main 1.9.0
 const std::string kAdf1(64, 'c');    // MX-4070 adf 1.0.0
-
-struct Run {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Run run(std::vector<const char*> args, std::map<std::string, std::string> env,
-        const std::string& stdin_text = "") {
-  std::ostringstream out, err;
-  std::istringstream in(stdin_text);
-  args.insert(args.begin(), "relayctl");
-  Console console{out, err,
-                  [env](const char* name) -> std::optional<std::string> {
-                    auto it = env.find(name);
-                    if (it == env.end()) return std::nullopt;
-                    return it->second;
-                  },
-                  [] { return kNow; }, &in};
-  int rc = run_relayctl(int(args.size()), args.data(), console);
-  return {rc, out.str(), err.str()};
-}
-
-std::string text_of(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -72,8 +41,10 @@ Json manifest(const std::string& sha, const std::string& model, const std::strin
           {"signature", std::string(128, 'f')}};
 }
 
-class RelayctlMonitoring : public ::testing::Test {
+class RelayctlMonitoring : public RelayctlFixture {
  protected:
+  RelayctlMonitoring() : RelayctlFixture("center") {}
+
   struct StoredTable {
     std::int64_t revision = 0;
     std::string updated_at;
@@ -81,22 +52,9 @@ class RelayctlMonitoring : public ::testing::Test {
     Json body = Json::array();
   };
 
-  void SetUp() override { ASSERT_TRUE(create_key_files(keys_dir_, "center")); }
-
-  std::map<std::string, std::string> env() const {
-    return {{"PRINTRELAY_URL", relay_.url()},
-            {"PRINTRELAY_TOKEN", "at_admin"},
-            {"PRINTRELAY_KEYS_DIR", keys_dir_}};
-  }
-  std::string public_pem() const { return text_of(fs::path(keys_dir_) / "center.pub"); }
-
-  std::vector<testing::FakeRequest> requests(std::size_t n) const {
-    relay_.wait_for([n](const auto& r) { return r.size() >= n; });
-    return relay_.requests();
-  }
   std::vector<testing::FakeRequest> puts() const {
     std::vector<testing::FakeRequest> out;
-    for (const auto& r : relay_.requests()) {
+    for (const auto& r : relay_->requests()) {
       if (r.method == "PUT") out.push_back(r);
     }
     return out;
@@ -143,7 +101,7 @@ class RelayctlMonitoring : public ::testing::Test {
     return {status, Json{{"error", {{"code", code}, {"message", message}}}}.dump()};
   }
 
-  testing::FakeResponse answer(const testing::FakeRequest& req) {
+  testing::FakeResponse answer(const testing::FakeRequest& req) override {
     std::lock_guard lock(mu_);
     const std::string prefix = "/v1/tables/";
     if (req.method == "GET" && req.path == "/v1/tables") {
@@ -273,9 +231,6 @@ class RelayctlMonitoring : public ::testing::Test {
   std::mutex mu_;
   std::map<std::string, StoredTable> tables_;
   bool someone_else_changes_ = false;
-  testing::TempDir tmp_;
-  const std::string keys_dir_ = (tmp_.path() / "keys").string();
-  testing::FakeRelay relay_{[this](const testing::FakeRequest& req) { return answer(req); }};
 };
 
 // ---------------- tables ----------------
@@ -392,7 +347,7 @@ TEST_F(RelayctlMonitoring, TablesPutBadCsvNamesTheLinesAndSendsNothing) {
   EXPECT_TRUE(contains(r.err, "line 4: expected 3 fields, found 2\n")) << r.err;
   EXPECT_TRUE(contains(r.err, "line 6: code SC545 is listed twice (line 5)\n")) << r.err;
   EXPECT_TRUE(contains(r.err, "nothing was changed\n")) << r.err;
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 
   auto header = run({"tables", "put", "order_codes", "-"}, env(), "code,name\nA,B\n");
   EXPECT_EQ(header.rc, kExitUsage);
@@ -405,7 +360,7 @@ TEST_F(RelayctlMonitoring, TablesPutBadCsvNamesTheLinesAndSendsNothing) {
   auto missing = run({"tables", "put", "troubles", "/nonexistent/t.json"}, env());
   EXPECT_EQ(missing.rc, kExitUsage);
   EXPECT_TRUE(contains(missing.err, "cannot read /nonexistent/t.json")) << missing.err;
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 }
 
 TEST_F(RelayctlMonitoring, TablesPutRefusedByTheRelayPrintsItsMessageAndChangesNothing) {
@@ -483,7 +438,7 @@ TEST_F(RelayctlMonitoring, NotificationsAreTheRecordOfWhatWasSent) {
   auto bad = run({"notifications", "--serial", "SIM 1"}, env());
   EXPECT_EQ(bad.rc, kExitUsage);
   EXPECT_TRUE(contains(bad.err, "--serial must be")) << bad.err;
-  EXPECT_EQ(relay_.requests().size(), 2u);
+  EXPECT_EQ(relay_->requests().size(), 2u);
 }
 
 TEST_F(RelayctlMonitoring, MonitoringShowsVerdictTroublesAndForecasts) {
@@ -656,7 +611,7 @@ TEST_F(RelayctlMonitoring, AuthoriseLocalProblemsSendNothing) {
   EXPECT_EQ(
       run({"firmware", "authorise", "--component", "main=2.0.0", "--sign-key", "center"}, env()).rc,
       kExitUsage);
-  EXPECT_TRUE(relay_.requests().empty());
+  EXPECT_TRUE(relay_->requests().empty());
 }
 
 TEST_F(RelayctlMonitoring, AuthoriseConflictIsReported) {

@@ -1,35 +1,14 @@
 // Command-level behaviour that needs no relay: usage errors, missing settings, unreachable relay.
-#include "cli/relayctl.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <sstream>
+
+#include "cli/relayctl.h"
+#include "relayctl_fixture.h"
 
 namespace printrelay::cli {
 namespace {
-
-struct Run {
-  int rc;
-  std::string out;
-  std::string err;
-};
-
-Run run(std::vector<const char*> args, std::map<std::string, std::string> env = {}) {
-  std::ostringstream out, err;
-  args.insert(args.begin(), "relayctl");
-  Console console{out, err,
-                  [env](const char* name) -> std::optional<std::string> {
-                    auto it = env.find(name);
-                    if (it == env.end()) return std::nullopt;
-                    return it->second;
-                  },
-                  [] { return TimeMs{1'795'000'000'000}; }};
-  int rc = run_relayctl(int(args.size()), args.data(), console);
-  return {rc, out.str(), err.str()};
-}
 
 TEST(Relayctl, MissingUrlIsUsageErrorNamingTheVariable) {
   auto r = run({"devices"});
@@ -44,8 +23,7 @@ TEST(Relayctl, BadArgumentsExit2) {
   EXPECT_EQ(run({}).rc, kExitUsage);
   EXPECT_EQ(run({"nonsense"}).rc, kExitUsage);
   EXPECT_EQ(run({"jobs", "create", "collect", "--serial", "S"}).rc, kExitUsage);  // no --data-sets
-  std::map<std::string, std::string> env = {{"PRINTRELAY_URL", "http://127.0.0.1:1"},
-                                            {"PRINTRELAY_TOKEN", "t"}};
+  const Env env = unreachable_relay_env();
   auto r = run({"jobs", "create", "configure", "--serial", "S", "--set", "novalue"}, env);
   EXPECT_EQ(r.rc, kExitUsage);
   EXPECT_NE(r.err.find("key=value"), std::string::npos) << r.err;
@@ -57,8 +35,7 @@ TEST(Relayctl, BadArgumentsExit2) {
 }
 
 TEST(Relayctl, UnreachableRelayExit1) {
-  std::map<std::string, std::string> env = {{"PRINTRELAY_URL", "http://127.0.0.1:1"},
-                                            {"PRINTRELAY_TOKEN", "t"}};
+  const Env env = unreachable_relay_env();
   auto r = run({"devices"}, env);
   EXPECT_EQ(r.rc, kExitFailed);
   EXPECT_EQ(r.err.rfind("error: cannot reach relay at http://127.0.0.1:1: ", 0), 0u) << r.err;
@@ -68,8 +45,7 @@ TEST(Relayctl, UnreachableRelayExit1) {
 }
 
 TEST(Relayctl, BillingChecksThePeriodBeforeCallingTheRelay) {
-  std::map<std::string, std::string> env = {{"PRINTRELAY_URL", "http://127.0.0.1:1"},
-                                            {"PRINTRELAY_TOKEN", "t"}};
+  const Env env = unreachable_relay_env();
   EXPECT_EQ(run({"billing"}, env).rc, kExitUsage);
   EXPECT_EQ(run({"billing", "export", "--to", "-0s"}, env).rc, kExitUsage);  // no --from
   auto r = run({"billing", "export", "--from", "last month", "--to", "-0s"}, env);
@@ -91,8 +67,7 @@ TEST(Relayctl, ImportValidatesWholeFileBeforeSending) {
                          "SIM-1,MX,,,,c1\n"
                          "SIM 2,MX,,,,c2\n";
   // The URL is unreachable: a validation failure must be reported before any connection.
-  auto r = run({"registrations", "import", path.c_str()},
-               {{"PRINTRELAY_URL", "http://127.0.0.1:1"}, {"PRINTRELAY_TOKEN", "t"}});
+  auto r = run({"registrations", "import", path.c_str()}, unreachable_relay_env());
   std::filesystem::remove(path);
   EXPECT_EQ(r.rc, kExitUsage);
   EXPECT_NE(r.err.find("line 3: serial"), std::string::npos) << r.err;
