@@ -254,7 +254,12 @@ void finish_or_resume_updates(Relay& relay, RelayUpdater& updater, const std::st
               << std::endl;
     unsetenv(kUpdateJobEnv);
   }
-  for (const auto& job : relay.store().open_jobs(relay_id)) {
+  auto own = relay.store().open_jobs(relay_id);
+  if (!own) {
+    throw std::runtime_error("cannot read this relay's own jobs (relay-update): " +
+                             own.error().message);
+  }
+  for (const auto& job : *own) {
     if (job.kind != JobKind::kRelayUpdate) continue;
     if (job.state == JobState::kRunning) {
       Json ev{{"event_id", "ru-" + job.id + "-failed"},
@@ -483,7 +488,8 @@ int run_serve(const RunOptions& o) {
     tick.async_wait([&](boost::system::error_code ec) {
       if (ec) return;
       relay.flush_sightings();
-      relay.expire_jobs(now_ms());
+      if (auto expired = relay.expire_jobs(now_ms()); !expired)
+        std::cerr << "relayd: cannot expire jobs now: " << expired.error().message << std::endl;
       schedule();
     });
   };
@@ -509,7 +515,9 @@ int run_serve(const RunOptions& o) {
     upstream->start();
     std::cout << "relayd: child of";
     for (const auto& u : o.upstream) std::cout << " " << u;
-    std::cout << " (" << store->count_upstream() << " items waiting to go up)" << std::endl;
+    auto waiting = store->count_upstream();
+    std::cout << " (" << (waiting ? std::to_string(*waiting) : "unknown number of")
+              << " items waiting to go up)" << std::endl;
   }
   std::vector<std::thread> pool;
   for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });

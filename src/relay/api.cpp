@@ -498,7 +498,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (res == "devices" && (method == http::verb::get || method == http::verb::post)) {
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/devices";
-      return ok_reply(200, relay_.list_devices(ex.query_value("q"), ex.query_value("state"), now));
+      return result_reply(relay_.list_devices(ex.query_value("q"), ex.query_value("state"), now));
     }
     if (seg.size() == 3 && method == http::verb::get) {
       route_name = "/v1/devices/{serial}";
@@ -527,7 +527,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     Campaigns& campaigns = *options_.campaigns;
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/campaigns";
-      return ok_reply(200, campaigns.list(now));
+      return result_reply(campaigns.list(now));
     }
     if (seg.size() == 3 && method == http::verb::get) {
       route_name = "/v1/campaigns/{id}";
@@ -592,7 +592,9 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (res == "alerts") {
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/alerts";
-      Json alerts = relay_.list_alerts(ex.query_value("serial"), flag("all"));
+      auto listed = relay_.list_alerts(ex.query_value("serial"), flag("all"));
+      if (!listed) return error_reply(listed.error());
+      Json alerts = std::move(*listed);
       // The error-content table's text and what to do, for the dispatcher (seed 002).
       if (options_.monitoring && alerts.contains("alerts")) {
         for (auto& a : alerts["alerts"]) {
@@ -614,12 +616,12 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
     if (res == "notifications" && seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/notifications";
       const std::string limit = ex.query_value("limit");
-      return ok_reply(200, mc.list_notifications(ex.query_value("serial"),
-                                                 limit.empty() ? 200 : std::atoi(limit.c_str())));
+      return result_reply(mc.list_notifications(ex.query_value("serial"),
+                                                limit.empty() ? 200 : std::atoi(limit.c_str())));
     }
     if (res == "tables" && seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/tables";
-      return ok_reply(200, mc.list_tables());
+      return result_reply(mc.list_tables());
     }
     if (res == "tables" && seg.size() == 3 && method == http::verb::get) {
       route_name = "/v1/tables/{name}";
@@ -636,7 +638,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (res == "registrations") {
     if (seg.size() == 2 && method == http::verb::get) {
       route_name = "/v1/registrations";
-      return ok_reply(200, relay_.list_registrations());
+      return result_reply(relay_.list_registrations());
     }
     if (seg.size() == 2 && method == http::verb::post) {
       route_name = "/v1/registrations";
@@ -667,7 +669,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   if (res == "credentials" && seg.size() == 2) {
     route_name = "/v1/credentials";
     if (auto e = need(Role::kAdmin)) return error_reply(*e);
-    if (method == http::verb::get) return ok_reply(200, relay_.list_credentials());
+    if (method == http::verb::get) return result_reply(relay_.list_credentials());
     if (method == http::verb::post) {
       auto body = body_json();
       if (!body) return error_reply(body.error());
@@ -696,7 +698,7 @@ RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   }
   if (res == "relays" && seg.size() == 2) {
     route_name = "/v1/relays";
-    if (method == http::verb::get) return ok_reply(200, children_.list(now));
+    if (method == http::verb::get) return result_reply(children_.list(now));
     if (method == http::verb::post) {
       if (auto e = need(Role::kAdmin)) return error_reply(*e);
       auto body = body_json();
@@ -829,8 +831,26 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
         json_response(req, http_status(parsed.error().kind), error_json(parsed.error())));
     co_return http_status(parsed.error().kind);
   }
-  auto answer = children_.sync(child_id, *parsed, now_ms());
+  auto synced = children_.sync(child_id, *parsed, now_ms());
+  if (!synced) {
+    co_await ex.respond(
+        json_response(req, http_status(synced.error().kind), error_json(synced.error())));
+    co_return http_status(synced.error().kind);
+  }
+  SyncAnswer answer = std::move(*synced);
   int status = 200;
+  // A sync is held only when it brought no items, so a downward read that fails while held
+  // loses nothing: the wait ends with that error and the child syncs again.
+  auto read_downward = [&]() -> bool {
+    auto down = children_.downward(child_id, *parsed, now_ms());
+    if (down) {
+      answer = std::move(*down);
+      return true;
+    }
+    status = http_status(down.error().kind);
+    answer.body = error_json(down.error());
+    return false;
+  };
   if (!answer.has_news && parsed->wait_s > 0) {
     LongPollSlot slot(long_polls_, options_.max_long_polls);
     if (slot) {
@@ -841,8 +861,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
       HeldWait held(feed_, std::move(keys), "relay:" + child_id,
                     co_await asio::this_coro::executor);
       // Anything that became deliverable between the first answer and the watch is seen here.
-      answer = children_.downward(child_id, *parsed, now_ms());
-      if (!answer.has_news && !held.replaced()) {
+      if (read_downward() && !answer.has_news && !held.replaced()) {
         held.timer().expires_after(std::chrono::seconds(parsed->wait_s));
         boost::system::error_code ec;
         co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -851,7 +870,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
           status = revoked->status;
           answer.body = std::move(revoked->body);
         } else {
-          answer = children_.downward(child_id, *parsed, now_ms());
+          read_downward();
         }
       }
       if (status == 200) {
@@ -882,11 +901,15 @@ std::optional<RelayApi::Reply> RelayApi::revoked_while_held(const HttpRequestMsg
 
 asio::awaitable<int> RelayApi::answer_held_poll(Exchange& ex, const std::string& serial) {
   const auto& req = ex.request();
-  const std::optional<Reply> revoked = revoked_while_held(req, serial);
-  const int status = revoked ? revoked->status : 200;
-  HttpResponseMsg res =
-      revoked ? make_response(req, *revoked)
-              : raw_json_response(req, 200, relay_.poll_answer(serial, now_ms()).body);
+  std::optional<Reply> refused = revoked_while_held(req, serial);
+  std::optional<Result<PollAnswer>> answer;
+  if (!refused) {
+    answer.emplace(relay_.poll_answer(serial, now_ms()));
+    if (!*answer) refused = error_reply(answer->error());
+  }
+  const int status = refused ? refused->status : 200;
+  HttpResponseMsg res = refused ? make_response(req, *refused)
+                                : raw_json_response(req, 200, std::move((*answer)->body));
   co_await ex.respond(std::move(res));
   co_return status;
 }
@@ -920,7 +943,9 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
     auto executor = co_await asio::this_coro::executor;
     HeldWait held(feed_, std::move(keys), "device:" + serial, executor);
     // A job created between the first answer and the watch must not be missed.
-    if (!held.replaced() && !relay_.has_deliverable_jobs(serial, now_ms())) {
+    // A failed read answers now: the answer then reports the failure, and the device retries.
+    auto due = held.replaced() ? Result<bool>(true) : relay_.has_deliverable_jobs(serial, now_ms());
+    if (due && !*due) {
       held.timer().expires_after(std::chrono::seconds(wait_s));
       boost::system::error_code ec;
       co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -991,14 +1016,28 @@ asio::awaitable<int> RelayApi::stream_events(Exchange& ex, const std::string& cr
 }
 
 std::string RelayApi::metrics_text() {
-  return metrics_.render(
-      {{"printrelay_devices_seen", double(relay_.devices_seen())},
-       {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
-       {"printrelay_sse_clients", double(feed_.subscribers())},
-       {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())},
-       {"printrelay_open_jobs", double(relay_.open_job_count())},
-       {"printrelay_upstream_backlog",
-        relay_.options().forward_upstream ? double(relay_.store().count_upstream()) : 0.0}});
+  std::map<std::string, double> gauges{
+      {"printrelay_devices_seen", double(relay_.devices_seen())},
+      {"printrelay_long_polls_waiting", double(feed_.waiting_devices())},
+      {"printrelay_sse_clients", double(feed_.subscribers())},
+      {"printrelay_bulk_uploads_inflight", double(bulk_inflight_.load())}};
+  // A gauge the store cannot answer is left out (absent, not a false zero), and
+  // printrelay_store_readable says why: what an alert rule keys on.
+  bool readable = true;
+  if (auto open = relay_.open_job_count(); open) {
+    gauges["printrelay_open_jobs"] = double(*open);
+  } else {
+    readable = false;
+  }
+  if (!relay_.options().forward_upstream) {
+    gauges["printrelay_upstream_backlog"] = 0.0;
+  } else if (auto backlog = relay_.store().count_upstream(); backlog) {
+    gauges["printrelay_upstream_backlog"] = double(*backlog);
+  } else {
+    readable = false;
+  }
+  gauges["printrelay_store_readable"] = readable ? 1.0 : 0.0;
+  return metrics_.render(gauges);
 }
 
 asio::awaitable<void> RelayApi::serve_metrics(Exchange& ex) {

@@ -18,9 +18,10 @@ MeterReading reading_of(const StoredReport& r) {
   return MeterReading{r.report.created_at, flatten_counters(r.report.body)};
 }
 
-// The device's last counters reading before `before` (by its own time), if any.
-std::optional<MeterReading> last_reading_before(Store& store, const std::string& serial,
-                                                TimeMs before) {
+// The device's last counters reading before `before` (by its own time), if any. A bill computed
+// from a read that failed would be wrong, not short: every read error ends the export.
+Result<std::optional<MeterReading>> last_reading_before(Store& store, const std::string& serial,
+                                                        TimeMs before) {
   ReportQuery q;
   q.serial = serial;
   q.kind = "counters";
@@ -28,20 +29,21 @@ std::optional<MeterReading> last_reading_before(Store& store, const std::string&
   q.limit = kLatestCandidates;
   q.since = before - kLookBackMs;
   auto found = store.list_reports(q);
-  if (found.empty()) {
+  if (found && found->empty()) {
     q.since.reset();
     found = store.list_reports(q);
   }
-  if (found.empty()) return std::nullopt;
-  auto newest = std::max_element(found.begin(), found.end(), [](const auto& a, const auto& b) {
+  if (!found) return found.error();
+  if (found->empty()) return std::optional<MeterReading>();
+  auto newest = std::max_element(found->begin(), found->end(), [](const auto& a, const auto& b) {
     return a.report.created_at < b.report.created_at;
   });
-  return reading_of(*newest);
+  return std::optional<MeterReading>(reading_of(*newest));
 }
 
 // Every counters reading in the period, by device, in reception order.
-std::map<std::string, std::vector<MeterReading>> readings_in(Store& store,
-                                                             const BillingQuery& query) {
+Result<std::map<std::string, std::vector<MeterReading>>> readings_in(Store& store,
+                                                                     const BillingQuery& query) {
   std::map<std::string, std::vector<MeterReading>> by_serial;
   ReportQuery q;
   q.serial = query.serial;
@@ -52,9 +54,10 @@ std::map<std::string, std::vector<MeterReading>> readings_in(Store& store,
   q.limit = kPageSize;
   while (true) {
     auto page = store.list_reports(q);
-    for (const auto& r : page) by_serial[r.serial].push_back(reading_of(r));
-    if (page.size() < std::size_t(kPageSize)) return by_serial;
-    q.after_seq = page.back().seq;
+    if (!page) return page.error();
+    for (const auto& r : *page) by_serial[r.serial].push_back(reading_of(r));
+    if (page->size() < std::size_t(kPageSize)) return by_serial;
+    q.after_seq = page->back().seq;
   }
 }
 
@@ -91,7 +94,9 @@ Result<BillingQuery> parse_billing_query(const std::map<std::string, std::string
 }
 
 Result<std::vector<BillingRow>> billing_export(Store& store, const BillingQuery& query) {
-  auto in_period = readings_in(store, query);
+  auto read = readings_in(store, query);
+  if (!read) return read.error();
+  auto& in_period = *read;
   std::map<std::string, BillingDevice> devices;
   auto describe = [&](const Device* d, const Registration* r) {
     const std::string& serial = d ? d->serial : r->serial;
@@ -104,11 +109,17 @@ Result<std::vector<BillingRow>> billing_export(Store& store, const BillingQuery&
     b.place = r->place;
   };
   if (query.serial.empty()) {
-    for (const auto& d : store.list_devices()) describe(&d, nullptr);
-    for (const auto& r : store.list_registrations()) describe(nullptr, &r);
+    auto all_devices = store.list_devices();
+    if (!all_devices) return all_devices.error();
+    for (const auto& d : *all_devices) describe(&d, nullptr);
+    auto regs = store.list_registrations();
+    if (!regs) return regs.error();
+    for (const auto& r : *regs) describe(nullptr, &r);
   } else {
     auto d = store.get_device(query.serial);
+    if (!d && d.error().kind != ErrorKind::kNotFound) return d.error();
     auto r = store.get_registration(query.serial);
+    if (!r && r.error().kind != ErrorKind::kNotFound) return r.error();
     if (d) describe(&*d, nullptr);
     if (r) describe(nullptr, &*r);
   }
@@ -121,9 +132,9 @@ Result<std::vector<BillingRow>> billing_export(Store& store, const BillingQuery&
   for (const auto& [serial, device] : devices) {
     if (!query.customer.empty() && device.customer != query.customer) continue;
     std::vector<MeterReading> readings;
-    if (auto before = last_reading_before(store, serial, query.period.from)) {
-      readings.push_back(std::move(*before));
-    }
+    auto before = last_reading_before(store, serial, query.period.from);
+    if (!before) return before.error();
+    if (*before) readings.push_back(std::move(**before));
     if (auto it = in_period.find(serial); it != in_period.end()) {
       readings.insert(readings.end(), std::make_move_iterator(it->second.begin()),
                       std::make_move_iterator(it->second.end()));

@@ -82,7 +82,10 @@ void Campaigns::start(TimeMs period_ms) {
       woken_ = false;
       lock.unlock();
       try {
-        advance_all(now_ms_for_campaigns());
+        if (auto st = advance_all(now_ms_for_campaigns()); !st) {
+          // The store is away: the next round tries again.
+          std::fprintf(stderr, "campaigns: %s\n", st.error().message.c_str());
+        }
       } catch (const std::exception& e) {
         // A store failure (database away) must not end the worker; the next round tries again.
         std::fprintf(stderr, "campaigns: %s\n", e.what());
@@ -212,10 +215,14 @@ Result<Json> Campaigns::make_plan(const Json& body, TimeMs now) {
   // Candidates: the serials given, or every registered or enrolled device, with the versions and
   // last-seen times the relay holds in memory written through first.
   relay_.flush_sightings();
+  auto listed_regs = store_.list_registrations();
+  if (!listed_regs) return listed_regs.error();
   std::map<std::string, Registration> regs;
-  for (auto& r : store_.list_registrations()) regs[r.serial] = std::move(r);
+  for (auto& r : *listed_regs) regs[r.serial] = std::move(r);
+  auto listed_devices = store_.list_devices();
+  if (!listed_devices) return listed_devices.error();
   std::map<std::string, Device> devices;
-  for (auto& d : store_.list_devices()) devices[d.serial] = std::move(d);
+  for (auto& d : *listed_devices) devices[d.serial] = std::move(d);
   std::vector<std::string> candidates = explicit_serials;
   if (candidates.empty()) {
     std::set<std::string> all;
@@ -278,8 +285,10 @@ Result<Json> Campaigns::make_plan(const Json& body, TimeMs now) {
       exclude("up to date", "already runs the target versions");
       continue;
     }
+    auto open = store_.open_jobs(serial);
+    if (!open) return open.error();
     std::string under_way;
-    for (const auto& j : store_.open_jobs(serial)) {
+    for (const auto& j : *open) {
       if (j.kind == JobKind::kFirmware) under_way = j.id;
     }
     if (!under_way.empty()) {
@@ -503,13 +512,16 @@ bool Campaigns::advance(const std::string& id, TimeMs now) {
   return false;
 }
 
-void Campaigns::advance_all(TimeMs now) {
-  for (const auto& c : store_.list_campaigns()) {
+Status Campaigns::advance_all(TimeMs now) {
+  auto campaigns = store_.list_campaigns();
+  if (!campaigns) return campaigns.error();
+  for (const auto& c : *campaigns) {
     if (c.state != "running") continue;
     // One change per round (a wave start, then its jobs) until nothing changes.
     for (int i = 0; i < 4 && advance(c.id, now); ++i) {
     }
   }
+  return ok_status();
 }
 
 Json Campaigns::view(const CampaignRecord& c, TimeMs now, bool full) {
@@ -603,9 +615,11 @@ Json Campaigns::view(const CampaignRecord& c, TimeMs now, bool full) {
   return out;
 }
 
-Json Campaigns::list(TimeMs now) {
+Result<Json> Campaigns::list(TimeMs now) {
+  auto campaigns = store_.list_campaigns();
+  if (!campaigns) return campaigns.error();
   Json rows = Json::array();
-  for (const auto& c : store_.list_campaigns()) rows.push_back(view(c, now, false));
+  for (const auto& c : *campaigns) rows.push_back(view(c, now, false));
   return Json{{"campaigns", rows}};
 }
 

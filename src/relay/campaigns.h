@@ -46,13 +46,13 @@ class Campaigns {
 
   Result<Json> plan(const Json& body, TimeMs now);
   Result<Json> create(const Json& body, const std::string& user, TimeMs now);
-  Json list(TimeMs now);
+  Result<Json> list(TimeMs now);
   Result<Json> get(const std::string& id, TimeMs now);
   Result<Json> resume(const std::string& id, const std::string& user, TimeMs now);
   Result<Json> cancel(const std::string& id, const std::string& user, TimeMs now);
 
   // Re-judges every running campaign now (the worker calls this; tests may too).
-  void advance_all(TimeMs now);
+  Status advance_all(TimeMs now);
 
  private:
   Result<Json> make_plan(const Json& body, TimeMs now);

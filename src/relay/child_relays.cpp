@@ -99,8 +99,11 @@ Json refusal(const Error& e) { return error_json(e)["error"]; }
 
 }  // namespace
 
-SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req, TimeMs now) {
-  auto mine = view(child_id, now);
+Result<SyncAnswer> ChildRelays::sync(const std::string& child_id, const SyncRequest& req,
+                                     TimeMs now) {
+  auto view_now = view(child_id, now);
+  if (!view_now) return view_now.error();  // nothing taken: the child sends it all again
+  const auto& mine = *view_now;
   std::int64_t acked = 0;
   Json rejected = Json::array();
   Json receipts = Json::array();
@@ -185,7 +188,11 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
     seen.devices = req.serials.size();
     seen.items += static_cast<std::int64_t>(req.items.size());
   }
-  SyncAnswer answer = downward(child_id, req, now);
+  // If the downward part cannot be read, the child is told unavailable and sends the items
+  // again; every item kind is taken once (report ids, event ids, a repeated enrolment).
+  auto down = downward(child_id, req, now);
+  if (!down) return down.error();
+  SyncAnswer answer = std::move(*down);
   answer.body["acked_seq"] = acked;
   answer.body["rejected"] = std::move(rejected);
   answer.body["receipts"] = std::move(receipts);
@@ -194,8 +201,11 @@ SyncAnswer ChildRelays::sync(const std::string& child_id, const SyncRequest& req
   return answer;
 }
 
-SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest& req, TimeMs now) {
-  auto mine = view(child_id, now);
+Result<SyncAnswer> ChildRelays::downward(const std::string& child_id, const SyncRequest& req,
+                                         TimeMs now) {
+  auto view_now = view(child_id, now);
+  if (!view_now) return view_now.error();
+  const auto& mine = *view_now;
   SyncAnswer answer;
   Json jobs = Json::array();
   std::vector<std::string> targets;
@@ -204,7 +214,9 @@ SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest&
   }
   targets.push_back(child_id);  // jobs for the child relay itself (claim 27: relay-update)
   for (const auto& serial : targets) {
-    for (auto& job : relay_.deliverable_jobs(serial, now)) {
+    auto deliverable = relay_.deliverable_jobs(serial, now);
+    if (!deliverable) return deliverable.error();
+    for (auto& job : *deliverable) {
       if (req.held_jobs.count(job.id)) continue;
       // A failure to record the hop must not keep the job from the device.
       (void)relay_.note_handed_down(job, child_id, now);
@@ -236,19 +248,27 @@ SyncAnswer ChildRelays::downward(const std::string& child_id, const SyncRequest&
   return answer;
 }
 
-std::shared_ptr<const ChildRelays::Fleet> ChildRelays::fleet(TimeMs now) {
+Result<std::shared_ptr<const ChildRelays::Fleet>> ChildRelays::fleet(TimeMs now) {
   const auto epoch = relay_.directory_epoch();
   {
     std::lock_guard lock(mu_);
     if (fleet_ && epoch == fleet_->epoch && now - fleet_->at < 5000 && now >= fleet_->at)
-      return fleet_;
+      return std::shared_ptr<const Fleet>(fleet_);
   }
   auto f = std::make_shared<Fleet>();
   f->epoch = epoch;
   f->at = now;
-  for (auto& r : relay_.store().list_registrations()) f->registrations.emplace(r.serial, r);
-  f->devices = relay_.store().list_devices();
-  for (auto& c : relay_.store().list_admin_credentials()) {
+  // A fleet read in part would send children a directory without some of their devices, and
+  // they would turn those devices away: any failed read fails the whole.
+  auto regs = relay_.store().list_registrations();
+  if (!regs) return regs.error();
+  for (auto& r : *regs) f->registrations.emplace(r.serial, r);
+  auto devices = relay_.store().list_devices();
+  if (!devices) return devices.error();
+  f->devices = std::move(*devices);
+  auto credentials = relay_.store().list_admin_credentials();
+  if (!credentials) return credentials.error();
+  for (auto& c : *credentials) {
     if (c.role == Role::kRelay) f->scopes.emplace(c.name, std::move(c.customers));
   }
   Json fingerprint = Json::array();
@@ -261,17 +281,19 @@ std::shared_ptr<const ChildRelays::Fleet> ChildRelays::fleet(TimeMs now) {
   f->version = sha256_hex(fingerprint.dump()).substr(0, 16);
   std::lock_guard lock(mu_);
   fleet_ = f;
-  return f;
+  return std::shared_ptr<const Fleet>(f);
 }
 
-std::shared_ptr<const ChildRelays::ChildView> ChildRelays::view(const std::string& child_id,
-                                                                TimeMs now) {
-  auto f = fleet(now);
+Result<std::shared_ptr<const ChildRelays::ChildView>> ChildRelays::view(const std::string& child_id,
+                                                                        TimeMs now) {
+  auto read = fleet(now);
+  if (!read) return read.error();
+  const auto& f = *read;
   {
     std::lock_guard lock(mu_);
     if (auto it = views_.find(child_id);
         it != views_.end() && it->second->fleet_version == f->version)
-      return it->second;
+      return std::shared_ptr<const ChildView>(it->second);
   }
   auto v = std::make_shared<ChildView>();
   v->fleet_version = f->version;
@@ -304,13 +326,15 @@ std::shared_ptr<const ChildRelays::ChildView> ChildRelays::view(const std::strin
   v->directory_version = sha256_hex(v->directory.dump()).substr(0, 16);
   std::lock_guard lock(mu_);
   views_[child_id] = v;
-  return v;
+  return std::shared_ptr<const ChildView>(v);
 }
 
-Json ChildRelays::list(TimeMs now) {
+Result<Json> ChildRelays::list(TimeMs now) {
+  auto credentials = relay_.store().list_admin_credentials();
+  if (!credentials) return credentials.error();
   Json out = Json::array();
   std::lock_guard lock(mu_);
-  for (const auto& c : relay_.store().list_admin_credentials()) {
+  for (const auto& c : *credentials) {
     if (c.role != Role::kRelay) continue;
     Json row{{"id", c.name}, {"created_at", format_time(c.created_at)}, {"customers", c.customers}};
     if (auto it = seen_.find(c.name); it != seen_.end()) {

@@ -52,12 +52,13 @@ class ChildRelays {
 
   // Stores the items in order (stopping at the first the store cannot take: the child sends
   // the rest again), then answers downward.
-  SyncAnswer sync(const std::string& child_id, const SyncRequest& req, TimeMs now);
+  // Unavailable when the fleet or the jobs cannot be read.
+  Result<SyncAnswer> sync(const std::string& child_id, const SyncRequest& req, TimeMs now);
   // The downward part alone (after a long-poll wait).
-  SyncAnswer downward(const std::string& child_id, const SyncRequest& req, TimeMs now);
+  Result<SyncAnswer> downward(const std::string& child_id, const SyncRequest& req, TimeMs now);
   // Children known to this node: credentials, and for those that synced since it started, the
   // time, version, devices served and items received.
-  Json list(TimeMs now);
+  Result<Json> list(TimeMs now);
 
  private:
   struct Seen {
@@ -84,8 +85,8 @@ class ChildRelays {
     Json directory;
     bool serves(const std::string& serial) const { return served.count(serial) > 0; }
   };
-  std::shared_ptr<const Fleet> fleet(TimeMs now);
-  std::shared_ptr<const ChildView> view(const std::string& child_id, TimeMs now);
+  Result<std::shared_ptr<const Fleet>> fleet(TimeMs now);
+  Result<std::shared_ptr<const ChildView>> view(const std::string& child_id, TimeMs now);
 
   Relay& relay_;
   std::mutex mu_;

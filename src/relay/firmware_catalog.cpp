@@ -85,8 +85,10 @@ Result<Json> FirmwareCatalog::check(const std::string& serial, const Json& body,
   }
   // Versions that already failed on this device are not offered again (seed 002: the answer
   // comes from the update history as well as the images).
+  auto past = store_.list_firmware_history(serial, 500);
+  if (!past) return past.error();  // an offer must not repeat a version that failed here
   std::set<std::pair<std::string, std::string>> failed;
-  for (const auto& h : store_.list_firmware_history(serial, 500)) {
+  for (const auto& h : *past) {
     if (h.event == "failed") failed.insert({h.component, h.version});
   }
   Json offers = Json::array();
@@ -152,8 +154,10 @@ void FirmwareCatalog::record_result(const Job& job, TimeMs now) {
 
 Result<Json> FirmwareCatalog::history(const std::string& serial, int limit) const {
   if (limit < 1 || limit > 1000) return bad_input("limit must be 1-1000");
+  auto entries = store_.list_firmware_history(serial, limit);
+  if (!entries) return entries.error();
   Json rows = Json::array();
-  for (const auto& h : store_.list_firmware_history(serial, limit)) {
+  for (const auto& h : *entries) {
     rows.push_back({{"id", h.id},
                     {"serial", h.serial},
                     {"at", format_time(h.at)},

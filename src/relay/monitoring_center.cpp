@@ -131,9 +131,11 @@ void MonitoringCenter::stop() {
 
 // ---------------- tables ----------------
 
-Json MonitoringCenter::list_tables() {
+Result<Json> MonitoringCenter::list_tables() {
+  auto listed = store_.list_settings();
+  if (!listed) return listed.error();
   std::map<std::string, SettingsDoc> stored;
-  for (auto& d : store_.list_settings()) stored[d.name] = std::move(d);
+  for (auto& d : *listed) stored[d.name] = std::move(d);
   Json out = Json::array();
   for (const auto& name : service_table_names()) {
     auto it = stored.find(name);
@@ -265,15 +267,18 @@ void MonitoringCenter::judge_loop() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
+    bool judged_all = true;
     try {
-      judge_pending(wall_now());
+      judged_all = judge_pending(wall_now());
     } catch (const std::exception& e) {
       // A store failure here must not end judging for good: logged, tried again next round.
       std::cerr << "relayd: monitoring center: " << e.what() << std::endl;
     }
     lock.lock();
     if (stopping_) break;
-    if (pending_.empty() && pending_events_.empty()) wake_.wait_for(lock, std::chrono::seconds(1));
+    // Work put back because the store could not be read waits a round, not a busy loop.
+    if (!judged_all || (pending_.empty() && pending_events_.empty()))
+      wake_.wait_for(lock, std::chrono::seconds(1));
   }
 }
 
@@ -299,7 +304,7 @@ void MonitoringCenter::run_once(TimeMs now) {
   deliver_due(now);
 }
 
-void MonitoringCenter::judge_pending(TimeMs now) {
+bool MonitoringCenter::judge_pending(TimeMs now) {
   std::map<std::string, Pending> work;
   std::vector<Event> events;
   {
@@ -309,11 +314,23 @@ void MonitoringCenter::judge_pending(TimeMs now) {
   }
   const auto t = tables(now);
   for (const auto& e : events) notify(e, *t, now);
-  for (const auto& [serial, p] : work) judge(serial, p.kinds, *t, now);
+  bool judged_all = true;
+  for (const auto& [serial, p] : work) {
+    if (auto st = judge(serial, p.kinds, *t, now); !st) {
+      // The device's reports are stored; only their judgment waits for the store to answer.
+      std::cerr << "relayd: monitoring center: cannot judge " << serial << " now ("
+                << st.error().message << "); trying again" << std::endl;
+      std::lock_guard lock(mu_);
+      pending_[serial].kinds.insert(p.kinds.begin(), p.kinds.end());
+      judged_all = false;
+    }
+  }
+  return judged_all;
 }
 
-std::vector<Report> MonitoringCenter::history(const std::string& serial,
-                                              const std::vector<std::string>& kinds, TimeMs now) {
+Result<std::vector<Report>> MonitoringCenter::history(const std::string& serial,
+                                                      const std::vector<std::string>& kinds,
+                                                      TimeMs now) {
   std::vector<Report> out;
   for (const auto& kind : kinds) {
     ReportQuery q;
@@ -321,42 +338,52 @@ std::vector<Report> MonitoringCenter::history(const std::string& serial,
     q.kind = kind;
     q.since = now - options_.history_ms;
     q.limit = 1000;
-    for (auto& r : store_.list_reports(q)) out.push_back(std::move(r.report));
+    auto reports = store_.list_reports(q);
+    if (!reports) return reports.error();
+    for (auto& r : *reports) out.push_back(std::move(r.report));
   }
   return out;
 }
 
-void MonitoringCenter::judge(const std::string& serial, const std::set<std::string>& kinds,
-                             const Tables& t, TimeMs now) {
+Status MonitoringCenter::judge(const std::string& serial, const std::set<std::string>& kinds,
+                               const Tables& t, TimeMs now) {
   auto device = store_.get_device(serial);
-  if (!device) return;
-  if (kinds.count("structure")) check_structure(serial, *device, t, now);
-  if (kinds.count("supplies")) check_supplies(serial, *device, t, now);
+  if (!device) {
+    // A device deleted since its reports came has nothing left to judge.
+    if (device.error().kind == ErrorKind::kNotFound) return ok_status();
+    return device.error();
+  }
+  if (kinds.count("structure")) {
+    if (auto st = check_structure(serial, *device, t, now); !st) return st;
+  }
+  if (kinds.count("supplies")) {
+    if (auto st = check_supplies(serial, *device, t, now); !st) return st;
+  }
   static const std::set<std::string> trouble_kinds = {"alert", "error-log", "jams", "calls",
                                                       "boot"};
   for (const auto& k : kinds) {
-    if (trouble_kinds.count(k)) {
-      check_troubles(serial, *device, t, now);
-      break;
-    }
+    if (trouble_kinds.count(k)) return check_troubles(serial, *device, t, now);
   }
+  return ok_status();
 }
 
-void MonitoringCenter::check_structure(const std::string& serial, const Device& device,
-                                       const Tables& t, TimeMs now) {
-  auto latest = store_.latest_reports(serial);
+Status MonitoringCenter::check_structure(const std::string& serial, const Device& device,
+                                         const Tables& t, TimeMs now) {
+  auto read = store_.latest_reports(serial);
+  if (!read) return read.error();
+  const auto& latest = *read;
   auto it = latest.find("structure");
-  if (it == latest.end()) return;
+  if (it == latest.end()) return ok_status();
   const Json& body = it->second.report.body;
   const std::string model = text_field(body, "model", device.model);
   auto verdict = judge_structure(t.compatibility, model, body);
   if (!verdict) {
     std::cerr << "relayd: structure report of " << serial << ": " << verdict.error().message
               << std::endl;
-    return;
+    return ok_status();  // judged: the report cannot be judged, and a retry would not change it
   }
   events_.publish("monitoring", Json{{"serial", serial}, {"compatibility", to_json(*verdict)}});
-  if (verdict->verdict == Compatibility::kNoRules) return;
+  if (verdict->verdict == Compatibility::kNoRules) return ok_status();
   if (verdict->verdict == Compatibility::kCompatible) {
     resolve(serial, "incompatible", "compatibility", now);
   }
@@ -365,8 +392,10 @@ void MonitoringCenter::check_structure(const std::string& serial, const Device& 
   if (!verdict->updates.empty() && verdict->auto_update) {
     // One automatic job at a time: the next structure report (after the update's reboot) is
     // judged again.
+    auto open = store_.open_jobs(serial);
+    if (!open) return open.error();  // before any job is created: judged again in full
     bool busy = false;
-    for (const auto& j : store_.open_jobs(serial)) busy = busy || j.kind == JobKind::kFirmware;
+    for (const auto& j : *open) busy = busy || j.kind == JobKind::kFirmware;
     const auto* auth = find_authorisation(t.auto_updates, model, verdict->updates, now);
     if (busy) {
       job_note = "A firmware job for the device is already open.";
@@ -414,12 +443,15 @@ void MonitoringCenter::check_structure(const std::string& serial, const Device& 
     }
     raise(a, "incompatible", t, now, detail + (job_note.empty() ? "" : job_note + "\n"));
   }
+  return ok_status();
 }
 
-void MonitoringCenter::check_supplies(const std::string& serial, const Device& device,
-                                      const Tables& t, TimeMs now) {
+Status MonitoringCenter::check_supplies(const std::string& serial, const Device& device,
+                                        const Tables& t, TimeMs now) {
   (void)device;
-  auto series = supply_readings_from_reports(history(serial, {"supplies"}, now));
+  auto reports = history(serial, {"supplies"}, now);
+  if (!reports) return reports.error();
+  auto series = supply_readings_from_reports(*reports);
   for (const auto& [supply, readings] : series.readings) {
     auto f = forecast_supply(t.forecast, supply, readings, now);
     if (!f) continue;
@@ -441,15 +473,17 @@ void MonitoringCenter::check_supplies(const std::string& serial, const Device& d
             now};
     raise(a, "supply_low", t, now);
   }
+  return ok_status();
 }
 
-void MonitoringCenter::check_troubles(const std::string& serial, const Device& device,
-                                      const Tables& t, TimeMs now) {
+Status MonitoringCenter::check_troubles(const std::string& serial, const Device& device,
+                                        const Tables& t, TimeMs now) {
   (void)device;
-  auto events =
-      events_from_reports(history(serial, {"alert", "error-log", "jams", "calls", "boot"}, now));
+  auto reports = history(serial, {"alert", "error-log", "jams", "calls", "boot"}, now);
+  if (!reports) return reports.error();
+  auto events = events_from_reports(*reports);
   auto findings = judge_troubles(t.troubles, events, now);
-  if (!findings) return;
+  if (!findings) return ok_status();  // thresholds that do not apply: nothing to raise
   for (const auto& f : *findings) {
     const std::string code =
         std::string(to_string(f.type)) + (f.subject.empty() ? "" : ":" + f.subject);
@@ -457,6 +491,7 @@ void MonitoringCenter::check_troubles(const std::string& serial, const Device& d
     raise(a, "trouble", t, now,
           f.meaning + (f.action.empty() ? "" : "\nWhat to do: " + f.action) + "\n");
   }
+  return ok_status();
 }
 
 void MonitoringCenter::raise(const Alert& a, const std::string& event_type, const Tables& t,
@@ -569,7 +604,12 @@ void MonitoringCenter::notify(const Event& e, const Tables& t, TimeMs now) {
 
 void MonitoringCenter::deliver_due(TimeMs now) {
   auto due = store_.claim_notifications(now, now + options_.lease_ms, kDeliveriesPerRound);
-  for (auto& n : due) deliver(std::move(n), wall_now());
+  if (!due) {
+    // Nothing was claimed, so nothing is lost: the next round (a second later) claims again.
+    std::cerr << "relayd: cannot claim notifications: " << due.error().message << std::endl;
+    return;
+  }
+  for (auto& n : *due) deliver(std::move(n), wall_now());
 }
 
 void MonitoringCenter::deliver(NotificationRecord n, TimeMs now) {
@@ -612,10 +652,11 @@ void MonitoringCenter::deliver(NotificationRecord n, TimeMs now) {
   events_.publish("notification", Json{{"notification", notification_json(n)}});
 }
 
-Json MonitoringCenter::list_notifications(const std::string& serial, int limit) {
+Result<Json> MonitoringCenter::list_notifications(const std::string& serial, int limit) {
+  auto listed = store_.list_notifications(serial, std::clamp(limit, 1, 1000));
+  if (!listed) return listed.error();
   Json out = Json::array();
-  for (const auto& n : store_.list_notifications(serial, std::clamp(limit, 1, 1000)))
-    out.push_back(notification_json(n));
+  for (const auto& n : *listed) out.push_back(notification_json(n));
   return Json{{"notifications", std::move(out)}};
 }
 
@@ -629,7 +670,9 @@ Result<Json> MonitoringCenter::device_monitoring(const std::string& serial, Time
   Json out = {{"serial", serial},       {"model", device->model},    {"compatibility", Json()},
               {"structure_at", Json()}, {"troubles", Json::array()}, {"forecasts", Json::array()},
               {"notes", t.notes}};
-  auto latest = store_.latest_reports(serial);
+  auto read = store_.latest_reports(serial);
+  if (!read) return read.error();
+  const auto& latest = *read;
   if (auto it = latest.find("structure"); it != latest.end()) {
     const Json& body = it->second.report.body;
     auto verdict = judge_structure(t.compatibility, text_field(body, "model", device->model), body);
@@ -641,12 +684,15 @@ Result<Json> MonitoringCenter::device_monitoring(const std::string& serial, Time
     out["structure"] = body;
     out["structure_at"] = format_time(it->second.report.created_at);
   }
-  auto events =
-      events_from_reports(history(serial, {"alert", "error-log", "jams", "calls", "boot"}, now));
+  auto trouble_reports = history(serial, {"alert", "error-log", "jams", "calls", "boot"}, now);
+  if (!trouble_reports) return trouble_reports.error();
+  auto events = events_from_reports(*trouble_reports);
   if (auto findings = judge_troubles(t.troubles, events, now)) {
     for (const auto& f : *findings) out["troubles"].push_back(to_json(f));
   }
-  auto series = supply_readings_from_reports(history(serial, {"supplies"}, now));
+  auto supply_reports = history(serial, {"supplies"}, now);
+  if (!supply_reports) return supply_reports.error();
+  auto series = supply_readings_from_reports(*supply_reports);
   for (const auto& [supply, readings] : series.readings) {
     if (auto f = forecast_supply(t.forecast, supply, readings, now))
       out["forecasts"].push_back(to_json(*f));

@@ -64,7 +64,7 @@ class MonitoringCenter {
   void stop();  // waits for both threads; what was not judged yet is judged on the next report
 
   // --- tables ---
-  Json list_tables();
+  Result<Json> list_tables();
   Result<Json> get_table(const std::string& name);
   // {"body": <table>, "revision": <the revision read, 0 for a new table>}. Bad input names the
   // entry at fault and changes nothing; conflict when someone else changed the table meanwhile.
@@ -84,7 +84,7 @@ class MonitoringCenter {
   // {"serial", "model", "compatibility": <verdict or null>, "structure_at", "troubles",
   //  "forecasts", "notes"}: judged now from the stored reports.
   Result<Json> device_monitoring(const std::string& serial, TimeMs now);
-  Json list_notifications(const std::string& serial, int limit);
+  Result<Json> list_notifications(const std::string& serial, int limit);
 
   // Judges what is queued, then delivers what is due, on the calling thread (tests).
   void run_once(TimeMs now);
@@ -114,15 +114,20 @@ class MonitoringCenter {
   std::shared_ptr<const Tables> tables(TimeMs now);
   void judge_loop();
   void deliver_loop();
-  void judge_pending(TimeMs now);
-  void judge(const std::string& serial, const std::set<std::string>& kinds, const Tables& t,
-             TimeMs now);
-  void check_structure(const std::string& serial, const Device& device, const Tables& t,
-                       TimeMs now);
-  void check_supplies(const std::string& serial, const Device& device, const Tables& t, TimeMs now);
-  void check_troubles(const std::string& serial, const Device& device, const Tables& t, TimeMs now);
-  std::vector<Report> history(const std::string& serial, const std::vector<std::string>& kinds,
-                              TimeMs now);
+  // False when some device could not be judged because the store did not answer; its work is
+  // put back for the next round.
+  bool judge_pending(TimeMs now);
+  // Each returns an error only when a read failed (the judgment is then done again in full).
+  Status judge(const std::string& serial, const std::set<std::string>& kinds, const Tables& t,
+               TimeMs now);
+  Status check_structure(const std::string& serial, const Device& device, const Tables& t,
+                         TimeMs now);
+  Status check_supplies(const std::string& serial, const Device& device, const Tables& t,
+                        TimeMs now);
+  Status check_troubles(const std::string& serial, const Device& device, const Tables& t,
+                        TimeMs now);
+  Result<std::vector<Report>> history(const std::string& serial,
+                                      const std::vector<std::string>& kinds, TimeMs now);
   // Opens the alert and, when it is new, publishes and notifies it.
   void raise(const Alert& a, const std::string& event_type, const Tables& t, TimeMs now,
              const std::string& extra_text = "");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iostream>
 #include <limits>
+#include <stdexcept>
 
 #include "core/codec.h"
 #include "core/job_flow.h"
@@ -71,15 +72,26 @@ Result<std::optional<TimeMs>> query_time(const std::map<std::string, std::string
 
 Relay::Relay(Store& store, RelayOptions options, RelayEvents& events)
     : store_(store), options_(std::move(options)), events_(events), rng_(std::random_device{}()) {
-  for (const auto& d : store_.list_devices()) {
+  // A relay that started on caches it could not fill would turn every device away, or never
+  // deliver a waiting job: not starting, with the reason, is the only honest answer.
+  auto fail = [](const std::string& what, const Error& e) {
+    return std::runtime_error("cannot read " + what + " from the store: " + e.message);
+  };
+  auto devices = store_.list_devices();
+  if (!devices) throw fail("the devices", devices.error());
+  for (const auto& d : *devices) {
     if (!d.token_hash.empty()) device_tokens_[d.token_hash] = d.serial;
     sightings_[d.serial] = Sighting{d.last_seen, d.state, d.boot_id, d.firmware, false};
   }
-  for (const auto& c : store_.list_admin_credentials()) admin_tokens_[c.token_hash] = c;
-  for (const auto& j : all_open_jobs()) may_have_jobs_.insert(j.serial);
+  auto admins = store_.list_admin_credentials();
+  if (!admins) throw fail("the admin credentials", admins.error());
+  for (const auto& c : *admins) admin_tokens_[c.token_hash] = c;
+  auto open = all_open_jobs();
+  if (!open) throw fail("the open jobs", open.error());
+  for (const auto& j : *open) may_have_jobs_.insert(j.serial);
 }
 
-std::vector<Job> Relay::all_open_jobs() {
+Result<std::vector<Job>> Relay::all_open_jobs() {
   // One query per open state: finished jobs (which accumulate) are never read.
   std::vector<Job> out;
   for (auto state : {JobState::kWaiting, JobState::kAcquired, JobState::kRunning}) {
@@ -87,9 +99,23 @@ std::vector<Job> Relay::all_open_jobs() {
     q.all = true;
     q.state = state;
     q.limit = std::numeric_limits<int>::max();
-    for (auto& j : store_.list_jobs(q)) out.push_back(std::move(j));
+    auto jobs = store_.list_jobs(q);
+    if (!jobs) return jobs.error();
+    for (auto& j : *jobs) out.push_back(std::move(j));
   }
   return out;
+}
+
+Status Relay::rescan_open_jobs() {
+  auto open = all_open_jobs();
+  std::lock_guard lock(mu_);
+  if (!open) {
+    every_device_may_have_jobs_ = true;
+    return open.error();
+  }
+  for (const auto& j : *open) may_have_jobs_.insert(j.serial);
+  every_device_may_have_jobs_ = false;
+  return ok_status();
 }
 
 void Relay::note_job_for(const std::string& serial) {
@@ -107,28 +133,36 @@ void Relay::jobs_changed(const std::string& serial) {
     events_.wake_device(serial);
     return;
   }
-  std::set<std::string> serials;
-  for (const auto& j : all_open_jobs()) serials.insert(j.serial);
+  // The channel was re-established: every device with an open job is marked and woken. If the
+  // jobs cannot be read now, every device reads its own at its next poll instead.
+  if (auto st = rescan_open_jobs(); !st) {
+    std::cerr << "relayd: cannot re-read open jobs after missed announcements ("
+              << st.error().message << "); every poll reads the store until that works"
+              << std::endl;
+  }
+  std::vector<std::string> serials;
   {
     std::lock_guard lock(mu_);
-    may_have_jobs_.insert(serials.begin(), serials.end());
+    serials.assign(may_have_jobs_.begin(), may_have_jobs_.end());
   }
   for (const auto& s : serials) events_.wake_device(s);
   // A revocation announced while the channel was down would otherwise stay unseen here.
   credentials_changed_elsewhere();
 }
 
-std::vector<Job> Relay::open_jobs(const std::string& serial) {
+Result<std::vector<Job>> Relay::open_jobs(const std::string& serial) {
   {
     std::lock_guard lock(mu_);
-    if (!may_have_jobs_.count(serial)) return {};
+    if (!every_device_may_have_jobs_ && !may_have_jobs_.count(serial)) return std::vector<Job>();
   }
   auto jobs = store_.open_jobs(serial);
-  if (jobs.empty()) {
+  if (jobs && jobs->empty()) {
     // Re-check under the lock: create_job notes the serial again after its commit (under the
-    // same lock), so either we see the new job here or its note comes after our erase.
+    // same lock), so either we see the new job here or its note comes after our erase. A failed
+    // re-check keeps the mark.
     std::lock_guard lock(mu_);
-    if (store_.open_jobs(serial).empty()) may_have_jobs_.erase(serial);
+    if (auto again = store_.open_jobs(serial); again && again->empty())
+      may_have_jobs_.erase(serial);
   }
   return jobs;
 }
@@ -225,9 +259,12 @@ Result<Json> Relay::enroll(const Json& body, TimeMs now) {
   // The parent (and through it the other relays) must accept this credential when the device
   // fails over. Only the hash travels, with the code as proof.
   if (auto st = queue_upstream("device", serial, device_item(d, code), now); !st) return st.error();
+  // Unavailable leaves the credential unused, so the device's retry may replace it.
+  auto policy = policy_for(serial);
+  if (!policy) return policy.error();
   return Json{{"serial", serial},
               {"device_token", token},
-              {"poll_policy", to_json(policy_for(serial))},
+              {"poll_policy", to_json(*policy)},
               {"server_time", format_time(now)}};
 }
 
@@ -308,18 +345,21 @@ Result<Json> Relay::revoke_device(const std::string& serial, const std::string& 
               {"was_enrolled", !old_hash.empty()}};
 }
 
-void Relay::load_policy(const std::string& serial) {
+Status Relay::load_policy(const std::string& serial) {
   {
     std::lock_guard lock(mu_);
-    if (policies_.count(serial)) return;
+    if (policies_.count(serial)) return ok_status();
   }
-  auto p = store_.get_poll_policy(serial).value_or(options_.default_poll_policy);
+  auto stored = store_.get_poll_policy(serial);
+  if (!stored) return stored.error();
+  auto p = stored->value_or(options_.default_poll_policy);
   std::lock_guard lock(mu_);
   policies_.emplace(serial, std::move(p));
+  return ok_status();
 }
 
-PollPolicy Relay::policy_for(const std::string& serial) {
-  load_policy(serial);
+Result<PollPolicy> Relay::policy_for(const std::string& serial) {
+  if (auto st = load_policy(serial); !st) return st.error();
   std::lock_guard lock(mu_);
   return policies_[serial];
 }
@@ -373,19 +413,23 @@ Result<PollAnswer> Relay::poll(const std::string& serial, const Json& body, Time
   return poll_answer(serial, now);
 }
 
-bool Relay::has_deliverable_jobs(const std::string& serial, TimeMs now) {
-  for (const auto& j : open_jobs(serial)) {
+Result<bool> Relay::has_deliverable_jobs(const std::string& serial, TimeMs now) {
+  auto open = open_jobs(serial);
+  if (!open) return open.error();
+  for (const auto& j : *open) {
     if (is_deliverable(j, now)) return true;
   }
   return false;
 }
 
-PollAnswer Relay::poll_answer(const std::string& serial, TimeMs now) {
+Result<PollAnswer> Relay::poll_answer(const std::string& serial, TimeMs now) {
+  auto open = open_jobs(serial);
+  if (!open) return open.error();
   Json jobs = Json::array();
-  for (const auto& j : open_jobs(serial)) {
+  for (const auto& j : *open) {
     if (is_deliverable(j, now)) jobs.push_back(to_json(j));
   }
-  load_policy(serial);
+  if (auto st = load_policy(serial); !st) return st.error();
   std::string policy_json;
   int interval_s = 0;
   {
@@ -597,9 +641,11 @@ void Relay::note_sighting(const std::string& serial, TimeMs last_seen, const std
   cur.dirty = true;
 }
 
-std::vector<Job> Relay::deliverable_jobs(const std::string& serial, TimeMs now) {
+Result<std::vector<Job>> Relay::deliverable_jobs(const std::string& serial, TimeMs now) {
+  auto open = open_jobs(serial);
+  if (!open) return open.error();
   std::vector<Job> out;
-  for (auto& j : open_jobs(serial)) {
+  for (auto& j : *open) {
     if (is_deliverable(j, now)) out.push_back(std::move(j));
   }
   return out;
@@ -705,15 +751,22 @@ std::string Relay::device_state(const std::string& serial, const Device& d, Time
   return state.empty() ? "unknown" : state;
 }
 
-Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs now) {
+Result<Json> Relay::list_devices(const std::string& q, const std::string& state, TimeMs now) {
   auto regs = store_.list_registrations();
+  if (!regs) return regs.error();
   std::map<std::string, Registration> by_serial;
-  for (auto& r : regs) by_serial[r.serial] = r;
-  auto alerts = store_.open_alert_counts();
-  auto supplies = store_.latest_of_kind("supplies");
+  for (auto& r : *regs) by_serial[r.serial] = r;
+  auto open_alerts = store_.open_alert_counts();
+  if (!open_alerts) return open_alerts.error();
+  const auto& alerts = *open_alerts;
+  auto latest_supplies = store_.latest_of_kind("supplies");
+  if (!latest_supplies) return latest_supplies.error();
+  const auto& supplies = *latest_supplies;
+  auto devices = store_.list_devices();
+  if (!devices) return devices.error();
   Json out = Json::array();
   std::string needle = lower(q);
-  for (const auto& d : store_.list_devices()) {
+  for (const auto& d : *devices) {
     Json row = to_json(d);
     auto reg = by_serial.find(d.serial);
     row["place"] = reg != by_serial.end() ? reg->second.place : "";
@@ -747,7 +800,9 @@ Json Relay::list_devices(const std::string& q, const std::string& state, TimeMs 
 
 Result<Json> Relay::get_device(const std::string& serial, TimeMs now) {
   auto d = store_.get_device(serial);
+  if (!d && d.error().kind != ErrorKind::kNotFound) return d.error();
   auto reg = store_.get_registration(serial);
+  if (!reg && reg.error().kind != ErrorKind::kNotFound) return reg.error();
   if (!d && !reg) return not_found("no device " + serial);
   Json out;
   if (d) {
@@ -765,14 +820,22 @@ Result<Json> Relay::get_device(const std::string& serial, TimeMs now) {
     out["device"] = Json{{"serial", serial}, {"state", "not enrolled"}};
   }
   out["registration"] = reg ? to_json(*reg) : Json();
+  auto latest_reports = store_.latest_reports(serial);
+  if (!latest_reports) return latest_reports.error();
   Json latest = Json::object();
-  for (const auto& [kind, r] : store_.latest_reports(serial)) latest[kind] = to_json(r);
+  for (const auto& [kind, r] : *latest_reports) latest[kind] = to_json(r);
   out["latest"] = latest;
+  auto open_alerts = store_.list_alerts(serial, true);
+  if (!open_alerts) return open_alerts.error();
   Json alerts = Json::array();
-  for (const auto& a : store_.list_alerts(serial, true)) alerts.push_back(to_json(a));
+  for (const auto& a : *open_alerts) alerts.push_back(to_json(a));
   out["open_alerts"] = alerts;
-  out["poll_policy"] = to_json(policy_for(serial));
-  out["reports_stored"] = store_.count_reports(serial);
+  auto policy = policy_for(serial);
+  if (!policy) return policy.error();
+  out["poll_policy"] = to_json(*policy);
+  auto stored = store_.count_reports(serial);
+  if (!stored) return stored.error();
+  out["reports_stored"] = *stored;
   return out;
 }
 
@@ -803,8 +866,10 @@ Result<Json> Relay::list_reports(const std::map<std::string, std::string>& q) {
       return bad_input("after must be a reception number");
     rq.after_seq = v;
   }
+  auto reports = store_.list_reports(rq);
+  if (!reports) return reports.error();
   Json out = Json::array();
-  for (const auto& r : store_.list_reports(rq)) out.push_back(to_json(r));
+  for (const auto& r : *reports) out.push_back(to_json(r));
   return Json{{"reports", std::move(out)}};
 }
 
@@ -822,15 +887,21 @@ Result<Json> Relay::create_job(const Json& body, const std::string& user, TimeMs
   std::string note;
   if (job->kind == JobKind::kRelayUpdate) {
     // Addressed to a child relay (claim 27: a job whose target is a relay id), never a device.
+    auto credentials = store_.list_admin_credentials();
+    if (!credentials) return credentials.error();
     bool is_relay = false;
-    for (const auto& c : store_.list_admin_credentials())
+    for (const auto& c : *credentials)
       is_relay = is_relay || (c.role == Role::kRelay && c.name == job->serial);
     if (!is_relay) {
       return not_found("no child relay " + job->serial +
                        " (relay-update targets a relay id: relayctl relays list)");
     }
-  } else if (!store_.get_device(job->serial) && !store_.get_registration(job->serial)) {
-    return not_found("no device " + job->serial + " (register it first)");
+  } else {
+    auto device = store_.get_device(job->serial);
+    if (!device && device.error().kind != ErrorKind::kNotFound) return device.error();
+    auto reg = device ? Result<Registration>(Registration{}) : store_.get_registration(job->serial);
+    if (!reg && reg.error().kind != ErrorKind::kNotFound) return reg.error();
+    if (!device && !reg) return not_found("no device " + job->serial + " (register it first)");
   }
   if (job->kind == JobKind::kFirmware) {
     if (!options_.prepare_firmware_job) return bad_input("this relay keeps no firmware artifacts");
@@ -867,11 +938,14 @@ Result<Json> Relay::list_jobs(const std::map<std::string, std::string>& q, TimeM
     jq.state = *s;
   }
   if (auto it = q.find("all"); it != q.end()) jq.all = it->second != "0" && it->second != "false";
-  Json out = Json::array();
   auto regs = store_.list_registrations();
+  if (!regs) return regs.error();
   std::map<std::string, std::string> places;
-  for (const auto& r : regs) places[r.serial] = r.place;
-  for (const auto& j : store_.list_jobs(jq)) {
+  for (const auto& r : *regs) places[r.serial] = r.place;
+  auto jobs = store_.list_jobs(jq);
+  if (!jobs) return jobs.error();
+  Json out = Json::array();
+  for (const auto& j : *jobs) {
     Json row = to_json(j);
     row["place"] = places[j.serial];
     out.push_back(std::move(row));
@@ -882,8 +956,10 @@ Result<Json> Relay::list_jobs(const std::map<std::string, std::string>& q, TimeM
 Result<Json> Relay::get_job(const std::string& id) {
   auto job = store_.get_job(id);
   if (!job) return job.error();
+  auto transitions = store_.list_transitions(id);
+  if (!transitions) return transitions.error();
   Json ts = Json::array();
-  for (const auto& t : store_.list_transitions(id)) ts.push_back(to_json(t));
+  for (const auto& t : *transitions) ts.push_back(to_json(t));
   return Json{{"job", job_row(*job)}, {"transitions", std::move(ts)}};
 }
 
@@ -912,9 +988,11 @@ Result<Json> Relay::acknowledge_job(const std::string& id, const std::string& us
   return job_row(*job);
 }
 
-Json Relay::list_alerts(const std::string& serial, bool all) {
+Result<Json> Relay::list_alerts(const std::string& serial, bool all) {
+  auto alerts = store_.list_alerts(serial, !all);
+  if (!alerts) return alerts.error();
   Json out = Json::array();
-  for (const auto& a : store_.list_alerts(serial, !all)) out.push_back(to_json(a));
+  for (const auto& a : *alerts) out.push_back(to_json(a));
   return Json{{"alerts", std::move(out)}};
 }
 
@@ -932,9 +1010,11 @@ Result<Json> Relay::acknowledge_alert(const std::string& id, const std::string& 
   return to_json(*a);
 }
 
-Json Relay::list_registrations() {
+Result<Json> Relay::list_registrations() {
+  auto regs = store_.list_registrations();
+  if (!regs) return regs.error();
   Json out = Json::array();
-  for (const auto& r : store_.list_registrations()) out.push_back(to_json(r));
+  for (const auto& r : *regs) out.push_back(to_json(r));
   return Json{{"registrations", std::move(out)}};
 }
 
@@ -973,7 +1053,9 @@ Status Relay::delete_registration(const std::string& serial, const std::string& 
 
 Status Relay::revoke_admin_credential(const std::string& name, const std::string& user,
                                       bool relay) {
-  const auto all = store_.list_admin_credentials();
+  const auto listed = store_.list_admin_credentials();
+  if (!listed) return listed.error();
+  const auto& all = *listed;
   auto it = std::find_if(all.begin(), all.end(), [&](const AdminCredential& c) {
     return c.name == name && (c.role == Role::kRelay) == relay;
   });
@@ -991,9 +1073,11 @@ Status Relay::revoke_admin_credential(const std::string& name, const std::string
   return ok_status();
 }
 
-Json Relay::list_credentials() {
+Result<Json> Relay::list_credentials() {
+  auto credentials = store_.list_admin_credentials();
+  if (!credentials) return credentials.error();
   Json out = Json::array();
-  for (const auto& c : store_.list_admin_credentials()) {
+  for (const auto& c : *credentials) {
     out.push_back(
         {{"name", c.name}, {"role", to_string(c.role)}, {"created_at", format_time(c.created_at)}});
   }
@@ -1014,9 +1098,21 @@ void Relay::flush_sightings() {
   if (!batch.empty()) store_.record_sightings(batch);
 }
 
-int Relay::expire_jobs(TimeMs now) {
+Result<int> Relay::expire_jobs(TimeMs now) {
+  // The housekeeping round also retries a rescan that failed (open_jobs reads the store for
+  // every device until one succeeds).
+  bool rescan = false;
+  {
+    std::lock_guard lock(mu_);
+    rescan = every_device_may_have_jobs_;
+  }
+  if (rescan) {
+    if (auto st = rescan_open_jobs(); !st) return st.error();
+  }
+  auto expirable = store_.expirable_jobs();
+  if (!expirable) return expirable.error();
   int n = 0;
-  for (auto& job : store_.expirable_jobs()) {
+  for (auto& job : *expirable) {
     auto t = expire_if_due(job, now);
     if (!t) continue;
     if (store_.update_job(job, *t)) {

@@ -87,9 +87,9 @@ class Relay {
   // Validates the heartbeat, records the sighting, and answers the jobs due and the policy.
   // `wait_s` receives the requested long-poll wait (0 when none).
   Result<PollAnswer> poll(const std::string& serial, const Json& body, TimeMs now, int& wait_s);
-  // The poll answer alone (after a long-poll wait).
-  PollAnswer poll_answer(const std::string& serial, TimeMs now);
-  bool has_deliverable_jobs(const std::string& serial, TimeMs now);
+  // The poll answer alone (after a long-poll wait). Unavailable when the store cannot be read.
+  Result<PollAnswer> poll_answer(const std::string& serial, TimeMs now);
+  Result<bool> has_deliverable_jobs(const std::string& serial, TimeMs now);
   // Called when another relay node created a job for `serial` (shared store).
   void note_job_for(const std::string& serial);
   // The store's announcement that the jobs of `serial` changed on some relay node: notes the
@@ -117,9 +117,9 @@ class Relay {
   void directory_changed();
   // A heartbeat seen by a child relay: kept (and later written) when newer than what we have.
   void note_sighting(const std::string& serial, TimeMs last_seen, const std::string& state);
-  std::vector<Job> deliverable_jobs(const std::string& serial, TimeMs now);
+  Result<std::vector<Job>> deliverable_jobs(const std::string& serial, TimeMs now);
   // Every job not yet finished, of all devices and relays.
-  std::vector<Job> all_open_jobs();
+  Result<std::vector<Job>> all_open_jobs();
   // Counts changes to registrations and device credentials made through this node; each also
   // wakes the long-poll waiters on kDirectoryWakeKey (children waiting at this parent).
   std::uint64_t directory_epoch() const { return directory_epoch_.load(); }
@@ -136,7 +136,7 @@ class Relay {
   Status note_handed_down(Job& job, const std::string& child_id, TimeMs now);
 
   // --- admin API ---
-  Json list_devices(const std::string& q, const std::string& state, TimeMs now);
+  Result<Json> list_devices(const std::string& q, const std::string& state, TimeMs now);
   Result<Json> get_device(const std::string& serial, TimeMs now);
   Result<Json> list_reports(const std::map<std::string, std::string>& query);
   Result<Json> create_job(const Json& body, const std::string& user, TimeMs now,
@@ -145,9 +145,9 @@ class Relay {
   Result<Json> get_job(const std::string& id);
   Result<Json> cancel_job(const std::string& id, const std::string& user, TimeMs now);
   Result<Json> acknowledge_job(const std::string& id, const std::string& user, TimeMs now);
-  Json list_alerts(const std::string& serial, bool all);
+  Result<Json> list_alerts(const std::string& serial, bool all);
   Result<Json> acknowledge_alert(const std::string& id, const std::string& user, TimeMs now);
-  Json list_registrations();
+  Result<Json> list_registrations();
   Result<Json> put_registration(const Json& body, TimeMs now);
   // Also revokes the device's credential: a device the service center deleted cannot go on.
   Status delete_registration(const std::string& serial, const std::string& user, TimeMs now);
@@ -160,7 +160,7 @@ class Relay {
   // A device, admin or relay credential changed through another node sharing the store: the
   // cached ones are dropped (called for the store's directory announcement).
   void credentials_changed_elsewhere();
-  Json list_credentials();
+  Result<Json> list_credentials();
   // A child relay's credential (role relay, named by its relay id) serving the devices of
   // `customers` ("*": all); the token is shown once.
   Result<std::string> create_relay_credential(const std::string& relay_id,
@@ -169,9 +169,11 @@ class Relay {
 
   // --- housekeeping, called by timers ---
   void flush_sightings();
-  int expire_jobs(TimeMs now);
+  // The number of jobs expired; an error when the expirable jobs cannot be read. Also retries a
+  // rescan of the open jobs that failed.
+  Result<int> expire_jobs(TimeMs now);
   std::size_t devices_seen() const;
-  std::int64_t open_job_count() { return store_.count_open_jobs(); }
+  Result<std::int64_t> open_job_count() { return store_.count_open_jobs(); }
 
  private:
   struct Sighting {
@@ -185,12 +187,18 @@ class Relay {
   // used since it was issued.
   bool credential_replaceable(const Device& d);
   static Error already_enrolled(const std::string& serial);
-  PollPolicy policy_for(const std::string& serial);
-  void load_policy(const std::string& serial);  // into policies_, from the store or the default
+  Result<PollPolicy> policy_for(const std::string& serial);
+  // Into policies_, from the store or the default; a failed read is not cached.
+  Status load_policy(const std::string& serial);
   std::string device_state(const std::string& serial, const Device& d, TimeMs now);
   void publish_transition(const Job& job, const JobTransition& t);
   Json job_row(const Job& job);
-  std::vector<Job> open_jobs(const std::string& serial);
+  // The device's open jobs, read only when it may have some (may_have_jobs_). A failed read keeps
+  // the mark: the next poll reads again, so a job is never left undelivered by a store hiccup.
+  Result<std::vector<Job>> open_jobs(const std::string& serial);
+  // Marks every device with an open job (at start, and when announcements were missed). On a
+  // failed read every device is taken to maybe have jobs until a later rescan succeeds.
+  Status rescan_open_jobs();
   double unit_random();
   // Queues an item for the parent when this is a child relay; a failure is the caller's
   // failure (the device retries, and the repeat is queued again).
@@ -211,6 +219,7 @@ class Relay {
   // which keeps the common "nothing for you" answer cheap. Filled at start and by create_job;
   // a device leaves it when a poll finds no open job.
   std::set<std::string> may_have_jobs_;
+  bool every_device_may_have_jobs_ = false;  // a rescan failed; cleared by the next that works
   std::mt19937_64 rng_;
   std::atomic<std::uint64_t> directory_epoch_{0};
 };

@@ -82,7 +82,7 @@ UpstreamLink::ParentAccess UpstreamLink::parent_access() {
 UpstreamLink::Status UpstreamLink::status() {
   std::lock_guard lock(mu_);
   Status s = status_;
-  s.backlog = relay_.store().count_upstream();
+  if (auto n = relay_.store().count_upstream(); n) s.backlog = *n;
   return s;
 }
 
@@ -92,8 +92,14 @@ void UpstreamLink::send_loop() {
   int failures = 0;
   while (!stopping()) {
     const TimeMs now = now_ms();
-    auto backlog = relay_.store().peek_upstream(static_cast<int>(options_.batch_items));
-    if (!backlog.empty() || now >= next_regular) {
+    auto owed = relay_.store().peek_upstream(static_cast<int>(options_.batch_items));
+    if (!owed) {
+      // The outbox cannot be read now; what it holds stays there and goes up later.
+      std::cerr << "relayd: cannot read the upstream outbox: " << owed.error().message << std::endl;
+      ++failures;
+    }
+    const std::vector<UpstreamItem> backlog = owed ? std::move(*owed) : std::vector<UpstreamItem>();
+    if (owed && (!backlog.empty() || now >= next_regular)) {
       auto acked = sync_once(client, backlog, 0);
       if (acked) {
         failures = 0;
@@ -204,8 +210,11 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
                                              const std::vector<UpstreamItem>& items, int wait_s) {
   const TimeMs now = now_ms();
   const TimeMs since = now - options_.served_window_ms;
+  // Without the held jobs the parent could not say which of them ended: no sync then.
+  auto open = relay_.all_open_jobs();
+  if (!open) return open.error();
   Json held = Json::array();
-  for (const auto& j : relay_.all_open_jobs()) held.push_back(j.id);
+  for (const auto& j : *open) held.push_back(j.id);
   Json up = Json::array();
   for (const auto& it : items) {
     up.push_back({{"seq", it.seq}, {"kind", it.kind}, {"serial", it.serial}, {"body", it.body}});
@@ -282,9 +291,15 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
     std::lock_guard lock(mu_);
     parent = status_.parent;
   }
-  if (auto d = answer.find("directory"); d != answer.end() && d->is_object()) {
+  auto local_regs = relay_.store().list_registrations();
+  if (!local_regs) {
+    // Without what we hold, the directory cannot be compared: it is taken at a later sync.
+    std::cerr << "relayd: directory from the parent not taken now: " << local_regs.error().message
+              << std::endl;
+  }
+  if (auto d = answer.find("directory"); local_regs && d != answer.end() && d->is_object()) {
     std::map<std::string, Registration> local;
-    for (auto& r : relay_.store().list_registrations()) local[r.serial] = r;
+    for (auto& r : *local_regs) local[r.serial] = r;
     std::set<std::string> listed;
     bool complete = true;
     for (const auto& j : d->value("registrations", Json::array())) {

@@ -18,6 +18,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -57,8 +58,8 @@ class UpstreamLink {
   void nudge(bool urgent);
 
   struct Status {
-    std::string parent;  // URL in use
-    std::int64_t backlog = 0;
+    std::string parent;                   // URL in use
+    std::optional<std::int64_t> backlog;  // nullopt: the store could not count it
     std::int64_t syncs_ok = 0;
     std::int64_t syncs_failed = 0;
     std::int64_t items_sent = 0;

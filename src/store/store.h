@@ -131,16 +131,20 @@ struct NotificationRecord {
   std::optional<TimeMs> sent_at;
 };
 
+// Every call reports failure as a value. A read that cannot be done (the database is gone, a
+// query fails) is an error, never an empty list or a zero count: a caller that took "nothing
+// there" for an answer would drop work (a device's may-have-jobs mark) or show an empty fleet.
 class Store {
  public:
   virtual ~Store() = default;
 
+  // Read once when the store opens (where a failure throws): a cached value, it cannot fail.
   virtual int schema_version() = 0;
 
   // --- registrations (seed 002 registration table) ---
   virtual Status put_registration(const Registration& r) = 0;  // insert or replace
   virtual Result<Registration> get_registration(const std::string& serial) = 0;
-  virtual std::vector<Registration> list_registrations() = 0;
+  virtual Result<std::vector<Registration>> list_registrations() = 0;
   virtual Status delete_registration(const std::string& serial) = 0;  // not found if absent
 
   // --- devices ---
@@ -149,33 +153,34 @@ class Store {
   // The device whose credential hashes to `token_hash` (not found if none): how a relay node
   // recognises a device that enrolled through another node sharing the store.
   virtual Result<Device> find_device_by_token_hash(const std::string& token_hash) = 0;
-  virtual std::vector<Device> list_devices() = 0;
+  virtual Result<std::vector<Device>> list_devices() = 0;
   // Heartbeats are batched by the relay; last-seen is not acknowledged data.
   virtual Status record_sightings(const std::vector<DeviceSighting>& s) = 0;
   virtual Status set_poll_policy(const std::string& serial, const PollPolicy& p) = 0;
-  virtual std::optional<PollPolicy> get_poll_policy(const std::string& serial) = 0;
+  // nullopt when none was set for the device (the relay's default applies).
+  virtual Result<std::optional<PollPolicy>> get_poll_policy(const std::string& serial) = 0;
 
   // --- reports ---
   virtual Result<std::vector<StoredReceipt>> append_reports(
       const std::string& serial, const std::vector<IncomingReport>& reports, TimeMs now) = 0;
-  virtual std::vector<StoredReport> list_reports(const ReportQuery& q) = 0;
+  virtual Result<std::vector<StoredReport>> list_reports(const ReportQuery& q) = 0;
   // Newest stored report of each kind for one device.
-  virtual std::map<std::string, StoredReport> latest_reports(const std::string& serial) = 0;
+  virtual Result<std::map<std::string, StoredReport>> latest_reports(const std::string& serial) = 0;
   // Each enrolled device's latest report of `kind`, by serial (devices without one left out):
   // the fleet list's supply gauges in one query.
-  virtual std::map<std::string, StoredReport> latest_of_kind(const std::string& kind) = 0;
-  virtual std::int64_t count_reports(const std::string& serial) = 0;  // empty: all
+  virtual Result<std::map<std::string, StoredReport>> latest_of_kind(const std::string& kind) = 0;
+  virtual Result<std::int64_t> count_reports(const std::string& serial) = 0;  // empty: all
 
   // --- jobs ---
   // Stores a new job with its "created" transition. The job id must be unique (conflict).
   virtual Status create_job(const Job& job, const JobTransition& created) = 0;
   virtual Result<Job> get_job(const std::string& id) = 0;
-  virtual std::vector<Job> list_jobs(const JobQuery& q) = 0;
+  virtual Result<std::vector<Job>> list_jobs(const JobQuery& q) = 0;
   // Non-terminal jobs of one device (the relay filters by instructed time).
-  virtual std::vector<Job> open_jobs(const std::string& serial) = 0;
-  virtual std::int64_t count_open_jobs() = 0;  // non-terminal jobs of all devices
+  virtual Result<std::vector<Job>> open_jobs(const std::string& serial) = 0;
+  virtual Result<std::int64_t> count_open_jobs() = 0;  // non-terminal jobs of all devices
   // Non-terminal jobs of all devices that have an expiry.
-  virtual std::vector<Job> expirable_jobs() = 0;
+  virtual Result<std::vector<Job>> expirable_jobs() = 0;
   // Saves a job changed by the service center or the relay (cancel, expire, acknowledge) with
   // the transition that changed it, if any.
   virtual Status update_job(const Job& job, const std::optional<JobTransition>& t) = 0;
@@ -183,12 +188,12 @@ class Store {
   // nothing) when the event id was recorded before.
   virtual Result<bool> record_job_event(const JobEvent& e, const Job& job,
                                         const std::optional<JobTransition>& t) = 0;
-  virtual std::vector<JobTransition> list_transitions(const std::string& job_id) = 0;
+  virtual Result<std::vector<JobTransition>> list_transitions(const std::string& job_id) = 0;
 
   // --- alerts ---
-  virtual std::vector<Alert> list_alerts(const std::string& serial, bool open_only) = 0;
+  virtual Result<std::vector<Alert>> list_alerts(const std::string& serial, bool open_only) = 0;
   virtual Result<Alert> acknowledge_alert(std::int64_t id, const std::string& user, TimeMs now) = 0;
-  virtual std::map<std::string, int> open_alert_counts() = 0;  // serial -> open alerts
+  virtual Result<std::map<std::string, int>> open_alert_counts() = 0;  // serial -> open alerts
 
   // --- several relay nodes on one store ---
   // The serial announced when registrations or device credentials changed (never a valid serial).
@@ -210,24 +215,24 @@ class Store {
   // Appends items in order (one transaction); the parent sees them in seq order.
   virtual Status enqueue_upstream(const std::vector<UpstreamItem>& items) = 0;
   // The oldest `limit` items still owed.
-  virtual std::vector<UpstreamItem> peek_upstream(int limit) = 0;
+  virtual Result<std::vector<UpstreamItem>> peek_upstream(int limit) = 0;
   // Drops every item up to and including `seq`: the parent has stored them.
   virtual Status ack_upstream(std::int64_t seq) = 0;
-  virtual std::int64_t count_upstream() = 0;
+  virtual Result<std::int64_t> count_upstream() = 0;
 
   // --- firmware update history (seed 002) ---
   // Assigns and returns the entry's id.
   virtual Result<std::int64_t> append_firmware_history(const FirmwareHistoryEntry& e) = 0;
   // Newest first; empty serial: all devices.
-  virtual std::vector<FirmwareHistoryEntry> list_firmware_history(const std::string& serial,
-                                                                  int limit) = 0;
+  virtual Result<std::vector<FirmwareHistoryEntry>> list_firmware_history(const std::string& serial,
+                                                                          int limit) = 0;
 
   // --- firmware campaigns ---
   // Stores a new campaign with revision 1 (the given revision is ignored). Conflict on same id.
   virtual Status create_campaign(const CampaignRecord& c) = 0;
   virtual Result<CampaignRecord> get_campaign(const std::string& id) = 0;
   // Newest first.
-  virtual std::vector<CampaignRecord> list_campaigns() = 0;
+  virtual Result<std::vector<CampaignRecord>> list_campaigns() = 0;
   // Replaces name, state, updated_at and doc when the stored revision is still c.revision and
   // stores revision + 1; conflict (nothing written) when another writer got there first, not found
   // when there is no such campaign. Returns the new revision.
@@ -235,7 +240,7 @@ class Store {
 
   // --- service-center tables ---
   virtual Result<SettingsDoc> get_settings(const std::string& name) = 0;  // not found if never put
-  virtual std::vector<SettingsDoc> list_settings() = 0;                   // by name
+  virtual Result<std::vector<SettingsDoc>> list_settings() = 0;           // by name
   // Stores name, body, updated_at and updated_by when the stored revision is `expected_revision`
   // (0: the table must not exist yet); conflict (nothing written) otherwise. Returns the new
   // revision.
@@ -261,18 +266,19 @@ class Store {
   // Takes up to `limit` pending notifications due at `now` and moves their next attempt to
   // `lease_until`, in one transaction: several relay nodes on one store never send one twice
   // at once, and a node that dies mid-send leaves it to be retried after the lease.
-  virtual std::vector<NotificationRecord> claim_notifications(TimeMs now, TimeMs lease_until,
-                                                              int limit) = 0;
+  virtual Result<std::vector<NotificationRecord>> claim_notifications(TimeMs now,
+                                                                      TimeMs lease_until,
+                                                                      int limit) = 0;
   // Writes state, attempts, next_attempt_at, last_error and sent_at of a claimed notification.
   virtual Status update_notification(const NotificationRecord& n) = 0;
   // Newest first; empty serial: all.
-  virtual std::vector<NotificationRecord> list_notifications(const std::string& serial,
-                                                             int limit) = 0;
+  virtual Result<std::vector<NotificationRecord>> list_notifications(const std::string& serial,
+                                                                     int limit) = 0;
 
   // --- admin credentials ---
   virtual Status put_admin_credential(const AdminCredential& c) = 0;  // conflict on same name
   virtual Result<AdminCredential> find_admin_by_token_hash(const std::string& token_hash) = 0;
-  virtual std::vector<AdminCredential> list_admin_credentials() = 0;
+  virtual Result<std::vector<AdminCredential>> list_admin_credentials() = 0;
   // Revokes the credential named `name` (not found if none). Announced like a directory change,
   // so every relay node sharing the store drops it from its cache at once.
   virtual Status delete_admin_credential(const std::string& name) = 0;

@@ -239,12 +239,11 @@ JobTransition read_transition(const Rows& r, int i) {
   return t;
 }
 
-// Every row, read with `read`. The list calls of the Store contract have no error channel, so a
-// failed query yields no rows.
+// Every row, read with `read`; a failed query is the error, not an empty list.
 template <typename T, typename Read>
-std::vector<T> read_rows(const Result<Rows>& rows, Read read) {
+Result<std::vector<T>> read_rows(const Result<Rows>& rows, Read read) {
+  if (!rows) return rows.error();
   std::vector<T> out;
-  if (!rows) return out;
   out.reserve(static_cast<std::size_t>(rows->size()));
   for (int i = 0; i < rows->size(); ++i) out.push_back(read(*rows, i));
   return out;
@@ -258,8 +257,10 @@ Result<T> read_one(const Result<Rows>& rows, Read read, const std::string& what)
   return read(*rows, 0);
 }
 
-std::int64_t read_count(const Result<Rows>& rows) {
-  if (!rows || rows->empty()) return 0;
+// The single integer a COUNT(*) query yields.
+Result<std::int64_t> read_count(const Result<Rows>& rows) {
+  if (!rows) return rows.error();
+  if (rows->empty()) return unavailable("count query returned no row");
   return rows->int_at(0, 0);
 }
 
@@ -325,7 +326,7 @@ class PostgresStore final : public Store {
                                   read_registration, "registration " + serial);
   }
 
-  std::vector<Registration> list_registrations() override {
+  Result<std::vector<Registration>> list_registrations() override {
     std::lock_guard lock(mu_);
     return read_rows<Registration>(db_.query(std::string("SELECT ") + kRegistrationColumns +
                                              " FROM registrations ORDER BY serial"),
@@ -379,7 +380,7 @@ class PostgresStore final : public Store {
         read_device, "device with that credential");
   }
 
-  std::vector<Device> list_devices() override {
+  Result<std::vector<Device>> list_devices() override {
     std::lock_guard lock(mu_);
     return read_rows<Device>(
         db_.query(std::string("SELECT ") + kDeviceColumns + " FROM devices ORDER BY serial"),
@@ -415,13 +416,16 @@ class PostgresStore final : public Store {
     return tx.commit();
   }
 
-  std::optional<PollPolicy> get_poll_policy(const std::string& serial) override {
+  Result<std::optional<PollPolicy>> get_poll_policy(const std::string& serial) override {
     std::lock_guard lock(mu_);
     auto rows = db_.query("SELECT policy FROM poll_policies WHERE serial = $1", params(serial));
-    if (!rows || rows->empty()) return std::nullopt;
+    if (!rows) return rows.error();
+    if (rows->empty()) return std::optional<PollPolicy>();
+    // Only set_poll_policy writes the column, from a parsed policy: a row that no longer parses
+    // was edited by hand, and the default is the safe reading of it.
     auto p = parse_poll_policy(json_or(rows->text_at(0, 0), Json()));
-    if (!p) return std::nullopt;
-    return *p;
+    if (!p) return std::optional<PollPolicy>();
+    return std::optional<PollPolicy>(*p);
   }
 
   // --- reports ---
@@ -447,8 +451,8 @@ class PostgresStore final : public Store {
     return receipts;
   }
 
-  std::vector<StoredReport> list_reports(const ReportQuery& q) override {
-    if (q.limit <= 0) return {};
+  Result<std::vector<StoredReport>> list_reports(const ReportQuery& q) override {
+    if (q.limit <= 0) return std::vector<StoredReport>();
     std::string sql = std::string("SELECT ") + kReportColumns + " FROM reports WHERE TRUE";
     std::vector<postgres::Param> values;
     int n = 0;
@@ -483,14 +487,16 @@ class PostgresStore final : public Store {
 
   // "Newest" is by created_at (then reception number): an agent sends alerts ahead of its
   // outbox backlog, so an older report of a kind may arrive after a newer one.
-  std::map<std::string, StoredReport> latest_reports(const std::string& serial) override {
+  Result<std::map<std::string, StoredReport>> latest_reports(const std::string& serial) override {
     std::map<std::string, StoredReport> latest;
     std::lock_guard lock(mu_);
     auto rows = db_.query(std::string("SELECT DISTINCT ON (kind) ") + kReportColumns +
                               " FROM reports WHERE serial = $1 "
                               "ORDER BY kind, created_at DESC, seq DESC",
                           params(serial));
-    for (auto& r : read_rows<StoredReport>(rows, read_report)) {
+    auto found = read_rows<StoredReport>(rows, read_report);
+    if (!found) return found.error();
+    for (auto& r : *found) {
       std::string kind = r.report.kind;
       latest.emplace(std::move(kind), std::move(r));
     }
@@ -498,7 +504,7 @@ class PostgresStore final : public Store {
   }
 
   // One index seek per device on (serial, kind, created_at).
-  std::map<std::string, StoredReport> latest_of_kind(const std::string& kind) override {
+  Result<std::map<std::string, StoredReport>> latest_of_kind(const std::string& kind) override {
     std::map<std::string, StoredReport> latest;
     std::lock_guard lock(mu_);
     auto rows = db_.query(std::string("SELECT ") + kReportColumns +
@@ -506,14 +512,16 @@ class PostgresStore final : public Store {
                               "WHERE r.serial = d.serial AND r.kind = $1 ORDER BY r.created_at "
                               "DESC, r.seq DESC LIMIT 1) FROM devices d)",
                           params(kind));
-    for (auto& r : read_rows<StoredReport>(rows, read_report)) {
+    auto found = read_rows<StoredReport>(rows, read_report);
+    if (!found) return found.error();
+    for (auto& r : *found) {
       std::string serial = r.serial;
       latest.emplace(std::move(serial), std::move(r));
     }
     return latest;
   }
 
-  std::int64_t count_reports(const std::string& serial) override {
+  Result<std::int64_t> count_reports(const std::string& serial) override {
     std::lock_guard lock(mu_);
     if (serial.empty()) return read_count(db_.query("SELECT COUNT(*) FROM reports"));
     return read_count(db_.query("SELECT COUNT(*) FROM reports WHERE serial = $1", params(serial)));
@@ -549,8 +557,8 @@ class PostgresStore final : public Store {
         read_job, "job " + id);
   }
 
-  std::vector<Job> list_jobs(const JobQuery& q) override {
-    if (q.limit <= 0) return {};
+  Result<std::vector<Job>> list_jobs(const JobQuery& q) override {
+    if (q.limit <= 0) return std::vector<Job>();
     std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE TRUE";
     std::vector<postgres::Param> values;
     int n = 0;
@@ -575,14 +583,16 @@ class PostgresStore final : public Store {
     values.push_back(postgres::param(q.limit));
 
     std::lock_guard lock(mu_);
+    auto found = read_rows<Job>(db_.query(sql, values), read_job);
+    if (!found) return found.error();
     std::vector<Job> jobs;
-    for (auto& j : read_rows<Job>(db_.query(sql, values), read_job)) {
+    for (auto& j : *found) {
       if (q.all || in_default_list(j, q.now, q.retention_ms)) jobs.push_back(std::move(j));
     }
     return jobs;
   }
 
-  std::vector<Job> open_jobs(const std::string& serial) override {
+  Result<std::vector<Job>> open_jobs(const std::string& serial) override {
     std::lock_guard lock(mu_);
     return read_rows<Job>(db_.query(std::string("SELECT ") + kJobColumns +
                                         " FROM jobs WHERE serial = $1 AND state IN " +
@@ -591,13 +601,13 @@ class PostgresStore final : public Store {
                           read_job);
   }
 
-  std::int64_t count_open_jobs() override {
+  Result<std::int64_t> count_open_jobs() override {
     std::lock_guard lock(mu_);
     return read_count(
         db_.query(std::string("SELECT COUNT(*) FROM jobs WHERE state IN ") + open_states_sql()));
   }
 
-  std::vector<Job> expirable_jobs() override {
+  Result<std::vector<Job>> expirable_jobs() override {
     std::lock_guard lock(mu_);
     return read_rows<Job>(db_.query(std::string("SELECT ") + kJobColumns +
                                     " FROM jobs WHERE state IN " + open_states_sql() +
@@ -643,7 +653,7 @@ class PostgresStore final : public Store {
     return true;
   }
 
-  std::vector<JobTransition> list_transitions(const std::string& job_id) override {
+  Result<std::vector<JobTransition>> list_transitions(const std::string& job_id) override {
     std::lock_guard lock(mu_);
     return read_rows<JobTransition>(
         db_.query("SELECT job_id, at, from_state, to_state, cause FROM job_transitions "
@@ -655,7 +665,7 @@ class PostgresStore final : public Store {
   // --- alerts ---
 
   // Newest first; an empty serial lists every device's alerts.
-  std::vector<Alert> list_alerts(const std::string& serial, bool open_only) override {
+  Result<std::vector<Alert>> list_alerts(const std::string& serial, bool open_only) override {
     std::string sql = std::string("SELECT ") + kAlertColumns + " FROM alerts WHERE TRUE";
     std::vector<postgres::Param> values;
     if (!serial.empty()) {
@@ -688,11 +698,11 @@ class PostgresStore final : public Store {
     return alert;
   }
 
-  std::map<std::string, int> open_alert_counts() override {
+  Result<std::map<std::string, int>> open_alert_counts() override {
     std::map<std::string, int> counts;
     std::lock_guard lock(mu_);
     auto rows = db_.query("SELECT serial, COUNT(*) FROM alerts WHERE open GROUP BY serial");
-    if (!rows) return counts;
+    if (!rows) return rows.error();
     for (int i = 0; i < rows->size(); ++i) {
       counts[rows->text_at(i, 0)] = static_cast<int>(rows->int_at(i, 1));
     }
@@ -721,9 +731,9 @@ class PostgresStore final : public Store {
     return id;
   }
 
-  std::vector<FirmwareHistoryEntry> list_firmware_history(const std::string& serial,
-                                                          int limit) override {
-    if (limit <= 0) return {};
+  Result<std::vector<FirmwareHistoryEntry>> list_firmware_history(const std::string& serial,
+                                                                  int limit) override {
+    if (limit <= 0) return std::vector<FirmwareHistoryEntry>();
     std::string sql = std::string("SELECT ") + kFirmwareHistoryColumns + " FROM firmware_history";
     std::vector<postgres::Param> values;
     int n = 0;
@@ -762,7 +772,7 @@ class PostgresStore final : public Store {
         read_campaign, "campaign " + id);
   }
 
-  std::vector<CampaignRecord> list_campaigns() override {
+  Result<std::vector<CampaignRecord>> list_campaigns() override {
     std::lock_guard lock(mu_);
     return read_rows<CampaignRecord>(db_.query(std::string("SELECT ") + kCampaignColumns +
                                                " FROM campaigns ORDER BY created_at DESC, id DESC"),
@@ -803,7 +813,7 @@ class PostgresStore final : public Store {
         read_settings, "table " + name);
   }
 
-  std::vector<SettingsDoc> list_settings() override {
+  Result<std::vector<SettingsDoc>> list_settings() override {
     std::lock_guard lock(mu_);
     return read_rows<SettingsDoc>(
         db_.query(std::string("SELECT ") + kSettingsColumns + " FROM settings ORDER BY name"),
@@ -911,22 +921,22 @@ class PostgresStore final : public Store {
   }
 
   // SKIP LOCKED: two nodes claiming at once take different notifications.
-  std::vector<NotificationRecord> claim_notifications(TimeMs now, TimeMs lease_until,
-                                                      int limit) override {
-    if (limit <= 0) return {};
+  Result<std::vector<NotificationRecord>> claim_notifications(TimeMs now, TimeMs lease_until,
+                                                              int limit) override {
+    if (limit <= 0) return std::vector<NotificationRecord>();
     std::lock_guard lock(mu_);
     Transaction tx(db_);
-    if (!tx.begun()) return {};
+    if (!tx.begun()) return tx.begun().error();
     auto rows = db_.query(
         std::string("UPDATE notifications SET next_attempt_at = $2 WHERE id IN (SELECT id FROM "
                     "notifications WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY "
                     "next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ") +
             kNotificationColumns,
         params(now, lease_until, limit));
-    if (!rows) return {};
     auto due = read_rows<NotificationRecord>(std::move(rows), read_notification);
-    if (!tx.commit()) return {};
-    std::sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    if (!due) return due.error();
+    if (auto c = tx.commit(); !c) return c.error();
+    std::sort(due->begin(), due->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     return due;
   }
 
@@ -943,9 +953,9 @@ class PostgresStore final : public Store {
     return tx.commit();
   }
 
-  std::vector<NotificationRecord> list_notifications(const std::string& serial,
-                                                     int limit) override {
-    if (limit <= 0) return {};
+  Result<std::vector<NotificationRecord>> list_notifications(const std::string& serial,
+                                                             int limit) override {
+    if (limit <= 0) return std::vector<NotificationRecord>();
     std::lock_guard lock(mu_);
     std::string sql = std::string("SELECT ") + kNotificationColumns + " FROM notifications";
     if (!serial.empty()) {
@@ -985,7 +995,7 @@ class PostgresStore final : public Store {
         read_admin, "admin credential");
   }
 
-  std::vector<AdminCredential> list_admin_credentials() override {
+  Result<std::vector<AdminCredential>> list_admin_credentials() override {
     std::lock_guard lock(mu_);
     return read_rows<AdminCredential>(
         db_.query("SELECT name, role, token_hash, created_at, customers FROM admin_credentials "
@@ -1067,18 +1077,15 @@ class PostgresStore final : public Store {
     return tx.commit();
   }
 
-  std::vector<UpstreamItem> peek_upstream(int limit) override {
+  Result<std::vector<UpstreamItem>> peek_upstream(int limit) override {
     std::lock_guard lock(mu_);
     auto rows = db_.query(
         "SELECT seq, kind, serial, body, queued_at FROM upstream_outbox ORDER BY seq LIMIT $1",
         params(std::int64_t(limit)));
-    std::vector<UpstreamItem> out;
-    if (!rows) return out;
-    for (int i = 0; i < rows->size(); ++i) {
-      out.push_back({rows->int_at(i, 0), rows->text_at(i, 1), rows->text_at(i, 2),
-                     json_or(rows->text_at(i, 3), Json::object()), rows->int_at(i, 4)});
-    }
-    return out;
+    return read_rows<UpstreamItem>(rows, [](const Rows& r, int i) {
+      return UpstreamItem{r.int_at(i, 0), r.text_at(i, 1), r.text_at(i, 2),
+                          json_or(r.text_at(i, 3), Json::object()), r.int_at(i, 4)};
+    });
   }
 
   Status ack_upstream(std::int64_t seq) override {
@@ -1086,7 +1093,7 @@ class PostgresStore final : public Store {
     return db_.exec("DELETE FROM upstream_outbox WHERE seq <= $1", params(seq));
   }
 
-  std::int64_t count_upstream() override {
+  Result<std::int64_t> count_upstream() override {
     std::lock_guard lock(mu_);
     return read_count(db_.query("SELECT COUNT(*) FROM upstream_outbox"));
   }

@@ -215,18 +215,25 @@ AdminCredential read_admin(const Statement& s) {
   return c;
 }
 
-// Steps through every row (up to `limit`), reading each with `read`. The list calls of the Store
-// contract have no error channel, so a failing read yields the rows read so far.
+// Steps through every row, reading each with `read`. A step that fails makes the whole read an
+// error: rows read so far are not the answer.
 template <typename T, typename Read>
-std::vector<T> read_rows(Statement& s, Read read,
-                         std::size_t limit = std::numeric_limits<std::size_t>::max()) {
+Result<std::vector<T>> read_rows(Statement& s, Read read) {
   std::vector<T> rows;
-  while (rows.size() < limit) {
+  for (;;) {
     auto row = s.step();
-    if (!row || !*row) break;
+    if (!row) return row.error();
+    if (!*row) return rows;
     rows.push_back(read(s));
   }
-  return rows;
+}
+
+// The single integer a COUNT(*) statement yields.
+Result<std::int64_t> read_count(Statement& s) {
+  auto row = s.step();
+  if (!row) return row.error();
+  if (!*row) return unavailable("count query returned no row");
+  return s.int_at(0);
 }
 
 // Reads at most one row; not found (with `what` in the message) when there is none.
@@ -304,11 +311,11 @@ class SqliteStore final : public Store {
     return read_one<Registration>(*s, read_registration, "registration " + serial);
   }
 
-  std::vector<Registration> list_registrations() override {
+  Result<std::vector<Registration>> list_registrations() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kRegistrationColumns +
                          " FROM registrations ORDER BY serial");
-    if (!s) return {};
+    if (!s) return s.error();
     return read_rows<Registration>(*s, read_registration);
   }
 
@@ -362,10 +369,10 @@ class SqliteStore final : public Store {
     return read_one<Device>(*s, read_device, "device with that credential");
   }
 
-  std::vector<Device> list_devices() override {
+  Result<std::vector<Device>> list_devices() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kDeviceColumns + " FROM devices ORDER BY serial");
-    if (!s) return {};
+    if (!s) return s.error();
     return read_rows<Device>(*s, read_device);
   }
 
@@ -401,16 +408,19 @@ class SqliteStore final : public Store {
     return tx.commit();
   }
 
-  std::optional<PollPolicy> get_poll_policy(const std::string& serial) override {
+  Result<std::optional<PollPolicy>> get_poll_policy(const std::string& serial) override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare("SELECT policy FROM poll_policies WHERE serial = ?");
-    if (!s) return std::nullopt;
+    if (!s) return s.error();
     s->bind_all(serial);
     auto row = s->step();
-    if (!row || !*row) return std::nullopt;
+    if (!row) return row.error();
+    if (!*row) return std::optional<PollPolicy>();
+    // Only set_poll_policy writes the column, from a parsed policy: a row that no longer parses
+    // was edited by hand, and the default is the safe reading of it.
     auto p = parse_poll_policy(json_or(s->text_at(0), Json()));
-    if (!p) return std::nullopt;
-    return *p;
+    if (!p) return std::optional<PollPolicy>();
+    return std::optional<PollPolicy>(*p);
   }
 
   // --- reports ---
@@ -433,8 +443,8 @@ class SqliteStore final : public Store {
     return receipts;
   }
 
-  std::vector<StoredReport> list_reports(const ReportQuery& q) override {
-    if (q.limit <= 0) return {};
+  Result<std::vector<StoredReport>> list_reports(const ReportQuery& q) override {
+    if (q.limit <= 0) return std::vector<StoredReport>();
     std::string sql = std::string("SELECT ") + kReportColumns + " FROM reports WHERE 1 = 1";
     if (!q.serial.empty()) sql += " AND serial = ?";
     if (!q.kind.empty()) sql += " AND kind = ?";
@@ -445,7 +455,7 @@ class SqliteStore final : public Store {
 
     std::lock_guard lock(mu_);
     auto s = db_.prepare(sql);  // at most 32 variants, each cached
-    if (!s) return {};
+    if (!s) return s.error();
     int i = 0;
     if (!q.serial.empty()) s->bind(++i, q.serial);
     if (!q.kind.empty()) s->bind(++i, q.kind);
@@ -458,32 +468,34 @@ class SqliteStore final : public Store {
 
   // "Newest" is by created_at (then reception number): an agent sends alerts ahead of its
   // outbox backlog, so an older report of a kind may arrive after a newer one.
-  std::map<std::string, StoredReport> latest_reports(const std::string& serial) override {
+  Result<std::map<std::string, StoredReport>> latest_reports(const std::string& serial) override {
     std::map<std::string, StoredReport> latest;
     std::lock_guard lock(mu_);
     // Walks the distinct kinds through the (serial, kind, created_at) index, one seek per kind.
     std::string kind;
     for (;;) {
       auto next = db_.prepare("SELECT MIN(kind) FROM reports WHERE serial = ? AND kind > ?");
-      if (!next) return latest;
+      if (!next) return next.error();
       next->bind_all(serial, kind);
       auto row = next->step();
-      if (!row || !*row) return latest;
+      if (!row) return row.error();
+      if (!*row) return latest;
       auto k = next->opt_text_at(0);
-      if (!k) return latest;
+      if (!k) return latest;  // MIN over no rows: every kind has been read
       kind = *k;
       auto s = db_.prepare(std::string("SELECT ") + kReportColumns +
                            " FROM reports WHERE serial = ? AND kind = ? "
                            "ORDER BY created_at DESC, seq DESC LIMIT 1");
-      if (!s) return latest;
+      if (!s) return s.error();
       s->bind_all(serial, kind);
       auto r = read_one<StoredReport>(*s, read_report, "report");
-      if (r) latest.emplace(kind, std::move(*r));
+      if (!r) return r.error();  // the kind was just seen, so not found is a failure too
+      latest.emplace(kind, std::move(*r));
     }
   }
 
   // One index seek per device on (serial, kind, created_at).
-  std::map<std::string, StoredReport> latest_of_kind(const std::string& kind) override {
+  Result<std::map<std::string, StoredReport>> latest_of_kind(const std::string& kind) override {
     std::map<std::string, StoredReport> latest;
     std::lock_guard lock(mu_);
     auto s =
@@ -491,24 +503,24 @@ class SqliteStore final : public Store {
                     " FROM reports WHERE seq IN (SELECT (SELECT r.seq FROM reports r WHERE "
                     "r.serial = d.serial AND r.kind = ? ORDER BY r.created_at DESC, r.seq DESC "
                     "LIMIT 1) FROM devices d)");
-    if (!s) return latest;
+    if (!s) return s.error();
     s->bind_all(kind);
-    for (auto& r : read_rows<StoredReport>(*s, read_report)) {
+    auto rows = read_rows<StoredReport>(*s, read_report);
+    if (!rows) return rows.error();
+    for (auto& r : *rows) {
       std::string serial = r.serial;
       latest.emplace(std::move(serial), std::move(r));
     }
     return latest;
   }
 
-  std::int64_t count_reports(const std::string& serial) override {
+  Result<std::int64_t> count_reports(const std::string& serial) override {
     std::lock_guard lock(mu_);
     auto s = serial.empty() ? db_.prepare("SELECT COUNT(*) FROM reports")
                             : db_.prepare("SELECT COUNT(*) FROM reports WHERE serial = ?");
-    if (!s) return 0;
+    if (!s) return s.error();
     if (!serial.empty()) s->bind_all(serial);
-    auto row = s->step();
-    if (!row || !*row) return 0;
-    return s->int_at(0);
+    return read_count(*s);
   }
 
   // --- jobs ---
@@ -542,8 +554,8 @@ class SqliteStore final : public Store {
     return read_one<Job>(*s, read_job, "job " + id);
   }
 
-  std::vector<Job> list_jobs(const JobQuery& q) override {
-    if (q.limit <= 0) return {};
+  Result<std::vector<Job>> list_jobs(const JobQuery& q) override {
+    if (q.limit <= 0) return std::vector<Job>();
     std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE 1 = 1";
     if (!q.serial.empty()) sql += " AND serial = ?";
     if (q.state) sql += " AND state = ?";
@@ -558,7 +570,7 @@ class SqliteStore final : public Store {
 
     std::lock_guard lock(mu_);
     auto s = db_.prepare(sql);
-    if (!s) return {};
+    if (!s) return s.error();
     int i = 0;
     if (!q.serial.empty()) s->bind(++i, q.serial);
     if (q.state) s->bind(++i, to_string(*q.state));
@@ -566,39 +578,38 @@ class SqliteStore final : public Store {
     std::vector<Job> jobs;
     while (jobs.size() < static_cast<std::size_t>(q.limit)) {
       auto row = s->step();
-      if (!row || !*row) break;
+      if (!row) return row.error();
+      if (!*row) break;
       Job j = read_job(*s);
       if (q.all || in_default_list(j, q.now, q.retention_ms)) jobs.push_back(std::move(j));
     }
     return jobs;
   }
 
-  std::vector<Job> open_jobs(const std::string& serial) override {
+  Result<std::vector<Job>> open_jobs(const std::string& serial) override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kJobColumns +
                          " FROM jobs WHERE serial = ? AND state IN " + open_states_sql() +
                          " ORDER BY created_at ASC, id ASC");
-    if (!s) return {};
+    if (!s) return s.error();
     s->bind_all(serial);
     return read_rows<Job>(*s, read_job);
   }
 
-  std::int64_t count_open_jobs() override {
+  Result<std::int64_t> count_open_jobs() override {
     std::lock_guard lock(mu_);
     auto s =
         db_.prepare(std::string("SELECT COUNT(*) FROM jobs WHERE state IN ") + open_states_sql());
-    if (!s) return 0;
-    auto row = s->step();
-    if (!row || !*row) return 0;
-    return s->int_at(0);
+    if (!s) return s.error();
+    return read_count(*s);
   }
 
-  std::vector<Job> expirable_jobs() override {
+  Result<std::vector<Job>> expirable_jobs() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state IN " +
                          open_states_sql() +
                          " AND expires_at IS NOT NULL ORDER BY expires_at ASC, id ASC");
-    if (!s) return {};
+    if (!s) return s.error();
     return read_rows<Job>(*s, read_job);
   }
 
@@ -642,12 +653,12 @@ class SqliteStore final : public Store {
     return true;
   }
 
-  std::vector<JobTransition> list_transitions(const std::string& job_id) override {
+  Result<std::vector<JobTransition>> list_transitions(const std::string& job_id) override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(
         "SELECT job_id, at, from_state, to_state, cause FROM job_transitions "
         "WHERE job_id = ? ORDER BY id ASC");
-    if (!s) return {};
+    if (!s) return s.error();
     s->bind_all(job_id);
     return read_rows<JobTransition>(*s, [](const Statement& r) {
       JobTransition t;
@@ -663,14 +674,14 @@ class SqliteStore final : public Store {
   // --- alerts ---
 
   // Newest first; an empty serial lists every device's alerts.
-  std::vector<Alert> list_alerts(const std::string& serial, bool open_only) override {
+  Result<std::vector<Alert>> list_alerts(const std::string& serial, bool open_only) override {
     std::string sql = std::string("SELECT ") + kAlertColumns + " FROM alerts WHERE 1 = 1";
     if (!serial.empty()) sql += " AND serial = ?";
     if (open_only) sql += " AND open = 1";
     sql += " ORDER BY id DESC";
     std::lock_guard lock(mu_);
     auto s = db_.prepare(sql);
-    if (!s) return {};
+    if (!s) return s.error();
     if (!serial.empty()) s->bind_all(serial);
     return read_rows<Alert>(*s, read_alert);
   }
@@ -692,14 +703,15 @@ class SqliteStore final : public Store {
     return alert;
   }
 
-  std::map<std::string, int> open_alert_counts() override {
+  Result<std::map<std::string, int>> open_alert_counts() override {
     std::map<std::string, int> counts;
     std::lock_guard lock(mu_);
     auto s = db_.prepare("SELECT serial, COUNT(*) FROM alerts WHERE open = 1 GROUP BY serial");
-    if (!s) return counts;
+    if (!s) return s.error();
     for (;;) {
       auto row = s->step();
-      if (!row || !*row) return counts;
+      if (!row) return row.error();
+      if (!*row) return counts;
       counts[s->text_at(0)] = static_cast<int>(s->int_at(1));
     }
   }
@@ -720,20 +732,16 @@ class SqliteStore final : public Store {
     return tx.commit();
   }
 
-  std::vector<UpstreamItem> peek_upstream(int limit) override {
+  Result<std::vector<UpstreamItem>> peek_upstream(int limit) override {
     std::lock_guard lock(mu_);
-    std::vector<UpstreamItem> out;
     auto s = db_.prepare(
         "SELECT seq, kind, serial, body, queued_at FROM upstream_outbox ORDER BY seq LIMIT ?");
-    if (!s) return out;
+    if (!s) return s.error();
     s->bind_all(std::int64_t(limit));
-    while (true) {
-      auto row = s->step();
-      if (!row || !*row) break;
-      out.push_back({s->int_at(0), s->text_at(1), s->text_at(2),
-                     json_or(s->text_at(3), Json::object()), s->int_at(4)});
-    }
-    return out;
+    return read_rows<UpstreamItem>(*s, [](const Statement& r) {
+      return UpstreamItem{r.int_at(0), r.text_at(1), r.text_at(2),
+                          json_or(r.text_at(3), Json::object()), r.int_at(4)};
+    });
   }
 
   Status ack_upstream(std::int64_t seq) override {
@@ -743,13 +751,11 @@ class SqliteStore final : public Store {
     return s->bind_all(seq).run();
   }
 
-  std::int64_t count_upstream() override {
+  Result<std::int64_t> count_upstream() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare("SELECT COUNT(*) FROM upstream_outbox");
-    if (!s) return 0;
-    auto row = s->step();
-    if (!row || !*row) return 0;
-    return s->int_at(0);
+    if (!s) return s.error();
+    return read_count(*s);
   }
 
   // --- firmware update history ---
@@ -771,15 +777,15 @@ class SqliteStore final : public Store {
     return id;
   }
 
-  std::vector<FirmwareHistoryEntry> list_firmware_history(const std::string& serial,
-                                                          int limit) override {
-    if (limit <= 0) return {};
+  Result<std::vector<FirmwareHistoryEntry>> list_firmware_history(const std::string& serial,
+                                                                  int limit) override {
+    if (limit <= 0) return std::vector<FirmwareHistoryEntry>();
     std::string sql = std::string("SELECT ") + kFirmwareHistoryColumns + " FROM firmware_history";
     if (!serial.empty()) sql += " WHERE serial = ?";
     sql += " ORDER BY id DESC LIMIT ?";
     std::lock_guard lock(mu_);
     auto s = db_.prepare(sql);
-    if (!s) return {};
+    if (!s) return s.error();
     int i = 0;
     if (!serial.empty()) s->bind(++i, serial);
     s->bind(++i, limit);
@@ -814,11 +820,11 @@ class SqliteStore final : public Store {
     return read_one<CampaignRecord>(*s, read_campaign, "campaign " + id);
   }
 
-  std::vector<CampaignRecord> list_campaigns() override {
+  Result<std::vector<CampaignRecord>> list_campaigns() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(std::string("SELECT ") + kCampaignColumns +
                          " FROM campaigns ORDER BY created_at DESC, id DESC");
-    if (!s) return {};
+    if (!s) return s.error();
     return read_rows<CampaignRecord>(*s, read_campaign);
   }
 
@@ -859,11 +865,11 @@ class SqliteStore final : public Store {
     return read_one<SettingsDoc>(*s, read_settings, "table " + name);
   }
 
-  std::vector<SettingsDoc> list_settings() override {
+  Result<std::vector<SettingsDoc>> list_settings() override {
     std::lock_guard lock(mu_);
     auto s =
         db_.prepare(std::string("SELECT ") + kSettingsColumns + " FROM settings ORDER BY name");
-    if (!s) return {};
+    if (!s) return s.error();
     return read_rows<SettingsDoc>(*s, read_settings);
   }
 
@@ -933,7 +939,9 @@ class SqliteStore final : public Store {
     if (!sel) return sel.error();
     sel->bind_all(serial, type);
     if (!code.empty()) sel->bind(3, code);
-    auto closed = read_rows<Alert>(*sel, read_alert);
+    auto found = read_rows<Alert>(*sel, read_alert);
+    if (!found) return found.error();
+    auto closed = std::move(*found);
     if (closed.empty()) return closed;
     auto upd =
         db_.prepare("UPDATE alerts SET open = 0, acknowledged_at = ?, acknowledged_by = ?" + where);
@@ -974,24 +982,26 @@ class SqliteStore final : public Store {
     return ids;
   }
 
-  std::vector<NotificationRecord> claim_notifications(TimeMs now, TimeMs lease_until,
-                                                      int limit) override {
-    if (limit <= 0) return {};
+  Result<std::vector<NotificationRecord>> claim_notifications(TimeMs now, TimeMs lease_until,
+                                                              int limit) override {
+    if (limit <= 0) return std::vector<NotificationRecord>();
     std::lock_guard lock(mu_);
     Transaction tx(db_);
-    if (!tx.begun()) return {};
+    if (!tx.begun()) return tx.begun().error();
     auto sel = db_.prepare(std::string("SELECT ") + kNotificationColumns +
                            " FROM notifications WHERE state = 'pending' AND next_attempt_at <= ? "
                            "ORDER BY next_attempt_at, id LIMIT ?");
-    if (!sel) return {};
+    if (!sel) return sel.error();
     sel->bind_all(now, limit);
     auto due = read_rows<NotificationRecord>(*sel, read_notification);
-    for (auto& n : due) {
+    if (!due) return due.error();
+    for (auto& n : *due) {
       auto upd = db_.prepare("UPDATE notifications SET next_attempt_at = ? WHERE id = ?");
-      if (!upd || !upd->bind_all(lease_until, n.id).run()) return {};
+      if (!upd) return upd.error();
+      if (auto st = upd->bind_all(lease_until, n.id).run(); !st) return st.error();
       n.next_attempt_at = lease_until;
     }
-    if (!tx.commit()) return {};
+    if (auto c = tx.commit(); !c) return c.error();
     return due;
   }
 
@@ -1012,15 +1022,15 @@ class SqliteStore final : public Store {
     return tx.commit();
   }
 
-  std::vector<NotificationRecord> list_notifications(const std::string& serial,
-                                                     int limit) override {
-    if (limit <= 0) return {};
+  Result<std::vector<NotificationRecord>> list_notifications(const std::string& serial,
+                                                             int limit) override {
+    if (limit <= 0) return std::vector<NotificationRecord>();
     std::string sql = std::string("SELECT ") + kNotificationColumns + " FROM notifications";
     if (!serial.empty()) sql += " WHERE serial = ?";
     sql += " ORDER BY id DESC LIMIT ?";
     std::lock_guard lock(mu_);
     auto s = db_.prepare(sql);
-    if (!s) return {};
+    if (!s) return s.error();
     int i = 0;
     if (!serial.empty()) s->bind(++i, serial);
     s->bind(++i, limit);
@@ -1058,12 +1068,12 @@ class SqliteStore final : public Store {
     return read_one<AdminCredential>(*s, read_admin, "admin credential");
   }
 
-  std::vector<AdminCredential> list_admin_credentials() override {
+  Result<std::vector<AdminCredential>> list_admin_credentials() override {
     std::lock_guard lock(mu_);
     auto s = db_.prepare(
         "SELECT name, role, token_hash, created_at, customers FROM admin_credentials "
         "ORDER BY name");
-    if (!s) return {};
+    if (!s) return s.error();
     return read_rows<AdminCredential>(*s, read_admin);
   }
 

@@ -6,6 +6,7 @@
 
 #include "core/codec.h"
 #include "core/time.h"
+#include "must.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace printrelay {
@@ -84,7 +85,7 @@ class MonitoringCenterTest : public ::testing::Test {
   }
   std::vector<Alert> open_of_type(const std::string& type) {
     std::vector<Alert> out;
-    for (auto& a : store_->list_alerts("S1", true))
+    for (auto& a : must(store_->list_alerts("S1", true)))
       if (a.type == type) out.push_back(a);
     return out;
   }
@@ -119,7 +120,7 @@ class MonitoringCenterTest : public ::testing::Test {
 };
 
 TEST_F(MonitoringCenterTest, TablesAreValidatedAndGuardedByRevision) {
-  auto listed = center_->list_tables()["tables"];
+  auto listed = must(center_->list_tables())["tables"];
   ASSERT_EQ(listed.size(), service_table_names().size());
   EXPECT_EQ(listed[0]["revision"], 0);
   auto bad = put("error_codes", Json::parse(R"([{"code": "SC1", "txt": "typo"}])"));
@@ -148,14 +149,14 @@ TEST_F(MonitoringCenterTest, IncompatibleStructureOpensOneAlertAndNotifiesEachTa
   ASSERT_EQ(open.size(), 1u);
   EXPECT_NE(open[0].message.find("adf 0.9.4"), std::string::npos) << open[0].message;
   // No authorisation was signed: nothing automatic, and the notification says so.
-  EXPECT_TRUE(store_->open_jobs("S1").empty());
+  EXPECT_TRUE(must(store_->open_jobs("S1")).empty());
 
   // The same finding on the next report: no second alert, no second notification.
   ASSERT_TRUE(send("structure", structure("0.9.4")));
   center_->run_once(now_ + 1000);
   EXPECT_EQ(open_of_type("incompatible").size(), 1u);
 
-  auto sent = store_->list_notifications("S1", 100);
+  auto sent = must(store_->list_notifications("S1", 100));
   ASSERT_EQ(sent.size(), 3u);  // desk e-mail, desk webhook, Acme's contact
   std::map<std::string, NotificationRecord> by_target;
   for (auto& n : sent) by_target[n.target] = n;
@@ -186,7 +187,7 @@ TEST_F(MonitoringCenterTest, CompatibleStructureClosesTheAlert) {
   ASSERT_TRUE(send("structure", structure("1.0.0")));
   center_->run_once(now_ + 1000);
   EXPECT_TRUE(open_of_type("incompatible").empty());
-  auto all = store_->list_alerts("S1", false);
+  auto all = must(store_->list_alerts("S1", false));
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].acknowledged_by, "monitoring center");
   auto page = center_->device_monitoring("S1", now_ + 2000);
@@ -210,7 +211,7 @@ TEST_F(MonitoringCenterTest, OrderRepliesNameThePartAndFailedJobsAreNotified) {
                                           "device: failed: no such data set"});
   center_->run_once(now_);
   bool notified = false;
-  for (const auto& n : store_->list_notifications("S1", 100)) {
+  for (const auto& n : must(store_->list_notifications("S1", 100))) {
     if (n.event_type == "job_failed" && n.target == "desk@service.test") notified = true;
   }
   EXPECT_TRUE(notified);

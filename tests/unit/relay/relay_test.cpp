@@ -2,10 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include <filesystem>
 
 #include "core/codec.h"
 #include "core/sha256.h"
+#include "must.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace printrelay {
@@ -153,7 +156,7 @@ TEST_F(RelayTest, ReceiptHashMatchesWhatTheDeviceSent) {
   EXPECT_TRUE((*again)["receipts"][0]["duplicate"].get<bool>());
   EXPECT_EQ((*again)["receipts"][0]["reception_no"], receipt["reception_no"]);
   EXPECT_EQ((*again)["receipts"][0]["server_time"], receipt["server_time"]);
-  EXPECT_EQ(store_->count_reports("S1"), 1);
+  EXPECT_EQ(must(store_->count_reports("S1")), 1);
 }
 
 TEST_F(RelayTest, BadBatchStoresNothing) {
@@ -163,7 +166,7 @@ TEST_F(RelayTest, BadBatchStoresNothing) {
   ASSERT_FALSE(ans.ok());
   EXPECT_EQ(ans.error().kind, ErrorKind::kBadInput);
   EXPECT_NE(ans.error().message.find("reports[1]"), std::string::npos);
-  EXPECT_EQ(store_->count_reports("S1"), 0);
+  EXPECT_EQ(must(store_->count_reports("S1")), 0);
   Json many = Json::array();
   for (int i = 0; i < 257; ++i)
     many.push_back(report("r" + std::to_string(i), "counters", Json::object()));
@@ -176,7 +179,7 @@ TEST_F(RelayTest, FatalAlertOpensAnAlertAndIsPublished) {
   Json a = report("a-1", "alert",
                   Json{{"type", "service_call"}, {"code", "SC542"}, {"sc_type", "A"}}, "fatal");
   ASSERT_TRUE(relay_->accept_reports("S1", Json{{"reports", Json::array({a})}}, now_).ok());
-  auto alerts = relay_->list_alerts("S1", false)["alerts"];
+  auto alerts = must(relay_->list_alerts("S1", false))["alerts"];
   ASSERT_EQ(alerts.size(), 1u);
   EXPECT_EQ(alerts[0]["code"], "SC542");
   bool published = false;
@@ -184,7 +187,7 @@ TEST_F(RelayTest, FatalAlertOpensAnAlertAndIsPublished) {
   EXPECT_TRUE(published);
   auto ack = relay_->acknowledge_alert(std::to_string(alerts[0]["id"].get<int>()), "op", now_);
   ASSERT_TRUE(ack.ok());
-  EXPECT_TRUE(relay_->list_alerts("S1", false)["alerts"].empty());
+  EXPECT_TRUE(must(relay_->list_alerts("S1", false))["alerts"].empty());
 }
 
 TEST_F(RelayTest, PanelMessageAndOrderGetAReply) {
@@ -285,8 +288,8 @@ TEST_F(RelayTest, ExpiredJobsLeaveTheDeliveryList) {
       Json{{"serial", "S1"}, {"kind", "reboot"}, {"expires_at", format_time(now_ + 1000)}}, "alice",
       now_);
   ASSERT_TRUE(job.ok());
-  EXPECT_EQ(relay_->expire_jobs(now_ + 500), 0);
-  EXPECT_EQ(relay_->expire_jobs(now_ + 1000), 1);
+  EXPECT_EQ(must(relay_->expire_jobs(now_ + 500)), 0);
+  EXPECT_EQ(must(relay_->expire_jobs(now_ + 1000)), 1);
   EXPECT_EQ((*relay_->get_job((*job)["id"]))["job"]["state"], "expired");
 }
 
@@ -302,7 +305,7 @@ TEST_F(RelayTest, OddlyTypedBodyFieldsAreStoredNotFatal) {
   Json o = report("o-9", "order", Json{{"item", 1}, {"quantity", "two"}});
   auto ans = relay_->accept_reports("S1", Json{{"reports", Json::array({a, o})}}, now_);
   ASSERT_TRUE(ans.ok()) << ans.error().message;
-  EXPECT_EQ(relay_->list_alerts("S1", false)["alerts"][0]["type"], "alert");
+  EXPECT_EQ(must(relay_->list_alerts("S1", false))["alerts"][0]["type"], "alert");
   EXPECT_NE((*ans)["receipts"][1]["reply"]["description"].get<std::string>().find("1 x supplies"),
             std::string::npos);
 }
@@ -331,6 +334,61 @@ TEST_F(RelayTest, AStateChangeIsAnnouncedOnceAndAnIdlePollIsNot) {
   EXPECT_EQ(events[1]["serial"], "S1");
   EXPECT_EQ(events[1]["state"], "error");
   EXPECT_EQ(events[1]["last_seen"], format_time(now_ + 4));
+}
+
+// Renames a table of the relay's database through a second connection, as an operator's
+// sqlite3 shell would: while it is away every read of it fails, and it comes back unchanged.
+void rename_table(const std::filesystem::path& db, const std::string& from, const std::string& to) {
+  sqlite3* c = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(db.c_str(), &c, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+  char* error = nullptr;
+  const std::string sql = "ALTER TABLE " + from + " RENAME TO " + to;
+  EXPECT_EQ(sqlite3_exec(c, sql.c_str(), nullptr, nullptr, &error), SQLITE_OK)
+      << (error ? error : "");
+  sqlite3_free(error);
+  sqlite3_close(c);
+}
+
+// A store hiccup while a device polls must not lose its job: the poll is refused (the device
+// retries) and the device stays marked as having jobs, so the next poll delivers it.
+TEST_F(RelayTest, APollThatCannotReadTheJobsFailsAndTheJobIsDeliveredLater) {
+  auto job = relay_->create_job(Json{{"serial", "S1"}, {"kind", "reboot"}}, "alice", now_);
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  rename_table(path_, "jobs", "jobs_away");
+  int wait = 0;
+  auto refused = relay_->poll("S1", Json::object(), now_ + 1, wait);
+  ASSERT_FALSE(refused.ok()) << "answered " << refused->body;
+  EXPECT_EQ(refused.error().kind, ErrorKind::kUnavailable);
+  rename_table(path_, "jobs_away", "jobs");
+  auto delivered = relay_->poll("S1", Json::object(), now_ + 2, wait);
+  ASSERT_TRUE(delivered.ok()) << delivered.error().message;
+  EXPECT_TRUE(delivered->has_jobs);
+  auto jobs = Json::parse(delivered->body)["jobs"];
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(jobs[0]["id"], (*job)["id"]);
+}
+
+// Admin lists answer the failure (the API turns it into 503), not an empty fleet.
+TEST_F(RelayTest, AdminListsOfAStoreThatCannotBeReadAreErrors) {
+  rename_table(path_, "devices", "devices_away");
+  auto devices = relay_->list_devices("", "", now_);
+  ASSERT_FALSE(devices.ok()) << devices->dump();
+  EXPECT_EQ(devices.error().kind, ErrorKind::kUnavailable);
+  rename_table(path_, "devices_away", "devices");
+  EXPECT_EQ(must(relay_->list_devices("", "", now_))["devices"].size(), 2u);
+}
+
+// A relay that could not fill its caches would turn every device away without knowing why: it
+// does not start, and says what it could not read.
+TEST_F(RelayTest, ARelayDoesNotStartOnAStoreItCannotRead) {
+  rename_table(path_, "admin_credentials", "admin_credentials_away");
+  try {
+    Relay second(*store_, RelayOptions{}, events_);
+    FAIL() << "a relay started without its admin credentials";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("admin credentials"), std::string::npos) << e.what();
+  }
+  rename_table(path_, "admin_credentials_away", "admin_credentials");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "core/codec.h"
 #include "core/sha256.h"
+#include "must.h"
 #include "relay/child_relays.h"
 #include "relay/relay.h"
 #include "store/sqlite/sqlite_store.h"
@@ -83,20 +84,20 @@ class RelayTreeTest : public ::testing::Test {
   // jobs. Acknowledges what the parent acknowledged.
   Json sync(TimeMs now) {
     Json items = Json::array();
-    for (const auto& it : child_store_->peek_upstream(500))
+    for (const auto& it : must(child_store_->peek_upstream(500)))
       items.push_back(
           {{"seq", it.seq}, {"kind", it.kind}, {"serial", it.serial}, {"body", it.body}});
     Json held = Json::array();
     JobQuery q;
     q.all = true;
-    for (const auto& j : child_store_->list_jobs(q))
+    for (const auto& j : must(child_store_->list_jobs(q)))
       if (!is_terminal(j.state)) held.push_back(j.id);
     auto req = parse_sync_request(Json{{"version", "test"},
                                        {"serials", child_->served_devices(0)},
                                        {"held_jobs", held},
                                        {"items", items}});
     EXPECT_TRUE(req.ok()) << (req.ok() ? "" : req.error().message);
-    auto answer = children_->sync("child-1", *req, now).body;
+    auto answer = must(children_->sync("child-1", *req, now)).body;
     if (answer["acked_seq"].get<std::int64_t>() > 0) {
       EXPECT_TRUE(child_store_->ack_upstream(answer["acked_seq"]).ok());
     }
@@ -130,20 +131,20 @@ TEST_F(RelayTreeTest, EnrolmentReportsAndJobRoundTripThroughTheChild) {
                                    {"body", {{"code", "SC542"}, {"type", "A"}}}}});
   ASSERT_TRUE(child_->accept_reports("S1", Json{{"reports", reports}}, now_ + 1).ok());
   EXPECT_TRUE(urgent_seen_) << "an alert must ask the link to send at once";
-  ASSERT_EQ(child_store_->count_upstream(), 2);  // the enrolment, the report batch
+  ASSERT_EQ(must(child_store_->count_upstream()), 2);  // the enrolment, the report batch
 
   auto answer = sync(now_ + 2);
   EXPECT_TRUE(answer["rejected"].empty()) << answer.dump();
-  EXPECT_EQ(child_store_->count_upstream(), 0);
+  EXPECT_EQ(must(child_store_->count_upstream()), 0);
   // The parent trusts the device's credential and holds both reports, hashes as the child's.
   auto who = parent_->authenticate_device(token);
   ASSERT_TRUE(who.ok());
   EXPECT_EQ(*who, "S1");
-  ASSERT_EQ(parent_store_->count_reports("S1"), 2);
+  ASSERT_EQ(must(parent_store_->count_reports("S1")), 2);
   ASSERT_EQ(answer["receipts"].size(), 1u);
   EXPECT_EQ(answer["receipts"][0]["sha256"][1],
             sha256_hex(canonical_report(*parse_report(reports[1]))));
-  EXPECT_EQ(parent_store_->list_alerts("S1", true).size(), 1u);
+  EXPECT_EQ(must(parent_store_->list_alerts("S1", true)).size(), 1u);
 
   // A job posted at the parent goes down to the child that serves S1, once.
   auto job = parent_->create_job(
@@ -169,7 +170,7 @@ TEST_F(RelayTreeTest, EnrolmentReportsAndJobRoundTripThroughTheChild) {
   }
   sync(now_ + 20);
   EXPECT_EQ(parent_store_->get_job(id)->state, JobState::kSucceeded);
-  EXPECT_EQ(child_store_->count_upstream(), 0);
+  EXPECT_EQ(must(child_store_->count_upstream()), 0);
 }
 
 TEST_F(RelayTreeTest, CancellationAtTheParentEndsTheChildsCopy) {
@@ -194,7 +195,7 @@ TEST_F(RelayTreeTest, CancellationAtTheParentEndsTheChildsCopy) {
                                         now_ + 5)
                   .ok());
   EXPECT_EQ(child_store_->get_job(id)->state, JobState::kCancelled);
-  EXPECT_TRUE(child_->deliverable_jobs("S1", now_ + 6).empty());
+  EXPECT_TRUE(must(child_->deliverable_jobs("S1", now_ + 6)).empty());
 }
 
 TEST_F(RelayTreeTest, RepeatedItemsAreStoredOnceAndBadOnesAreRefusedNotRetried) {
@@ -218,11 +219,11 @@ TEST_F(RelayTreeTest, RepeatedItemsAreStoredOnceAndBadOnesAreRefusedNotRetried) 
   });
   auto req = parse_sync_request(Json{{"items", items}});
   ASSERT_TRUE(req.ok());
-  auto answer = children_->sync("child-1", *req, now_).body;
+  auto answer = must(children_->sync("child-1", *req, now_)).body;
   EXPECT_EQ(answer["acked_seq"], 3);
   ASSERT_EQ(answer["rejected"].size(), 1u);
   EXPECT_EQ(answer["rejected"][0]["seq"], 3);
-  EXPECT_EQ(parent_store_->count_reports("S1"), 1);
+  EXPECT_EQ(must(parent_store_->count_reports("S1")), 1);
 }
 
 // A middle relay (a child that is itself a parent) passes a grandchild's enrolment on upward,
@@ -242,9 +243,9 @@ TEST_F(RelayTreeTest, AMiddleRelayPassesEnrolmentsFromBelowUpward) {
               {"enrollment_code", "code-1"}}}};
   auto req = parse_sync_request(Json{{"items", Json::array({item})}});
   ASSERT_TRUE(req.ok());
-  auto answer = grandchildren.sync("grandchild-1", *req, now_).body;
+  auto answer = must(grandchildren.sync("grandchild-1", *req, now_)).body;
   EXPECT_EQ(answer["acked_seq"], 1);
-  auto queued = child_store_->peek_upstream(10);
+  auto queued = must(child_store_->peek_upstream(10));
   ASSERT_EQ(queued.size(), 1u);
   EXPECT_EQ(queued[0].kind, "device");
   EXPECT_EQ(queued[0].body["token_hash"], sha256_hex("grandchild token"));
@@ -253,8 +254,8 @@ TEST_F(RelayTreeTest, AMiddleRelayPassesEnrolmentsFromBelowUpward) {
   ASSERT_TRUE(who.ok());
   EXPECT_EQ(*who, "S1");
   // The same enrolment again changes nothing and is not passed on again.
-  grandchildren.sync("grandchild-1", *req, now_ + 2);
-  EXPECT_EQ(child_store_->count_upstream(), 0);
+  must(grandchildren.sync("grandchild-1", *req, now_ + 2));
+  EXPECT_EQ(must(child_store_->count_upstream()), 0);
 }
 
 TEST(SyncRequest, BadInputIsRefusedWithTheReason) {
@@ -333,7 +334,7 @@ TEST_F(RelayTreeTest, AHostileChildCanActOnlyForItsOwnDevicesWithProof) {
       {"serials", {"OTHER-1", "S1"}},
       {"sightings", {{{"serial", "OTHER-1"}, {"last_seen", now_ + 999999}, {"state", "idle"}}}}});
   ASSERT_TRUE(req.ok());
-  auto answer = children_->sync("child-1", *req, now_ + 3).body;
+  auto answer = must(children_->sync("child-1", *req, now_ + 3)).body;
   EXPECT_EQ(answer["acked_seq"], 5);
   std::set<std::int64_t> refused;
   for (const auto& r : answer["rejected"])
@@ -343,7 +344,7 @@ TEST_F(RelayTreeTest, AHostileChildCanActOnlyForItsOwnDevicesWithProof) {
   // Nothing changed at the parent.
   EXPECT_EQ(*parent_->authenticate_device(other_token), "OTHER-1");
   EXPECT_FALSE(parent_->authenticate_device("stolen").ok());
-  EXPECT_EQ(parent_store_->count_reports("OTHER-1"), 0);
+  EXPECT_EQ(must(parent_store_->count_reports("OTHER-1")), 0);
   EXPECT_EQ(parent_store_->get_job(job_id)->state, JobState::kWaiting);
   // The directory carries only the child's customer.
   ASSERT_TRUE(answer.contains("directory"));

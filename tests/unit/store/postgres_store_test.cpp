@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "must.h"
 #include "pg_server.h"
 #include "store_suite.h"
 
@@ -91,6 +92,10 @@ class TempSchema {
 
   // Connects with this schema first in the search path, so the store's tables land in it.
   std::string conninfo() const { return server_ + " options='-c search_path=" + name_ + "'"; }
+  // Drops the schema and its tables now (the destructor then finds nothing to drop).
+  void drop() { query(server_, "DROP SCHEMA IF EXISTS " + name_ + " CASCADE"); }
+  const std::string& server() const { return server_; }
+  const std::string& name() const { return name_; }
 
  private:
   std::string server_;
@@ -100,6 +105,7 @@ class TempSchema {
 class PostgresBackend : public StoreBackend {
  public:
   std::unique_ptr<Store> open() override { return open_postgres_store(schema_.conninfo()); }
+  void break_storage() override { schema_.drop(); }
 
  private:
   TempSchema schema_;
@@ -109,6 +115,34 @@ INSTANTIATE_TEST_SUITE_P(Postgres, StoreSuite,
                          ::testing::Values(StoreSuiteParam{
                              "postgres", [] { return std::make_unique<PostgresBackend>(); }}),
                          store_suite_name);
+
+// The server closes the store's connection (a restart, a failover, an administrator's
+// pg_terminate_backend): the read that meets the closed connection is an error, not an empty
+// answer, and the next one reconnects and reads what is there.
+TEST(PostgresStore, ReadOnAClosedConnectionIsAnErrorAndTheNextReconnects) {
+  TempSchema schema;
+  // Named, so that exactly the store's connection can be found and closed.
+  const std::string app = schema.name();
+  auto store = open_postgres_store(schema.conninfo() + " application_name=" + app);
+  Registration r;
+  r.serial = "MX-1";
+  r.model = "MX-4071";
+  ASSERT_TRUE(store->put_registration(r).ok());
+  auto killed = query(schema.server(),
+                      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE application_name = '" +
+                          app + "'");
+  ASSERT_EQ(killed, (std::vector<std::vector<std::string>>{{"t"}}))
+      << "the store's connection was not found to close";
+  auto after_close = store->list_registrations();
+  ASSERT_FALSE(after_close.ok()) << "a read on a closed connection answered " << after_close->size()
+                                 << " registrations";
+  EXPECT_EQ(after_close.error().kind, ErrorKind::kUnavailable);
+  auto reconnected = store->list_registrations();
+  ASSERT_TRUE(reconnected.ok()) << reconnected.error().message;
+  ASSERT_EQ(reconnected->size(), 1u);
+  EXPECT_EQ(reconnected->front().serial, "MX-1");
+}
 
 TEST(PostgresStore, MigrationsAreRecordedAndNotReappliedOnReopen) {
   TempSchema schema;
@@ -209,7 +243,7 @@ TEST(PostgresStore, ReaderFollowingAfterSeqMissesNothingWithTwoWriters) {
     ReportQuery q;
     q.after_seq = cursor;
     q.limit = 1000;
-    for (const auto& r : reader->list_reports(q)) {
+    for (const auto& r : must(reader->list_reports(q))) {
       seen.insert(r.seq);
       cursor = r.seq;
     }
@@ -218,7 +252,7 @@ TEST(PostgresStore, ReaderFollowingAfterSeqMissesNothingWithTwoWriters) {
   a.join();
   b.join();
   page();
-  EXPECT_EQ(static_cast<std::int64_t>(seen.size()), reader->count_reports(""));
+  EXPECT_EQ(static_cast<std::int64_t>(seen.size()), must(reader->count_reports("")));
   EXPECT_EQ(seen.size(), static_cast<std::size_t>(2 * kBatches * kBatch));
 }
 
@@ -282,8 +316,8 @@ TEST(PostgresStore, HostileValuesAreStoredVerbatim) {
   r.serial = serial;
   r.place = "O'Brien's print room; $1 $2";
   ASSERT_TRUE(store->put_registration(r).ok());
-  EXPECT_EQ(store->count_reports(serial), 1);
-  EXPECT_EQ(store->list_reports({})[0].serial, serial);
+  EXPECT_EQ(must(store->count_reports(serial)), 1);
+  EXPECT_EQ(must(store->list_reports({}))[0].serial, serial);
   EXPECT_EQ(store->get_registration(serial)->place, r.place);
 }
 

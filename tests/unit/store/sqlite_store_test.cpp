@@ -8,7 +8,10 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
+#include "must.h"
 #include "store_suite.h"
 
 namespace printrelay::testing {
@@ -44,6 +47,28 @@ class TempDatabase {
 class SqliteBackend : public StoreBackend {
  public:
   std::unique_ptr<Store> open() override { return open_sqlite_store(db_.path()); }
+  // Through a second connection, as the sqlite3 shell would: the file then holds no table of the
+  // store's, and every statement of the open store fails when it is prepared or stepped.
+  void break_storage() override {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open_v2(db_.path().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
+    std::vector<std::string> tables;
+    sqlite3_exec(
+        db, "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        [](void* out, int, char** values, char**) {
+          static_cast<std::vector<std::string>*>(out)->emplace_back(values[0]);
+          return 0;
+        },
+        &tables, nullptr);
+    ASSERT_FALSE(tables.empty());
+    for (const auto& t : tables) {
+      char* error = nullptr;
+      EXPECT_EQ(sqlite3_exec(db, ("DROP TABLE " + t).c_str(), nullptr, nullptr, &error), SQLITE_OK)
+          << (error ? error : "");
+      sqlite3_free(error);
+    }
+    sqlite3_close(db);
+  }
 
  private:
   TempDatabase db_;
@@ -129,7 +154,7 @@ TEST(SqliteStore, InMemoryDatabaseWorks) {
   in.report.kind = "boot";
   in.sha256 = "00";
   ASSERT_TRUE(store->append_reports("MX-1", {in}, 1).ok());
-  EXPECT_EQ(store->count_reports("MX-1"), 1);
+  EXPECT_EQ(must(store->count_reports("MX-1")), 1);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "core/codec.h"
 #include "core/job_flow.h"
 #include "core/sha256.h"
+#include "must.h"
 
 namespace printrelay::testing {
 namespace {
@@ -93,15 +94,66 @@ Device make_device(const std::string& serial) {
 TEST_P(StoreSuite, SchemaVersionIsPositive) { EXPECT_GT(store().schema_version(), 0); }
 
 TEST_P(StoreSuite, EmptyStoreAnswersEmpty) {
-  EXPECT_EQ(store().count_reports(""), 0);
-  EXPECT_TRUE(store().list_reports({}).empty());
-  EXPECT_TRUE(store().latest_reports("MX-1").empty());
-  EXPECT_TRUE(store().list_jobs({}).empty());
-  EXPECT_TRUE(store().list_devices().empty());
-  EXPECT_TRUE(store().open_alert_counts().empty());
+  EXPECT_EQ(must(store().count_reports("")), 0);
+  EXPECT_TRUE(must(store().list_reports({})).empty());
+  EXPECT_TRUE(must(store().latest_reports("MX-1")).empty());
+  EXPECT_TRUE(must(store().list_jobs({})).empty());
+  EXPECT_TRUE(must(store().list_devices()).empty());
+  EXPECT_TRUE(must(store().open_alert_counts()).empty());
   EXPECT_EQ(store().get_device("MX-1").error().kind, ErrorKind::kNotFound);
   EXPECT_EQ(store().get_job("j-1").error().kind, ErrorKind::kNotFound);
-  EXPECT_FALSE(store().get_poll_policy("MX-1").has_value());
+  EXPECT_FALSE(must(store().get_poll_policy("MX-1")).has_value());
+}
+
+// A read that cannot be done is an error, never "nothing there": a caller that took an empty
+// answer for the truth would drop a device's pending jobs or show an empty fleet.
+TEST_P(StoreSuite, ReadsOfStorageThatFailsAreErrorsNotEmpty) {
+  Registration r;
+  r.serial = "MX-1";
+  r.model = "MX-4071";
+  ASSERT_TRUE(store().put_registration(r).ok());
+  ASSERT_TRUE(store()
+                  .create_job(make_job("j-1", "MX-1", kT0),
+                              created_transition(make_job("j-1", "MX-1", kT0)))
+                  .ok());
+  ASSERT_TRUE(store().append_reports("MX-1", {incoming("r-1", "counters", kT0)}, kT0).ok());
+
+  backend_->break_storage();
+
+  auto unavailable = [](const auto& result, const char* call) {
+    EXPECT_FALSE(result.ok()) << call << " answered as if the storage were readable";
+    if (!result.ok()) {
+      EXPECT_EQ(result.error().kind, ErrorKind::kUnavailable) << call;
+    }
+  };
+  ReportQuery reports;
+  JobQuery jobs;
+  jobs.all = true;
+  unavailable(store().list_registrations(), "list_registrations");
+  unavailable(store().list_devices(), "list_devices");
+  unavailable(store().get_poll_policy("MX-1"), "get_poll_policy");
+  unavailable(store().list_reports(reports), "list_reports");
+  unavailable(store().latest_reports("MX-1"), "latest_reports");
+  unavailable(store().latest_of_kind("counters"), "latest_of_kind");
+  unavailable(store().count_reports(""), "count_reports");
+  unavailable(store().count_reports("MX-1"), "count_reports(serial)");
+  unavailable(store().list_jobs(jobs), "list_jobs");
+  unavailable(store().open_jobs("MX-1"), "open_jobs");
+  unavailable(store().count_open_jobs(), "count_open_jobs");
+  unavailable(store().expirable_jobs(), "expirable_jobs");
+  unavailable(store().list_transitions("j-1"), "list_transitions");
+  unavailable(store().list_alerts("", false), "list_alerts");
+  unavailable(store().open_alert_counts(), "open_alert_counts");
+  unavailable(store().peek_upstream(10), "peek_upstream");
+  unavailable(store().count_upstream(), "count_upstream");
+  unavailable(store().list_firmware_history("", 10), "list_firmware_history");
+  unavailable(store().list_campaigns(), "list_campaigns");
+  unavailable(store().list_settings(), "list_settings");
+  unavailable(store().claim_notifications(kT0, kT0 + 1000, 10), "claim_notifications");
+  unavailable(store().list_notifications("", 10), "list_notifications");
+  unavailable(store().list_admin_credentials(), "list_admin_credentials");
+  unavailable(store().get_registration("MX-1"), "get_registration");
+  unavailable(store().get_job("j-1"), "get_job");
 }
 
 // --- reports ---
@@ -119,7 +171,7 @@ TEST_P(StoreSuite, AppendReturnsReceiptWithSeqTimeAndHash) {
   EXPECT_FALSE(r.duplicate);
   EXPECT_FALSE(r.alert_id.has_value());
 
-  auto listed = store().list_reports({});
+  auto listed = must(store().list_reports({}));
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].seq, r.seq);
   EXPECT_EQ(listed[0].serial, "MX-1");
@@ -145,8 +197,8 @@ TEST_P(StoreSuite, AppendIsIdempotentByReportId) {
   EXPECT_EQ(second->front().seq, first->front().seq);
   EXPECT_EQ(second->front().received_at, kT0 + 1);
   EXPECT_EQ(second->front().sha256, first->front().sha256);
-  EXPECT_EQ(store().count_reports("MX-1"), 1);
-  EXPECT_EQ(store().list_reports({})[0].report.body["total"], 1);
+  EXPECT_EQ(must(store().count_reports("MX-1")), 1);
+  EXPECT_EQ(must(store().list_reports({}))[0].report.body["total"], 1);
 }
 
 TEST_P(StoreSuite, SameReportIdOnAnotherDeviceIsAnotherReport) {
@@ -155,7 +207,7 @@ TEST_P(StoreSuite, SameReportIdOnAnotherDeviceIsAnotherReport) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_FALSE(b->front().duplicate);
   EXPECT_NE(a->front().seq, b->front().seq);
-  EXPECT_EQ(store().count_reports(""), 2);
+  EXPECT_EQ(must(store().count_reports("")), 2);
 }
 
 TEST_P(StoreSuite, DuplicateInsideOneBatchGetsTheFirstSeq) {
@@ -166,7 +218,7 @@ TEST_P(StoreSuite, DuplicateInsideOneBatchGetsTheFirstSeq) {
   EXPECT_FALSE((*res)[0].duplicate);
   EXPECT_TRUE((*res)[1].duplicate);
   EXPECT_EQ((*res)[0].seq, (*res)[1].seq);
-  EXPECT_EQ(store().count_reports("MX-1"), 1);
+  EXPECT_EQ(must(store().count_reports("MX-1")), 1);
 }
 
 TEST_P(StoreSuite, SeqIncreasesStrictlyInReceptionOrder) {
@@ -199,15 +251,15 @@ TEST_P(StoreSuite, BatchIsAllOrNothing) {
   auto res = store().append_reports("MX-1", batch, kT0);
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error().kind, ErrorKind::kBadInput);
-  EXPECT_EQ(store().count_reports("MX-1"), 1);
-  EXPECT_TRUE(store().list_alerts("MX-1", false).empty());
+  EXPECT_EQ(must(store().count_reports("MX-1")), 1);
+  EXPECT_TRUE(must(store().list_alerts("MX-1", false)).empty());
   // The failed batch consumed nothing visible: a retry of the good part works normally.
   batch.pop_back();
   auto retry = store().append_reports("MX-1", batch, kT0);
   ASSERT_TRUE(retry.ok());
   EXPECT_FALSE((*retry)[0].duplicate);
   EXPECT_FALSE((*retry)[1].duplicate);
-  EXPECT_EQ(store().count_reports("MX-1"), 3);
+  EXPECT_EQ(must(store().count_reports("MX-1")), 3);
 }
 
 TEST_P(StoreSuite, AlertOpensOnlyForNewReports) {
@@ -220,7 +272,7 @@ TEST_P(StoreSuite, AlertOpensOnlyForNewReports) {
   EXPECT_TRUE(again->front().duplicate);
   EXPECT_FALSE(again->front().alert_id.has_value());
 
-  auto alerts = store().list_alerts("MX-1", true);
+  auto alerts = must(store().list_alerts("MX-1", true));
   ASSERT_EQ(alerts.size(), 1u);
   const Alert& a = alerts[0];
   EXPECT_EQ(a.id, *first->front().alert_id);
@@ -233,7 +285,7 @@ TEST_P(StoreSuite, AlertOpensOnlyForNewReports) {
   EXPECT_EQ(a.raised_at, kT0);
   EXPECT_TRUE(a.open);
   EXPECT_FALSE(a.acknowledged_at.has_value());
-  EXPECT_EQ(store().open_alert_counts(), (std::map<std::string, int>{{"MX-1", 1}}));
+  EXPECT_EQ(must(store().open_alert_counts()), (std::map<std::string, int>{{"MX-1", 1}}));
 }
 
 TEST_P(StoreSuite, ListReportsFilters) {
@@ -248,19 +300,19 @@ TEST_P(StoreSuite, ListReportsFilters) {
           .ok());
   ASSERT_TRUE(store().append_reports("MX-2", {incoming("e", "counters", kT0)}, kT0).ok());
 
-  auto all = store().list_reports({});
+  auto all = must(store().list_reports({}));
   ASSERT_EQ(all.size(), 5u);
   for (std::size_t i = 1; i < all.size(); ++i)
     EXPECT_GT(all[i - 1].seq, all[i].seq);  // newest first
 
   ReportQuery by_serial;
   by_serial.serial = "MX-1";
-  EXPECT_EQ(store().list_reports(by_serial).size(), 4u);
+  EXPECT_EQ(must(store().list_reports(by_serial)).size(), 4u);
 
   ReportQuery by_kind;
   by_kind.serial = "MX-1";
   by_kind.kind = "counters";
-  auto counters = store().list_reports(by_kind);
+  auto counters = must(store().list_reports(by_kind));
   ASSERT_EQ(counters.size(), 3u);
   EXPECT_EQ(counters[0].report.id, "d");
   EXPECT_EQ(counters[2].report.id, "a");
@@ -269,21 +321,21 @@ TEST_P(StoreSuite, ListReportsFilters) {
   window.serial = "MX-1";
   window.since = kT0 + kHour;      // inclusive
   window.until = kT0 + 2 * kHour;  // exclusive
-  auto in_window = store().list_reports(window);
+  auto in_window = must(store().list_reports(window));
   std::set<std::string> got;
   for (const auto& r : in_window) got.insert(r.report.id);
   EXPECT_EQ(got, (std::set<std::string>{"b", "c"}));
 
   ReportQuery limited;
   limited.limit = 2;
-  auto newest = store().list_reports(limited);
+  auto newest = must(store().list_reports(limited));
   ASSERT_EQ(newest.size(), 2u);
   EXPECT_EQ(newest[0].report.id, "e");
   EXPECT_EQ(newest[1].report.id, "d");
 
-  EXPECT_EQ(store().count_reports("MX-1"), 4);
-  EXPECT_EQ(store().count_reports("MX-2"), 1);
-  EXPECT_EQ(store().count_reports(""), 5);
+  EXPECT_EQ(must(store().count_reports("MX-1")), 4);
+  EXPECT_EQ(must(store().count_reports("MX-2")), 1);
+  EXPECT_EQ(must(store().count_reports("")), 5);
 }
 
 TEST_P(StoreSuite, ListReportsAfterSeqPagesOldestFirst) {
@@ -297,7 +349,7 @@ TEST_P(StoreSuite, ListReportsAfterSeqPagesOldestFirst) {
   q.after_seq = 0;
   q.limit = 3;
   for (int page = 0; page < 5; ++page) {
-    auto rows = store().list_reports(q);
+    auto rows = must(store().list_reports(q));
     if (rows.empty()) break;
     EXPECT_LE(rows.size(), 3u);
     for (const auto& r : rows) {
@@ -325,7 +377,7 @@ TEST_P(StoreSuite, LatestReportsIsNewestPerKind) {
                   .ok());
   ASSERT_TRUE(store().append_reports("MX-2", {incoming("x", "boot", kT0 + 9 * kHour)}, kT0).ok());
 
-  auto latest = store().latest_reports("MX-1");
+  auto latest = must(store().latest_reports("MX-1"));
   ASSERT_EQ(latest.size(), 2u);
   EXPECT_EQ(latest.at("counters").report.id, "c2");
   EXPECT_EQ(latest.at("counters").report.body["total"], 200);
@@ -366,7 +418,7 @@ TEST_P(StoreSuite, ConcurrentAppendsGetDistinctIncreasingSeqs) {
     distinct.insert(per_thread.begin(), per_thread.end());
   }
   EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kThreads * kPerThread));
-  EXPECT_EQ(store().count_reports(""), kThreads * kPerThread);
+  EXPECT_EQ(must(store().count_reports("")), kThreads * kPerThread);
 }
 
 // --- jobs ---
@@ -397,7 +449,7 @@ TEST_P(StoreSuite, JobRoundTripsEveryField) {
   EXPECT_FALSE(got->acknowledged);
   EXPECT_EQ(got->result, j.result);
 
-  auto ts = store().list_transitions("j-1");
+  auto ts = must(store().list_transitions("j-1"));
   ASSERT_EQ(ts.size(), 1u);
   EXPECT_EQ(ts[0].cause, "created");
   EXPECT_EQ(ts[0].at, kT0);
@@ -411,7 +463,7 @@ TEST_P(StoreSuite, CreateJobWithExistingIdConflicts) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().kind, ErrorKind::kConflict);
   EXPECT_EQ(store().get_job("j-1")->serial, "MX-1");
-  EXPECT_EQ(store().list_transitions("j-1").size(), 1u);
+  EXPECT_EQ(must(store().list_transitions("j-1")).size(), 1u);
 }
 
 TEST_P(StoreSuite, ListJobsDefaultListHidesOldFinishedAndAcknowledgedFailures) {
@@ -438,31 +490,33 @@ TEST_P(StoreSuite, ListJobsDefaultListHidesOldFinishedAndAcknowledgedFailures) {
   q.now = now;
   q.retention_ms = retention;
   // Newest created first.
-  EXPECT_EQ(ids(store().list_jobs(q)), (std::vector<std::string>{"failed-old", "expired-new",
-                                                                 "ok-new", "running", "waiting"}));
+  EXPECT_EQ(
+      ids(must(store().list_jobs(q))),
+      (std::vector<std::string>{"failed-old", "expired-new", "ok-new", "running", "waiting"}));
   // Cross-check against the one definition in core.
   JobQuery all = q;
   all.all = true;
-  auto every = store().list_jobs(all);
+  auto every = must(store().list_jobs(all));
   EXPECT_EQ(every.size(), 8u);
   for (const auto& j : every) {
-    auto listed = ids(store().list_jobs(q));
+    auto listed = ids(must(store().list_jobs(q)));
     bool in_list = std::find(listed.begin(), listed.end(), j.id) != listed.end();
     EXPECT_EQ(in_list, in_default_list(j, now, retention)) << j.id;
   }
 
   JobQuery mx2 = q;
   mx2.serial = "MX-2";
-  EXPECT_EQ(ids(store().list_jobs(mx2)), (std::vector<std::string>{"failed-old", "expired-new"}));
+  EXPECT_EQ(ids(must(store().list_jobs(mx2))),
+            (std::vector<std::string>{"failed-old", "expired-new"}));
 
   JobQuery failed = all;
   failed.state = JobState::kFailed;
-  EXPECT_EQ(ids(store().list_jobs(failed)),
+  EXPECT_EQ(ids(must(store().list_jobs(failed))),
             (std::vector<std::string>{"failed-acked", "failed-old"}));
 
   JobQuery limited = all;
   limited.limit = 3;
-  EXPECT_EQ(ids(store().list_jobs(limited)),
+  EXPECT_EQ(ids(must(store().list_jobs(limited))),
             (std::vector<std::string>{"failed-acked", "failed-old", "expired-new"}));
 }
 
@@ -472,10 +526,10 @@ TEST_P(StoreSuite, OpenJobsAreNonTerminalOfOneDeviceOldestFirst) {
   put_job_in_state(store(), make_job("j-2", "MX-1", kT0 + 2), JobState::kSucceeded, kT0 + 5);
   put_job_in_state(store(), make_job("j-4", "MX-1", kT0 + 4), JobState::kRunning, kT0 + 5);
   put_job_in_state(store(), make_job("j-5", "MX-2", kT0 + 1), JobState::kWaiting, 0);
-  EXPECT_EQ(ids(store().open_jobs("MX-1")), (std::vector<std::string>{"j-1", "j-3", "j-4"}));
-  EXPECT_EQ(ids(store().open_jobs("MX-2")), (std::vector<std::string>{"j-5"}));
-  EXPECT_TRUE(store().open_jobs("MX-9").empty());
-  EXPECT_EQ(store().count_open_jobs(), 4);
+  EXPECT_EQ(ids(must(store().open_jobs("MX-1"))), (std::vector<std::string>{"j-1", "j-3", "j-4"}));
+  EXPECT_EQ(ids(must(store().open_jobs("MX-2"))), (std::vector<std::string>{"j-5"}));
+  EXPECT_TRUE(must(store().open_jobs("MX-9")).empty());
+  EXPECT_EQ(must(store().count_open_jobs()), 4);
 }
 
 TEST_P(StoreSuite, ExpirableJobsAreOpenJobsWithAnExpiry) {
@@ -490,7 +544,7 @@ TEST_P(StoreSuite, ExpirableJobsAreOpenJobsWithAnExpiry) {
   put_job_in_state(store(), b, JobState::kAcquired, kT0 + 1);
   put_job_in_state(store(), c, JobState::kWaiting, 0);
   put_job_in_state(store(), d, JobState::kSucceeded, kT0 + 1);
-  auto got = ids(store().expirable_jobs());
+  auto got = ids(must(store().expirable_jobs()));
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, (std::vector<std::string>{"a", "b"}));
 }
@@ -523,7 +577,7 @@ TEST_P(StoreSuite, RecordJobEventIsIdempotentByEventId) {
   auto stored = store().get_job("j-1");
   EXPECT_EQ(stored->state, JobState::kAcquired);
   EXPECT_EQ(stored->updated_at, kT0 + 10);
-  auto ts = store().list_transitions("j-1");
+  auto ts = must(store().list_transitions("j-1"));
   ASSERT_EQ(ts.size(), 2u);
   EXPECT_EQ(ts[1].from, JobState::kWaiting);
   EXPECT_EQ(ts[1].to, JobState::kAcquired);
@@ -541,7 +595,7 @@ TEST_P(StoreSuite, RecordJobEventIsIdempotentByEventId) {
   ASSERT_TRUE(progress.ok());
   EXPECT_TRUE(*progress);
   EXPECT_EQ(store().get_job("j-1")->result["percent"], 40);
-  EXPECT_EQ(store().list_transitions("j-1").size(), 2u);
+  EXPECT_EQ(must(store().list_transitions("j-1")).size(), 2u);
 }
 
 TEST_P(StoreSuite, RecordJobEventForUnknownJobWritesNothing) {
@@ -570,8 +624,8 @@ TEST_P(StoreSuite, CancelThroughUpdateJobStoresStateAndTransition) {
   EXPECT_EQ(got->state, JobState::kCancelled);
   EXPECT_EQ(got->executed_at, kT0 + 50);
   EXPECT_EQ(got->updated_at, kT0 + 50);
-  EXPECT_TRUE(store().open_jobs("MX-1").empty());
-  auto ts = store().list_transitions("j-1");
+  EXPECT_TRUE(must(store().open_jobs("MX-1")).empty());
+  auto ts = must(store().list_transitions("j-1"));
   ASSERT_EQ(ts.size(), 2u);
   EXPECT_EQ(ts[0].cause, "created");
   EXPECT_EQ(ts[1].from, JobState::kWaiting);
@@ -586,7 +640,7 @@ TEST_P(StoreSuite, UpdateUnknownJobIsNotFoundAndWritesNoTransition) {
       j, JobTransition{"nope", kT0, JobState::kWaiting, JobState::kCancelled, "cancelled by bob"});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().kind, ErrorKind::kNotFound);
-  EXPECT_TRUE(store().list_transitions("nope").empty());
+  EXPECT_TRUE(must(store().list_transitions("nope")).empty());
 }
 
 TEST_P(StoreSuite, TransitionsListInInsertionOrder) {
@@ -609,7 +663,7 @@ TEST_P(StoreSuite, TransitionsListInInsertionOrder) {
     ASSERT_TRUE(t.ok());
     ASSERT_TRUE(store().record_job_event(e, j, *t).ok());
   }
-  auto ts = store().list_transitions("j-1");
+  auto ts = must(store().list_transitions("j-1"));
   ASSERT_EQ(ts.size(), 5u);
   EXPECT_EQ(ts[1].to, JobState::kAcquired);
   EXPECT_EQ(ts[2].from, JobState::kAcquired);
@@ -632,9 +686,10 @@ TEST_P(StoreSuite, AcknowledgeAlertClosesItOnce) {
   ASSERT_TRUE(store()
                   .append_reports("MX-2", {with_alert(incoming("a3", "alert", kT0), "SC101")}, kT0)
                   .ok());
-  EXPECT_EQ(store().open_alert_counts(), (std::map<std::string, int>{{"MX-1", 2}, {"MX-2", 1}}));
+  EXPECT_EQ(must(store().open_alert_counts()),
+            (std::map<std::string, int>{{"MX-1", 2}, {"MX-2", 1}}));
 
-  auto open = store().list_alerts("MX-1", true);
+  auto open = must(store().list_alerts("MX-1", true));
   ASSERT_EQ(open.size(), 2u);
   EXPECT_EQ(open[0].report_id, "a2");  // newest first
   auto acked = store().acknowledge_alert(open[0].id, "carol", kT0 + 500);
@@ -649,10 +704,11 @@ TEST_P(StoreSuite, AcknowledgeAlertClosesItOnce) {
   EXPECT_EQ(twice->acknowledged_by, "carol");
   EXPECT_EQ(twice->acknowledged_at, kT0 + 500);
 
-  EXPECT_EQ(store().list_alerts("MX-1", true).size(), 1u);
-  EXPECT_EQ(store().list_alerts("MX-1", false).size(), 2u);
-  EXPECT_EQ(store().list_alerts("", false).size(), 3u);
-  EXPECT_EQ(store().open_alert_counts(), (std::map<std::string, int>{{"MX-1", 1}, {"MX-2", 1}}));
+  EXPECT_EQ(must(store().list_alerts("MX-1", true)).size(), 1u);
+  EXPECT_EQ(must(store().list_alerts("MX-1", false)).size(), 2u);
+  EXPECT_EQ(must(store().list_alerts("", false)).size(), 3u);
+  EXPECT_EQ(must(store().open_alert_counts()),
+            (std::map<std::string, int>{{"MX-1", 1}, {"MX-2", 1}}));
 
   auto missing = store().acknowledge_alert(987654, "carol", kT0);
   ASSERT_FALSE(missing.ok());
@@ -687,7 +743,7 @@ TEST_P(StoreSuite, RegistrationsCrud) {
   r.place = "2F reception";  // replace
   ASSERT_TRUE(store().put_registration(r).ok());
   EXPECT_EQ(store().get_registration("MX-1")->place, "2F reception");
-  auto list = store().list_registrations();
+  auto list = must(store().list_registrations());
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].serial, "MX-0");
   EXPECT_EQ(list[1].serial, "MX-1");
@@ -697,7 +753,7 @@ TEST_P(StoreSuite, RegistrationsCrud) {
   auto again = store().delete_registration("MX-1");
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().kind, ErrorKind::kNotFound);
-  EXPECT_EQ(store().list_registrations().size(), 1u);
+  EXPECT_EQ(must(store().list_registrations()).size(), 1u);
 }
 
 // --- devices ---
@@ -723,7 +779,7 @@ TEST_P(StoreSuite, PutDeviceEnrolsAndReEnrolReplacesToken) {
   auto old = store().find_device_by_token_hash(sha256_hex("token-MX-1"));
   ASSERT_FALSE(old.ok());
   EXPECT_EQ(old.error().kind, ErrorKind::kNotFound);
-  auto list = store().list_devices();
+  auto list = must(store().list_devices());
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].serial, "MX-1");
   EXPECT_EQ(list[1].serial, "MX-2");
@@ -760,16 +816,16 @@ TEST_P(StoreSuite, PollPolicyRoundTripsAndReplaces) {
   p.on_power_on = false;
   p.conditions = {{"counter_at_least", "total", 50000, ""}, {"error_code", "", 0, "SC542"}};
   ASSERT_TRUE(store().set_poll_policy("MX-1", p).ok());
-  auto got = store().get_poll_policy("MX-1");
+  auto got = must(store().get_poll_policy("MX-1"));
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(to_json(*got), to_json(p));
-  EXPECT_FALSE(store().get_poll_policy("MX-2").has_value());
+  EXPECT_FALSE(must(store().get_poll_policy("MX-2")).has_value());
 
   PollPolicy q;
   q.interval_s = 60;
   ASSERT_TRUE(store().set_poll_policy("MX-1", q).ok());
-  EXPECT_EQ(store().get_poll_policy("MX-1")->interval_s, 60);
-  EXPECT_TRUE(store().get_poll_policy("MX-1")->times_of_day.empty());
+  EXPECT_EQ(must(store().get_poll_policy("MX-1"))->interval_s, 60);
+  EXPECT_TRUE(must(store().get_poll_policy("MX-1"))->times_of_day.empty());
 }
 
 // --- admin credentials ---
@@ -789,7 +845,7 @@ TEST_P(StoreSuite, AdminCredentialsAreUniqueByName) {
   EXPECT_EQ(found->created_at, kT0);
   EXPECT_EQ(store().find_admin_by_token_hash(sha256_hex("other")).error().kind,
             ErrorKind::kNotFound);
-  auto list = store().list_admin_credentials();
+  auto list = must(store().list_admin_credentials());
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].name, "alice");
   EXPECT_EQ(list[1].role, Role::kViewer);
@@ -802,7 +858,7 @@ TEST_P(StoreSuite, RelayCredentialKeepsItsCustomers) {
   auto found = store().find_admin_by_token_hash(sha256_hex("tok-r"));
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(found->customers, (std::vector<std::string>{"ACME", "Beta GmbH"}));
-  auto list = store().list_admin_credentials();
+  auto list = must(store().list_admin_credentials());
   ASSERT_EQ(list.size(), 2u);
   EXPECT_TRUE(list[0].customers.empty());  // alice: not a relay
   EXPECT_EQ(list[1].customers.size(), 2u);
@@ -816,21 +872,21 @@ TEST_P(StoreSuite, DeletedAdminCredentialNoLongerAuthenticates) {
             ErrorKind::kNotFound);
   EXPECT_TRUE(store().find_admin_by_token_hash(sha256_hex("tok-b")).ok());
   EXPECT_EQ(store().delete_admin_credential("alice").error().kind, ErrorKind::kNotFound);
-  ASSERT_EQ(store().list_admin_credentials().size(), 1u);
+  ASSERT_EQ(must(store().list_admin_credentials()).size(), 1u);
 }
 
 // --- upstream outbox ---
 
 TEST_P(StoreSuite, UpstreamOutboxKeepsOrderUntilAcknowledged) {
-  EXPECT_EQ(store().count_upstream(), 0);
-  EXPECT_TRUE(store().peek_upstream(10).empty());
+  EXPECT_EQ(must(store().count_upstream()), 0);
+  EXPECT_TRUE(must(store().peek_upstream(10)).empty());
   ASSERT_TRUE(store()
                   .enqueue_upstream({{0, "device", "MX-1", {{"serial", "MX-1"}}, kT0},
                                      {0, "reports", "MX-1", {{"reports", Json::array()}}, kT0}})
                   .ok());
   ASSERT_TRUE(
       store().enqueue_upstream({{0, "event", "MX-2", {{"event_id", "e-1"}}, kT0 + 1}}).ok());
-  auto all = store().peek_upstream(10);
+  auto all = must(store().peek_upstream(10));
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].kind, "device");
   EXPECT_EQ(all[1].kind, "reports");
@@ -840,19 +896,19 @@ TEST_P(StoreSuite, UpstreamOutboxKeepsOrderUntilAcknowledged) {
   EXPECT_EQ(all[2].queued_at, kT0 + 1);
   EXPECT_LT(all[0].seq, all[1].seq);
   EXPECT_LT(all[1].seq, all[2].seq);
-  EXPECT_EQ(store().peek_upstream(2).size(), 2u);
+  EXPECT_EQ(must(store().peek_upstream(2)).size(), 2u);
 
   ASSERT_TRUE(store().ack_upstream(all[1].seq).ok());
-  auto rest = store().peek_upstream(10);
+  auto rest = must(store().peek_upstream(10));
   ASSERT_EQ(rest.size(), 1u);
   EXPECT_EQ(rest[0].seq, all[2].seq);
-  EXPECT_EQ(store().count_upstream(), 1);
+  EXPECT_EQ(must(store().count_upstream()), 1);
 
   // Numbers keep rising after an acknowledgement and across a reopen.
   reopen();
-  ASSERT_EQ(store().count_upstream(), 1);
+  ASSERT_EQ(must(store().count_upstream()), 1);
   ASSERT_TRUE(store().enqueue_upstream({{0, "event", "MX-3", Json::object(), kT0 + 2}}).ok());
-  auto after = store().peek_upstream(10);
+  auto after = must(store().peek_upstream(10));
   ASSERT_EQ(after.size(), 2u);
   EXPECT_GT(after[1].seq, all[2].seq);
 }
@@ -889,7 +945,7 @@ TEST_P(StoreSuite, FirmwareHistoryRoundTripsEveryField) {
   ASSERT_TRUE(id.ok()) << id.error().message;
   EXPECT_GT(*id, 0);
 
-  auto list = store().list_firmware_history("MX-1", 10);
+  auto list = must(store().list_firmware_history("MX-1", 10));
   ASSERT_EQ(list.size(), 1u);
   const auto& got = list[0];
   EXPECT_EQ(got.id, *id);
@@ -905,7 +961,7 @@ TEST_P(StoreSuite, FirmwareHistoryRoundTripsEveryField) {
   // The defaults of a "checked" line: no artifact, no job, an empty detail object.
   auto checked = store().append_firmware_history(history_entry("MX-1", kT0 + 1, "checked", "2.2"));
   ASSERT_TRUE(checked.ok());
-  auto newest = store().list_firmware_history("MX-1", 1);
+  auto newest = must(store().list_firmware_history("MX-1", 1));
   ASSERT_EQ(newest.size(), 1u);
   EXPECT_EQ(newest[0].id, *checked);
   EXPECT_EQ(newest[0].artifact, "");
@@ -914,7 +970,7 @@ TEST_P(StoreSuite, FirmwareHistoryRoundTripsEveryField) {
 }
 
 TEST_P(StoreSuite, FirmwareHistoryListsNewestFirstPerDeviceOrAll) {
-  EXPECT_TRUE(store().list_firmware_history("", 10).empty());
+  EXPECT_TRUE(must(store().list_firmware_history("", 10)).empty());
   std::vector<std::int64_t> appended;
   // Interleaved devices; `at` deliberately out of order: the order is the store's, by id.
   const std::vector<std::pair<std::string, std::string>> lines = {{"MX-1", "checked"},
@@ -931,21 +987,21 @@ TEST_P(StoreSuite, FirmwareHistoryListsNewestFirstPerDeviceOrAll) {
   EXPECT_TRUE(std::is_sorted(appended.begin(), appended.end()));
   EXPECT_EQ(std::set<std::int64_t>(appended.begin(), appended.end()).size(), appended.size());
 
-  auto all = store().list_firmware_history("", 100);
+  auto all = must(store().list_firmware_history("", 100));
   EXPECT_EQ(history_ids(all), (std::vector<std::int64_t>{appended[4], appended[3], appended[2],
                                                          appended[1], appended[0]}));
 
-  auto mx1 = store().list_firmware_history("MX-1", 100);
+  auto mx1 = must(store().list_firmware_history("MX-1", 100));
   EXPECT_EQ(history_ids(mx1), (std::vector<std::int64_t>{appended[3], appended[2], appended[0]}));
   for (const auto& e : mx1) EXPECT_EQ(e.serial, "MX-1");
   EXPECT_EQ(mx1[0].event, "installed");
 
-  EXPECT_EQ(history_ids(store().list_firmware_history("MX-1", 2)),
+  EXPECT_EQ(history_ids(must(store().list_firmware_history("MX-1", 2))),
             (std::vector<std::int64_t>{appended[3], appended[2]}));
-  EXPECT_EQ(history_ids(store().list_firmware_history("", 1)),
+  EXPECT_EQ(history_ids(must(store().list_firmware_history("", 1))),
             (std::vector<std::int64_t>{appended[4]}));
-  EXPECT_TRUE(store().list_firmware_history("MX-1", 0).empty());
-  EXPECT_TRUE(store().list_firmware_history("MX-9", 100).empty());
+  EXPECT_TRUE(must(store().list_firmware_history("MX-1", 0)).empty());
+  EXPECT_TRUE(must(store().list_firmware_history("MX-9", 100)).empty());
 }
 
 TEST_P(StoreSuite, FirmwareHistoryIdsKeepRisingAcrossReopen) {
@@ -955,7 +1011,7 @@ TEST_P(StoreSuite, FirmwareHistoryIdsKeepRisingAcrossReopen) {
   auto second = store().append_firmware_history(history_entry("MX-1", kT0, "installed", "1.0"));
   ASSERT_TRUE(second.ok());
   EXPECT_GT(*second, *first);
-  EXPECT_EQ(store().list_firmware_history("MX-1", 10).size(), 2u);
+  EXPECT_EQ(must(store().list_firmware_history("MX-1", 10)).size(), 2u);
 }
 
 // --- firmware campaigns ---
@@ -1005,15 +1061,15 @@ TEST_P(StoreSuite, CreateCampaignWithExistingIdConflictsAndKeepsTheFirst) {
   EXPECT_EQ(got->name, "Spring rollout c-1");
   EXPECT_EQ(got->created_at, kT0);
   EXPECT_EQ(got->revision, 1);
-  EXPECT_EQ(store().list_campaigns().size(), 1u);
+  EXPECT_EQ(must(store().list_campaigns()).size(), 1u);
 }
 
 TEST_P(StoreSuite, ListCampaignsIsNewestFirst) {
-  EXPECT_TRUE(store().list_campaigns().empty());
+  EXPECT_TRUE(must(store().list_campaigns()).empty());
   ASSERT_TRUE(store().create_campaign(make_campaign("c-b", kT0 + 2 * kHour)).ok());
   ASSERT_TRUE(store().create_campaign(make_campaign("c-a", kT0)).ok());
   ASSERT_TRUE(store().create_campaign(make_campaign("c-c", kT0 + kHour)).ok());
-  auto list = store().list_campaigns();
+  auto list = must(store().list_campaigns());
   ASSERT_EQ(list.size(), 3u);
   EXPECT_EQ(list[0].id, "c-b");
   EXPECT_EQ(list[1].id, "c-c");
@@ -1079,7 +1135,7 @@ TEST_P(StoreSuite, UpdateUnknownCampaignIsNotFoundAndCreatesNothing) {
   ASSERT_FALSE(res.ok());
   EXPECT_EQ(res.error().kind, ErrorKind::kNotFound);
   EXPECT_EQ(store().get_campaign("c-9").error().kind, ErrorKind::kNotFound);
-  EXPECT_TRUE(store().list_campaigns().empty());
+  EXPECT_TRUE(must(store().list_campaigns()).empty());
 }
 
 // Writers that re-read and retry on conflict lose no update: every increment lands exactly once
@@ -1138,12 +1194,12 @@ TEST_P(StoreSuite, LatestOfKindIsEachDevicesNewestReportOfThatKind) {
           .ok());
   ASSERT_TRUE(
       store().append_reports("MX-2", {incoming("r-5", "supplies", kT0, {{"n", 5}})}, kT0).ok());
-  auto latest = store().latest_of_kind("supplies");
+  auto latest = must(store().latest_of_kind("supplies"));
   ASSERT_EQ(latest.size(), 2u);  // MX-3 has none
   EXPECT_EQ(latest["MX-1"].report.id, "r-2");
   EXPECT_EQ(latest["MX-2"].report.id, "r-5");
   EXPECT_EQ(latest["MX-2"].serial, "MX-2");
-  EXPECT_TRUE(store().latest_of_kind("structure").empty());
+  EXPECT_TRUE(must(store().latest_of_kind("structure")).empty());
 }
 
 SettingsDoc settings_doc(const std::string& name, Json body, TimeMs at) {
@@ -1179,7 +1235,7 @@ TEST_P(StoreSuite, SettingsAreCompareAndSetOnRevision) {
   EXPECT_EQ(got->updated_at, kT0 + 2);
   EXPECT_EQ(got->updated_by, "alice");
   ASSERT_TRUE(store().put_settings(settings_doc("compatibility", Json::array(), kT0), 0).ok());
-  auto all = store().list_settings();
+  auto all = must(store().list_settings());
   ASSERT_EQ(all.size(), 2u);
   EXPECT_EQ(all[0].name, "compatibility");
   EXPECT_EQ(all[1].name, "error_codes");
@@ -1207,7 +1263,7 @@ TEST_P(StoreSuite, RaiseAlertOpensOncePerSerialTypeAndCode) {
   // Another code, another device: new alerts.
   EXPECT_TRUE(store().raise_alert(rule_alert("MX-1", "incompatible", "main", kT0))->has_value());
   EXPECT_TRUE(store().raise_alert(rule_alert("MX-2", "incompatible", "adf", kT0))->has_value());
-  auto open = store().list_alerts("MX-1", true);
+  auto open = must(store().list_alerts("MX-1", true));
   ASSERT_EQ(open.size(), 2u);
   EXPECT_EQ(open[1].id, **first);
   EXPECT_EQ(open[1].raised_at, kT0);
@@ -1219,15 +1275,15 @@ TEST_P(StoreSuite, RaiseAlertOpensOncePerSerialTypeAndCode) {
   ASSERT_EQ(closed->size(), 1u);
   EXPECT_FALSE((*closed)[0].open);
   EXPECT_EQ((*closed)[0].acknowledged_by, "monitoring");
-  EXPECT_EQ(store().list_alerts("MX-1", true).size(), 1u);
-  EXPECT_EQ(store().list_alerts("MX-2", true).size(), 1u);
+  EXPECT_EQ(must(store().list_alerts("MX-1", true)).size(), 1u);
+  EXPECT_EQ(must(store().list_alerts("MX-2", true)).size(), 1u);
   // Once closed, the same finding opens a new alert.
   EXPECT_TRUE(store().raise_alert(rule_alert("MX-1", "incompatible", "adf", kT0 + 9))->has_value());
   // An empty code closes every open alert of the type.
   auto all = store().resolve_alerts("MX-1", "incompatible", "", "monitoring", kT0 + 10);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 2u);
-  EXPECT_TRUE(store().list_alerts("MX-1", true).empty());
+  EXPECT_TRUE(must(store().list_alerts("MX-1", true)).empty());
 }
 
 NotificationRecord pending_notification(const std::string& serial, const std::string& target,
@@ -1254,13 +1310,13 @@ TEST_P(StoreSuite, NotificationsAreClaimedOnceAndRecorded) {
   ASSERT_EQ(ids->size(), 3u);
   EXPECT_LT((*ids)[0], (*ids)[1]);
   // Due at kT0: two; the lease hides them from a second claim until it runs out.
-  auto claimed = store().claim_notifications(kT0, kT0 + 1000, 10);
+  auto claimed = must(store().claim_notifications(kT0, kT0 + 1000, 10));
   ASSERT_EQ(claimed.size(), 2u);
   EXPECT_EQ(claimed[0].target, "a@x.test");
   EXPECT_EQ(claimed[1].target, "c@x.test");
   EXPECT_EQ(claimed[0].next_attempt_at, kT0 + 1000);
   EXPECT_EQ(claimed[0].payload, (Json{{"type", "incompatible"}}));
-  auto second = store().claim_notifications(kT0 + 200, kT0 + 1200, 10);
+  auto second = must(store().claim_notifications(kT0 + 200, kT0 + 1200, 10));
   ASSERT_EQ(second.size(), 1u);
   EXPECT_EQ(second[0].target, "b@x.test");
 
@@ -1274,20 +1330,20 @@ TEST_P(StoreSuite, NotificationsAreClaimedOnceAndRecorded) {
   retry.last_error = "smtp 451";
   retry.next_attempt_at = kT0 + 50;
   ASSERT_TRUE(store().update_notification(retry).ok());
-  auto again = store().claim_notifications(kT0 + 60, kT0 + 2000, 10);
+  auto again = must(store().claim_notifications(kT0 + 60, kT0 + 2000, 10));
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].id, retry.id);
   EXPECT_EQ(again[0].last_error, "smtp 451");
   EXPECT_EQ(again[0].attempts, 1);
 
-  auto mx1 = store().list_notifications("MX-1", 10);
+  auto mx1 = must(store().list_notifications("MX-1", 10));
   ASSERT_EQ(mx1.size(), 2u);
   EXPECT_EQ(mx1[0].target, "b@x.test");  // newest first
   EXPECT_EQ(mx1[1].state, "sent");
   EXPECT_EQ(mx1[1].sent_at, kT0 + 5);
   EXPECT_EQ(mx1[1].text, "Body \u00e9");
-  EXPECT_EQ(store().list_notifications("", 10).size(), 3u);
-  EXPECT_EQ(store().list_notifications("", 1).size(), 1u);
+  EXPECT_EQ(must(store().list_notifications("", 10)).size(), 3u);
+  EXPECT_EQ(must(store().list_notifications("", 1)).size(), 1u);
   NotificationRecord missing = sent;
   missing.id = 999999;
   EXPECT_EQ(store().update_notification(missing).error().kind, ErrorKind::kNotFound);
@@ -1311,7 +1367,7 @@ TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
   reopen();
 
   EXPECT_EQ(store().schema_version(), version);
-  auto reports = store().list_reports({});
+  auto reports = must(store().list_reports({}));
   ASSERT_EQ(reports.size(), 1u);
   EXPECT_EQ(reports[0].seq, receipt->front().seq);
   EXPECT_EQ(reports[0].sha256, receipt->front().sha256);
@@ -1325,12 +1381,12 @@ TEST_P(StoreSuite, DataSurvivesCloseAndReopen) {
   EXPECT_GT(next->front().seq, receipt->front().seq);
 
   EXPECT_EQ(store().get_job("j-1")->instructing_user, "alice");
-  EXPECT_EQ(store().list_transitions("j-1").size(), 1u);
+  EXPECT_EQ(must(store().list_transitions("j-1")).size(), 1u);
   EXPECT_EQ(store().get_device("MX-1")->model, "MX-4071");
-  EXPECT_EQ(store().get_poll_policy("MX-1")->interval_s, 120);
-  EXPECT_EQ(store().list_alerts("MX-1", true).size(), 1u);
+  EXPECT_EQ(must(store().get_poll_policy("MX-1"))->interval_s, 120);
+  EXPECT_EQ(must(store().list_alerts("MX-1", true)).size(), 1u);
   EXPECT_TRUE(store().find_admin_by_token_hash("h").ok());
-  EXPECT_EQ(store().list_firmware_history("MX-1", 10).size(), 1u);
+  EXPECT_EQ(must(store().list_firmware_history("MX-1", 10)).size(), 1u);
   EXPECT_EQ(store().get_campaign("c-1")->doc, make_campaign("c-1", kT0).doc);
 }
 

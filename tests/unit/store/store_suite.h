@@ -29,6 +29,9 @@ class StoreBackend {
   // Opens a Store on this backend's storage. May be called again after the previous Store was
   // destroyed, to prove that data survives a close and reopen.
   virtual std::unique_ptr<Store> open() = 0;
+  // Takes the store's tables away from under an open Store, as an operator's mistake or a lost
+  // volume would: every later query of that Store fails.
+  virtual void break_storage() = 0;
 };
 
 struct StoreSuiteParam {
