@@ -138,12 +138,13 @@ class FakeRelay {
     out += "Content-Type: application/json\r\nConnection: close\r\n";
     for (const auto& [k, v] : resp.headers) out += k + ": " + v + "\r\n";
     out += "Content-Length: " + std::to_string(resp.body.size()) + "\r\n\r\n" + resp.body;
-    ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
+    // Recorded before it is answered: a client that has its answer finds its request here.
     {
       std::lock_guard lock(mu_);
-      requests_.push_back(std::move(req));
+      requests_.push_back(req);
     }
     cv_.notify_all();
+    ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
   }
 
   static std::string lower(std::string s) {
