@@ -115,13 +115,25 @@ export async function mountRegistrations(root, _params, ctx) {
         canDelete ? h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', testid: 'reg-delete', onclick: () => remove(r) }, 'Delete') : null));
   }
 
+  // The row being edited survives a re-render (a reload after the live stream reconnects, a
+  // search): it is built once per edit, so what the operator typed is never reset under them.
+  let open = { key: null, tr: null };
+  function editing(key, build) {
+    if (open.key !== key || !open.tr) open = { key, tr: build() };
+    return open.tr;
+  }
+
   function render() {
     const needle = st.search.trim().toLowerCase();
     const rows = regs.filter((r) => !needle || REG_FIELDS.some(([k]) => String(r[k] || '').toLowerCase().includes(needle)));
+    const openKey = st.adding ? '\u0000new' : st.editing;
+    if (open.key !== openKey) open = { key: null, tr: null };
+    const focused = open.tr && open.tr.contains(document.activeElement) ? document.activeElement : null;
     const frag = document.createDocumentFragment();
-    if (st.adding) frag.appendChild(editRow({}, true));
-    for (const r of rows) frag.appendChild(st.editing === r.serial ? editRow(r, false) : viewRow(r));
+    if (st.adding) frag.appendChild(editing(openKey, () => editRow({}, true)));
+    for (const r of rows) frag.appendChild(st.editing === r.serial ? editing(openKey, () => editRow(r, false)) : viewRow(r));
     replace(tbody, frag);
+    if (focused && focused.isConnected) focused.focus();
     if (!rows.length && !st.adding) replace(tbody, h('tr', null, h('td', { colspan: 7 }, regs.length ? empty('No registration matches') : empty('No registrations', 'Add one: a device enrols with its serial and the enrollment code.'))));
     summary.textContent = `${fmtNum(rows.length)} of ${fmtNum(regs.length)} registrations`;
   }

@@ -444,19 +444,31 @@ async function run(browser, contextOpts, page) {
     const rpage = await rctx.newPage();
     watch(rpage, 'reconnect');
     await rpage.clock.install(); // the page's timers run on a clock the test moves
-    await rpage.goto(`${URL_}#/jobs`);
+    await rpage.goto(`${URL_}#/registrations`);
     await rpage.waitForSelector('[data-testid=login-token]');
     await login(rpage, ADMIN_TOKEN, { expectName: ADMIN_NAME, expectRole: 'admin' });
+    // A row is being edited while the stream drops and comes back: the page reloads the list
+    // (events may have been missed meanwhile), and what was typed stays.
+    const regRow = '[data-testid=registrations-table] tbody tr[data-serial]';
+    await rpage.waitForSelector(regRow);
+    await rpage.click(`${regRow} [data-testid=reg-edit]`);
+    const editPlace = '[data-testid=registrations-table] tr.row-editing input[aria-label=Place]';
+    await rpage.fill(editPlace, 'typed during a reconnect');
     let opened = 0;
+    let reloads = 0;
     rpage.on('request', (r) => { if (new URL(r.url()).pathname === '/v1/events') opened += 1; });
+    rpage.on('requestfinished', (r) => { if (new URL(r.url()).pathname === '/v1/registrations') reloads += 1; });
     await rpage.clock.fastForward(46000); // no byte for 45 s: the stream is given up
     await rpage.waitForSelector('[data-testid=live].live-retrying', { timeout: 5000 });
     await shot(rpage, 'live-reconnecting');
     await rpage.clock.fastForward(3000); // the first retry comes after about a second
     await rpage.waitForSelector('[data-testid=live].live-live', { timeout: 10000 });
     assert(opened >= 1, 'the stream was opened again');
+    await waitFor(rpage, 'the list reloaded after the reconnect', async () => reloads >= 1);
+    const kept = await rpage.inputValue(editPlace);
+    assert(kept === 'typed during a reconnect', `the row being edited kept what was typed: ${JSON.stringify(kept)}`);
     await rctx.close();
-    log('live stream: frames parsed; a silent stream was dropped and reopened');
+    log('live stream: frames parsed; a silent stream was dropped and reopened; the row being edited kept its input');
   }
 
   // ---- 11. revocation: a device's, a viewer's and a child relay's credential, refused at once ----
