@@ -24,26 +24,4 @@ const char* error_code(ErrorKind kind) {
   return "internal";
 }
 
-int http_status(ErrorKind kind) {
-  switch (kind) {
-    case ErrorKind::kBadInput:
-      return 400;
-    case ErrorKind::kUnauthorized:
-      return 401;
-    case ErrorKind::kForbidden:
-      return 403;
-    case ErrorKind::kNotFound:
-      return 404;
-    case ErrorKind::kConflict:
-      return 409;
-    case ErrorKind::kTooLarge:
-      return 413;
-    case ErrorKind::kRateLimited:
-      return 429;
-    case ErrorKind::kUnavailable:
-      return 503;
-  }
-  return 500;
-}
-
 }  // namespace printrelay

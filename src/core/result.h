@@ -24,10 +24,9 @@ struct Error {
   std::string message;
 };
 
-// Stable wire name of an error kind ("bad_input", "not_found", ...).
+// Stable wire name of an error kind ("bad_input", "not_found", ...). Its HTTP status is the
+// transport's business (net/http_errors.h).
 const char* error_code(ErrorKind kind);
-// The one place an error kind maps to an HTTP status.
-int http_status(ErrorKind kind);
 
 inline Error bad_input(std::string m) { return {ErrorKind::kBadInput, std::move(m)}; }
 inline Error not_found(std::string m) { return {ErrorKind::kNotFound, std::move(m)}; }

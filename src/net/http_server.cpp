@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "core/sha256.h"
+#include "net/http_errors.h"
 #include "net/tls.h"
 
 namespace printrelay {
@@ -470,15 +471,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
-  // Answers `status` with an error JSON (`message` must need no JSON escaping) and ends the
-  // connection as answer_and_close() does.
+  // Answers `e` (net/http_errors.h) and ends the connection as answer_and_close() does.
   template <typename Stream>
-  asio::awaitable<void> refuse_and_close(Stream& stream, http::status status, const char* code,
-                                         const std::string& message) {
-    HttpResponseMsg res{status, 11};
+  asio::awaitable<void> refuse_and_close(Stream& stream, Error e) {
+    HttpResponseMsg res{static_cast<http::status>(http_status(e.kind)), 11};
     res.set(http::field::content_type, "application/json");
-    res.body() =
-        std::string(R"({"error":{"code":")") + code + R"(","message":")" + message + R"("}})";
+    res.body() = error_body(e);
     co_await answer_and_close(stream, std::move(res));
   }
 
@@ -547,8 +545,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (!ec) {
         auto parsed = parse_target(parser.get().target());
         if (!parsed) {
-          co_await refuse_and_close(stream, http::status::bad_request, "bad_input",
-                                    parsed.error().message);
+          co_await refuse_and_close(stream, parsed.error());
           co_return;
         }
         target = std::move(*parsed);
@@ -589,8 +586,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (stored) stored = co_await spool_body(stream, buffer, parser, limit, req, spool, ec);
         if (!stored) {
           std::cerr << "relayd: request body of " << target << ": " << spool.error() << "\n";
-          co_await refuse_and_close(stream, http::status::service_unavailable, "unavailable",
-                                    "the relay cannot store the body (see its log)");
+          co_await refuse_and_close(stream,
+                                    unavailable("the relay cannot store the body (see its log)"));
           co_return;
         }
         spooled = !ec;
@@ -608,8 +605,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (!ec) req = parser.release();
       }
       if (ec == http::error::body_limit) {
-        co_await refuse_and_close(stream, http::status::payload_too_large, "too_large",
-                                  "body is larger than " + std::to_string(limit) + " bytes");
+        co_await refuse_and_close(
+            stream,
+            Error{ErrorKind::kTooLarge, "body is larger than " + std::to_string(limit) + " bytes"});
         co_return;
       }
       if (ec) co_return;  // closed, timed out or malformed: nothing to answer
@@ -625,8 +623,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (!ex.responded()) {
         HttpResponseMsg res{http::status::internal_server_error, req.version()};
         res.set(http::field::content_type, "application/json");
-        res.body() =
-            R"json({"error":{"code":"internal","message":"internal error (see the relay log)"}})json";
+        res.body() = internal_error_body();
         co_await ex.respond(std::move(res));
       }
       if (ex.close_after()) break;

@@ -1,6 +1,12 @@
 // The HTTP face of the relay: routes, credentials and roles, long-poll, the event stream,
 // load shaping (per-credential rate, bulk shedding with 429 + Retry-After, alerts first),
-// /healthz and /metrics. Maps every Error kind to its status in one place (core/result.h).
+// /healthz and /metrics.
+//
+// Layout: the route table (relay/router.h) is filled by one add_*_routes() per resource, each in
+// its own file: api_device.cpp (the device API), api_admin.cpp (the service center's API),
+// api_artifacts.cpp, api_relay_tree.cpp (child relays); api.cpp holds the table's dispatch, the
+// credential checks every route declares, the replies, and admission. Every Error becomes an HTTP
+// answer in error_reply() (its status from net/http_errors.h).
 #pragma once
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>.
@@ -11,9 +17,11 @@
 #include <chrono>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/rate_limit.h"
@@ -24,6 +32,7 @@
 #include "relay/live_feed.h"
 #include "relay/metrics.h"
 #include "relay/relay.h"
+#include "relay/router.h"
 #include "store/blob_dir.h"
 
 namespace printrelay {
@@ -102,14 +111,40 @@ class RelayApi {
     Special special = kNone;
     std::string serial;
   };
+  // One request on its way to a handler, after the route's credential check.
+  struct Call {
+    Exchange& ex;
+    RouteParams params;  // the route's `{name}` segments
+    TimeMs now;
+    std::string serial;  // Access::kDevice: the device's serial
+    // Admin routes: the admin credential; kChildRelay: the child relay's (its name is its id).
+    std::optional<AdminCredential> who;
+    const std::string& user() const { return who->name; }
+    Result<Json> body() const;
+    std::string query(const char* key) const { return ex.query_value(key); }
+    bool flag(const char* key) const;  // "?all=1": present and not 0/false
+  };
+  using Handler = std::function<Reply(Call&)>;
+  void add_routes();  // all of them, in match order
+  void add_device_routes();
+  void add_admin_routes();
+  void add_artifact_routes();
+  void add_relay_tree_routes();
+  // The route's credential check; nullopt when the caller may go on (call.serial / call.who set).
+  std::optional<Reply> check_access(Access access, Call& call);
+  // No route matched: 404, after the credential check the path's API would have made (so an
+  // unknown path tells a caller without a credential nothing).
+  Reply unrouted(Exchange& ex, const std::vector<std::string>& seg, TimeMs now);
+
   // Enrolment with its limits on failures (per source address and serial) and its log lines.
   Reply enroll(Exchange& ex, const Json& body, TimeMs now);
   // An authentication failure from `address`: the error to answer (429 once the address has
   // failed too often), and a log line for the first failures of each burst.
   Reply auth_failure(const Exchange& ex, const Error& e, TimeMs now);
   Reply dispatch(Exchange& ex, std::string& route_name);
-  // GET /v1/artifacts/{sha} (manifest) and /v1/artifacts/{sha}/data (bytes, HTTP Range).
-  Reply artifact_download(Exchange& ex, const std::vector<std::string>& seg);
+  // GET /v1/artifacts/{sha} (manifest) and, with `data`, /v1/artifacts/{sha}/data (bytes, HTTP
+  // Range).
+  Reply artifact_download(Exchange& ex, const std::string& sha, bool data);
   Reply artifact_upload(Exchange& ex, const std::string& sha);
   Reply ok_reply(int status, Json body);
   Reply error_reply(const Error& e);
@@ -141,6 +176,7 @@ class RelayApi {
   LiveFeed& feed_;
   Metrics& metrics_;
   ApiOptions options_;
+  RouteTable<Handler> routes_;
   std::atomic<int> bulk_inflight_{0};
   std::atomic<int> long_polls_{0};
   std::mutex streams_mu_;
