@@ -92,7 +92,7 @@ export async function mountRegistrations(root, _params, ctx) {
         render();
       }
     });
-    setTimeout(() => (isNew ? inputs.serial : inputs.model).focus(), 0);
+    tr.firstInput = isNew ? inputs.serial : inputs.model;
     return tr;
   }
 
@@ -117,9 +117,15 @@ export async function mountRegistrations(root, _params, ctx) {
 
   // The row being edited survives a re-render (a reload after the live stream reconnects, a
   // search): it is built once per edit, so what the operator typed is never reset under them.
+  // A row just opened gets the focus once it is in the page: at once, not from a timer that
+  // could move it away from a field the operator (or a test) has gone to meanwhile.
   let open = { key: null, tr: null };
+  let opened = null;
   function editing(key, build) {
-    if (open.key !== key || !open.tr) open = { key, tr: build() };
+    if (open.key !== key || !open.tr) {
+      open = { key, tr: build() };
+      opened = open.tr;
+    }
     return open.tr;
   }
 
@@ -134,6 +140,8 @@ export async function mountRegistrations(root, _params, ctx) {
     for (const r of rows) frag.appendChild(st.editing === r.serial ? editing(openKey, () => editRow(r, false)) : viewRow(r));
     replace(tbody, frag);
     if (focused && focused.isConnected) focused.focus();
+    if (opened && opened.isConnected) opened.firstInput.focus();
+    opened = null;
     if (!rows.length && !st.adding) replace(tbody, h('tr', null, h('td', { colspan: 7 }, regs.length ? empty('No registration matches') : empty('No registrations', 'Add one: a device enrols with its serial and the enrollment code.'))));
     summary.textContent = `${fmtNum(rows.length)} of ${fmtNum(regs.length)} registrations`;
   }
