@@ -471,9 +471,11 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
     }
   }
 
-  // Answers `e` (net/http_errors.h) and ends the connection as answer_and_close() does.
+  // Answers `e` (net/http_errors.h) and ends the connection as answer_and_close() does. (`e` by
+  // reference to a named Error: GCC 12 destroys a by-value or temporary class argument of a
+  // coroutine twice.)
   template <typename Stream>
-  asio::awaitable<void> refuse_and_close(Stream& stream, Error e) {
+  asio::awaitable<void> refuse_and_close(Stream& stream, const Error& e) {
     HttpResponseMsg res{static_cast<http::status>(http_status(e.kind)), 11};
     res.set(http::field::content_type, "application/json");
     res.body() = error_body(e);
@@ -545,7 +547,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (!ec) {
         auto parsed = parse_target(parser.get().target());
         if (!parsed) {
-          co_await refuse_and_close(stream, parsed.error());
+          const Error refusal = parsed.error();
+          co_await refuse_and_close(stream, refusal);
           co_return;
         }
         target = std::move(*parsed);
@@ -586,8 +589,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (stored) stored = co_await spool_body(stream, buffer, parser, limit, req, spool, ec);
         if (!stored) {
           std::cerr << "relayd: request body of " << target << ": " << spool.error() << "\n";
-          co_await refuse_and_close(stream,
-                                    unavailable("the relay cannot store the body (see its log)"));
+          const Error refusal = unavailable("the relay cannot store the body (see its log)");
+          co_await refuse_and_close(stream, refusal);
           co_return;
         }
         spooled = !ec;
@@ -605,9 +608,9 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
         if (!ec) req = parser.release();
       }
       if (ec == http::error::body_limit) {
-        co_await refuse_and_close(
-            stream,
-            Error{ErrorKind::kTooLarge, "body is larger than " + std::to_string(limit) + " bytes"});
+        const Error refusal{ErrorKind::kTooLarge,
+                            "body is larger than " + std::to_string(limit) + " bytes"};
+        co_await refuse_and_close(stream, refusal);
         co_return;
       }
       if (ec) co_return;  // closed, timed out or malformed: nothing to answer

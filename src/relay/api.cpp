@@ -103,8 +103,7 @@ bool RelayApi::take_token(const std::string& serial) {
   return device_buckets_.take(serial, steady_ms());
 }
 
-RelayApi::Reply RelayApi::auth_failure(const Exchange& ex, const Error& e, TimeMs now) {
-  (void)now;
+RelayApi::Reply RelayApi::auth_failure(const Exchange& ex, const Error& e) {
   return refused_credential(ex.remote_address(), e);
 }
 
@@ -145,7 +144,13 @@ bool RelayApi::Call::flag(const char* key) const {
   return !v.empty() && v != "0" && v != "false";
 }
 
-// In match order. The poll comes first: it is most of the traffic.
+std::vector<RelayApi::RouteInfo> RelayApi::route_list() const {
+  std::vector<RouteInfo> out;
+  for (const auto& r : routes_.routes()) out.push_back(RouteInfo{r.method, r.pattern, r.access});
+  return out;
+}
+
+// In match order. The device routes come first: the poll is most of the traffic.
 void RelayApi::add_routes() {
   add_device_routes();
   add_relay_tree_routes();
@@ -197,7 +202,7 @@ std::optional<RelayApi::Reply> RelayApi::check_access(Access access, Call& call)
       return std::nullopt;
     case Access::kDevice: {
       auto serial = relay_.authenticate_device(token);
-      if (!serial) return auth_failure(call.ex, serial.error(), call.now);
+      if (!serial) return auth_failure(call.ex, serial.error());
       if (!take_token(*serial)) {
         return error_reply(
             Error{ErrorKind::kRateLimited, "too many requests for this device credential"});
@@ -207,7 +212,7 @@ std::optional<RelayApi::Reply> RelayApi::check_access(Access access, Call& call)
     }
     case Access::kChildRelay: {
       auto child = relay_.authenticate_admin(token);
-      if (!child) return auth_failure(call.ex, child.error(), call.now);
+      if (!child) return auth_failure(call.ex, child.error());
       if (child->role != Role::kRelay) {
         return error_reply(forbidden("relay sync needs a relay credential; " + child->name +
                                      " is " + to_string(child->role)));
@@ -219,7 +224,7 @@ std::optional<RelayApi::Reply> RelayApi::check_access(Access access, Call& call)
     case Access::kOperator:
     case Access::kAdmin: {
       auto admin = relay_.authenticate_admin(token);
-      if (!admin) return auth_failure(call.ex, admin.error(), call.now);
+      if (!admin) return auth_failure(call.ex, admin.error());
       if (admin->role == Role::kRelay) {
         return error_reply(
             forbidden("a relay credential (" + admin->name + ") may only use the relay-sync API"));

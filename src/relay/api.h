@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/rate_limit.h"
 #include "net/http_server.h"
@@ -88,6 +89,15 @@ class RelayApi {
   // anything else 404.
   boost::asio::awaitable<void> serve_metrics(Exchange& ex);
 
+  // Every route, in match order. docs/protocol.md lists each of them with the role it needs
+  // (router_test holds the two together).
+  struct RouteInfo {
+    http::verb method;
+    std::string pattern;
+    Access access;
+  };
+  std::vector<RouteInfo> route_list() const;
+
  private:
   bool take_token(const std::string& serial);
   int retry_after();
@@ -140,7 +150,7 @@ class RelayApi {
   Reply enroll(Exchange& ex, const Json& body, TimeMs now);
   // An authentication failure from `address`: the error to answer (429 once the address has
   // failed too often), and a log line for the first failures of each burst.
-  Reply auth_failure(const Exchange& ex, const Error& e, TimeMs now);
+  Reply auth_failure(const Exchange& ex, const Error& e);
   Reply dispatch(Exchange& ex, std::string& route_name);
   // GET /v1/artifacts/{sha} (manifest) and, with `data`, /v1/artifacts/{sha}/data (bytes, HTTP
   // Range).

@@ -2,6 +2,9 @@
 // registrations and credentials, the monitoring center's tables and notifications, firmware
 // campaigns, and the event stream. Each route names the least role it needs (Access); the
 // handler only parses and calls the domain.
+// Boost 1.74's asio headers use std::exchange without including <utility>.
+#include <utility>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>

@@ -1,5 +1,8 @@
 // The device API (docs/protocol.md): enrolment with its failure limits, the poll (answered at
 // once or held until a job comes), reports, update checks and job events.
+// Boost 1.74's asio headers use std::exchange without including <utility>.
+#include <utility>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -137,9 +140,9 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
   TimeMs now = now_ms();
   auto answer = relay_.poll(serial, body, now, wait_s);
   if (!answer) {
-    auto res = json_response(req, http_status(answer.error().kind), error_json(answer.error()));
-    co_await ex.respond(std::move(res));
-    co_return http_status(answer.error().kind);
+    const Reply refused = error_reply(answer.error());
+    co_await ex.respond(make_response(req, refused));
+    co_return refused.status;
   }
   // Answer at once when there is a job, no wait was asked, or too many polls are held already
   // (the device then comes back after next_poll_s).

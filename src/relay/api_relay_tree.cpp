@@ -1,8 +1,12 @@
 // The relay tree's API: a child relay's sync (held until there is news for it) and the service
 // center's handling of child relay credentials (decisions 0007, 0012).
+// Boost 1.74's asio headers use std::exchange without including <utility>.
+#include <utility>
+
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <optional>
 
 #include "relay/api.h"
 #include "relay/api_internal.h"
@@ -57,18 +61,18 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
   const auto& req = ex.request();
   auto parsed = parse_sync_request(body);
   if (!parsed) {
-    co_await ex.respond(
-        json_response(req, http_status(parsed.error().kind), error_json(parsed.error())));
-    co_return http_status(parsed.error().kind);
+    const Reply refused = error_reply(parsed.error());
+    co_await ex.respond(make_response(req, refused));
+    co_return refused.status;
   }
   auto synced = children_.sync(child_id, *parsed, now_ms());
   if (!synced) {
-    co_await ex.respond(
-        json_response(req, http_status(synced.error().kind), error_json(synced.error())));
-    co_return http_status(synced.error().kind);
+    const Reply refused = error_reply(synced.error());
+    co_await ex.respond(make_response(req, refused));
+    co_return refused.status;
   }
   SyncAnswer answer = std::move(*synced);
-  int status = 200;
+  std::optional<Reply> refused;  // the sync's items were taken; the answer is this error
   // A sync is held only when it brought no items, so a downward read that fails while held
   // loses nothing: the wait ends with that error and the child syncs again.
   auto read_downward = [&]() -> bool {
@@ -77,8 +81,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
       answer = std::move(*down);
       return true;
     }
-    status = http_status(down.error().kind);
-    answer.body = error_json(down.error());
+    refused = error_reply(down.error());
     return false;
   };
   if (!answer.has_news && parsed->wait_s > 0) {
@@ -97,21 +100,24 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
         co_await held.timer().async_wait(asio::redirect_error(asio::use_awaitable, ec));
         // Revoked while held (a revocation wakes held syncs: it changes the directory)?
         if (auto revoked = revoked_while_held(req, child_id)) {
-          status = revoked->status;
-          answer.body = std::move(revoked->body);
+          refused = std::move(revoked);
         } else {
           read_downward();
         }
       }
-      if (status == 200) {
+      if (!refused) {
         answer.body["acked_seq"] = 0;
         answer.body["rejected"] = Json::array();
         answer.body["receipts"] = Json::array();
       }
     }
   }
-  co_await ex.respond(json_response(req, status, answer.body));
-  co_return status;
+  if (refused) {
+    co_await ex.respond(make_response(req, *refused));
+    co_return refused->status;
+  }
+  co_await ex.respond(json_response(req, 200, answer.body));
+  co_return 200;
 }
 
 }  // namespace printrelay

@@ -10,9 +10,11 @@
 #include <fstream>
 #include <thread>
 
+#include "core/codec.h"
+#include "core/json_text.h"
 #include "core/sha256.h"
-
 #include "net/http_client.h"
+#include "net/http_errors.h"
 #include "net/http_server.h"
 #include "net/tls.h"
 
@@ -44,6 +46,25 @@ TEST(ParseTarget, RefusesMalformedTargets) {
   }
   EXPECT_FALSE(parse_target("/" + std::string(kMaxTargetBytes, 'a')));
   EXPECT_TRUE(parse_target("/v1/caf%C3%A9"));
+}
+
+// Every error the relay or its server answers has the status of its kind and the one body shape
+// {"error": {"code", "message"}} that clients (relayctl, the dashboard, agents) read.
+TEST(HttpErrors, EachKindHasItsStatusAndOneBodyShape) {
+  const std::vector<std::pair<ErrorKind, int>> kinds{
+      {ErrorKind::kBadInput, 400},    {ErrorKind::kUnauthorized, 401}, {ErrorKind::kForbidden, 403},
+      {ErrorKind::kNotFound, 404},    {ErrorKind::kConflict, 409},     {ErrorKind::kTooLarge, 413},
+      {ErrorKind::kRateLimited, 429}, {ErrorKind::kUnavailable, 503}};
+  for (const auto& [kind, status] : kinds) {
+    EXPECT_EQ(http_status(kind), status);
+    auto body = parse_json(error_body(Error{kind, "what went wrong"}));
+    ASSERT_TRUE(body.ok());
+    EXPECT_EQ((*body)["error"]["code"], error_code(kind));
+    EXPECT_EQ((*body)["error"]["message"], "what went wrong");
+  }
+  auto internal = parse_json(internal_error_body());
+  ASSERT_TRUE(internal.ok());
+  EXPECT_EQ((*internal)["error"]["code"], "internal");
 }
 
 TEST(ConnectionsForFdLimit, KeepsAReserve) {
