@@ -3,7 +3,8 @@
 // the relay and devices and passes what to look for in the environment:
 //
 //   DASHBOARD_URL, ADMIN_TOKEN, ADMIN_NAME, VIEWER_TOKEN (optional), SCREENSHOT_DIR,
-//   DEVICE_SERIAL, DEVICE_COUNT, ALERT_SERIAL, ALERT_CODE, OTHER_ALERT_SERIAL, ESCAPE_SERIAL,
+//   DEVICE_SERIAL, DEVICE_COUNT, ALERT_SERIAL, ALERT_CODE, OTHER_ALERT_SERIAL, KEYBOARD_ALERT_SERIAL,
+//   KEYBOARD_ALERT_CODE, ESCAPE_SERIAL,
 //   ESCAPE_PLACE, ESCAPE_CUSTOMER, CAMPAIGN_ID, CAMPAIGN_DEVICES, IGNORE_HTTPS_ERRORS
 //
 // Every check throws on failure (exit 1, with a screenshot of the moment); a screenshot is saved

@@ -9,7 +9,9 @@ open service-call alerts, a finished three-device firmware campaign, and a viewe
 The browser test logs in, finds a device by search, reads its counters chart (the SVG has
 points, and the value shown is the API's), creates a collect job and watches it reach
 `succeeded` without a reload (the event stream), acknowledges an alert, opens the campaign's
-result table, downloads the billing CSV, checks that a viewer sees no action buttons, revokes a
+result table, downloads the billing CSV, walks login -> fleet -> device -> collect job -> alert
+acknowledge with the keyboard alone, runs axe-core (WCAG 2.1 A/AA, the version pinned in
+tests/browser/package-lock.json) on every page and dialog at 1440 and 390 px in light and dark, checks that a viewer sees no action buttons, revokes a
 device's, the viewer's and a child relay's credential on the device and Access pages and checks
 through the API that each is refused at once (401; the device may enrol again with its code, the
 viewer's open page signs out), and saves a screenshot at every step to build/screenshots/ (or
@@ -82,6 +84,13 @@ def require_browser():
     with open(pw) as f:
         have = json.load(f)["version"]
     check(have == want, f"tests/browser has playwright-core {have}, package.json wants {want}: {how}")
+    axe = os.path.join(BROWSER_DIR, "node_modules", "axe-core", "package.json")
+    check(os.path.exists(axe), f"tests/browser/node_modules/axe-core is missing: {how}")
+    with open(os.path.join(BROWSER_DIR, "package-lock.json")) as f:
+        pinned = json.load(f)["packages"]["node_modules/axe-core"]["version"]
+    with open(axe) as f:
+        installed = json.load(f)["version"]
+    check(installed == pinned, f"tests/browser has axe-core {installed}, package-lock.json pins {pinned}: {how}")
     with open(pw) as f:
         engines = (json.load(f).get("engines") or {}).get("node", "")
     need_major = int("".join(c for c in engines.split(".")[0] if c.isdigit()) or 0)
