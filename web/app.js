@@ -241,7 +241,8 @@ function renderShell() {
     h('a', { class: 'skip-link', href: '#main', onclick: (ev) => { ev.preventDefault(); els.main.focus(); } }, 'Skip to content'),
     h('header', { class: 'topbar' },
       els.menu,
-      h('a', { class: 'brand', href: '#/fleet', 'aria-label': 'printrelay service center: fleet' }, logo(), h('span', { class: 'brand-name' }, 'printrelay'), h('span', { class: 'brand-sub' }, 'Service center')),
+      // Named by its words, which narrow screens hide visually only (axe: label-content-name-mismatch).
+      h('a', { class: 'brand', href: '#/fleet' }, logo(), h('span', { class: 'brand-name' }, 'printrelay'), ' ', h('span', { class: 'brand-sub' }, 'Service center')),
       h('div', { class: 'topbar-right' },
         els.live,
         h('span', { class: 'user', testid: 'user' },
@@ -396,6 +397,10 @@ async function route() {
       return;
     }
     view = v || {};
+    // The link or button that led here went away with the old page: start the keyboard (and a
+    // screen reader) at the top of the new one, not back at the top of the document.
+    const lost = !document.activeElement || document.activeElement === document.body || !document.activeElement.isConnected;
+    if (lost && !document.querySelector('dialog[open]')) els.main.focus({ preventScroll: true });
   } catch (e) {
     if (seq !== viewSeq) return;
     if (e instanceof ApiError && e.status === 401) return; // the login page is on its way

@@ -1,6 +1,8 @@
 // Inline SVG line chart: time on x, values on y, one polyline (and its points) per series.
 
-import { svg, h, fmtNum, fmtTick, fmtTime } from './dom.js';
+import {
+  svg, h, fmtNum, fmtTick, fmtTime, tableWrap,
+} from './dom.js';
 
 const W = 760;
 const H = 260;
@@ -25,9 +27,14 @@ function compact(v) {
 
 /**
  * series: [{key, label, color, points: [{t: ms, v: number}]}] (points in time order).
- * Returns a <figure> with the SVG and a legend.
+ * valuesOpen / onValuesToggle(open): whether the value table starts unfolded, and who hears of it.
+ * Returns a <figure> with the SVG, a legend, and the values drawn as a table (folded under
+ * "Values in this chart"): the text alternative of the picture, for screen readers and for anyone
+ * who wants the exact numbers.
  */
-export function lineChart(series, { title = 'chart', unit = '' } = {}) {
+export function lineChart(series, {
+  title = 'chart', unit = '', valuesOpen = false, onValuesToggle = null,
+} = {}) {
   const all = series.flatMap((s) => s.points);
   const fig = h('figure', { class: 'chart' });
   if (all.length === 0) return fig;
@@ -93,5 +100,33 @@ export function lineChart(series, { title = 'chart', unit = '' } = {}) {
       h('span', { class: 'legend-swatch', style: { background: s.color } }),
       s.label, ' ', h('b', { class: 'num' }, fmtNum(last.v)));
   })));
+  const values = valueTable(series, { title, unit });
+  values.open = valuesOpen; // a re-render with a new reading keeps the table open or closed
+  if (onValuesToggle) values.addEventListener('toggle', () => onValuesToggle(values.open));
+  fig.appendChild(values);
   return fig;
+}
+
+/** One row per time, one column per series: what the chart shows, as text. */
+function valueTable(series, { title, unit }) {
+  const shown = series.filter((s) => s.points.length);
+  const byTime = new Map();
+  for (const s of shown) {
+    for (const p of s.points) {
+      if (!byTime.has(p.t)) byTime.set(p.t, {});
+      byTime.get(p.t)[s.key] = p.v;
+    }
+  }
+  const times = [...byTime.keys()].sort((a, b) => a - b);
+  const table = h('table', { class: 'table table-compact', testid: 'chart-values' },
+    h('caption', { class: 'sr-only' }, title),
+    h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Time'),
+      shown.map((s) => h('th', { scope: 'col', class: 'num', dataset: { series: s.key } }, s.label)))),
+    h('tbody', null, times.map((t) => h('tr', null, h('th', { scope: 'row', class: 'nowrap' }, fmtTime(t)),
+      shown.map((s) => {
+        const v = byTime.get(t)[s.key];
+        return h('td', { class: 'num' }, v === undefined ? '—' : `${fmtNum(v)}${unit}`);
+      })))));
+  return h('details', { class: 'chart-values' }, h('summary', null, `Values in this chart (${times.length})`),
+    tableWrap(table, `${title}: values`));
 }

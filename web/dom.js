@@ -216,6 +216,43 @@ export function card(title, body, { actions, testid, cls } = {}) {
     h('div', { class: 'card-body' }, body));
 }
 
+const FOCUSABLE = 'a[href], button, input, select, textarea, summary, [tabindex]';
+
+/**
+ * Runs `render` (which rebuilds what is below `root`) and gives the focus back to the element that
+ * takes the place of the one that had it: the same position in the row with the same first data-
+ * attribute (data-serial, data-job, …), or the same position below `root`. A live update never
+ * throws a keyboard user back to the top of the page.
+ */
+export function keepFocus(root, render) {
+  const el = document.activeElement;
+  if (!el || el === document.body || !root.contains(el)) return render();
+  const row = el.closest('tr');
+  const key = row && root.contains(row) ? Object.entries(row.dataset)[0] : null;
+  const rowSel = key ? `tr[data-${key[0].replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}="${CSS.escape(key[1])}"]` : null;
+  const index = [...(rowSel ? row : root).querySelectorAll(FOCUSABLE)].indexOf(el);
+  const out = render();
+  if (el.isConnected) return out;
+  const scope = rowSel ? root.querySelector(rowSel) : root;
+  const again = scope && scope.querySelectorAll(FOCUSABLE)[index];
+  if (again) again.focus({ preventScroll: true });
+  return out;
+}
+
+/** replace(), keeping the focus as keepFocus() does. */
+export function replaceKeepingFocus(el, ...children) {
+  return keepFocus(el, () => replace(el, ...children));
+}
+
+/**
+ * A table in its own scroll box: on a narrow screen the table scrolls sideways inside it, never
+ * the page. The box is a named region and a tab stop, so a keyboard user can scroll it with the
+ * arrow keys and a screen reader says which table it holds. `cls` adds classes (table-scroll).
+ */
+export function tableWrap(table, label, cls) {
+  return h('div', { class: ['table-wrap', cls], role: 'region', 'aria-label': label, tabindex: '0' }, table);
+}
+
 /** A key/value list. rows: [[label, value], ...]; null values are skipped. */
 export function kv(rows) {
   return h('dl', { class: 'kv' }, rows.filter((r) => r && r[1] !== null && r[1] !== undefined && r[1] !== '')

@@ -6,7 +6,7 @@ import {
   ApiError, get, post, del, enc,
 } from './api.js';
 import {
-  h, replace, ago, pill, empty, card, fmtNum,
+  h, replace, ago, pill, empty, card, fmtNum, tableWrap,
 } from './dom.js';
 
 const ROLE_TONE = { admin: 'info', operator: 'ok', viewer: 'muted' };
@@ -143,10 +143,10 @@ export async function mountAccess(root, _params, ctx) {
     } else if (!rows.length) {
       body = empty('No credentials');
     } else {
-      body = h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'credentials-table' },
+      body = tableWrap(h('table', { class: 'table', testid: 'credentials-table' },
         h('caption', { class: 'sr-only' }, 'Admin credentials'),
         headers(['Name', 'Role', 'Created']),
-        h('tbody', null, rows.map(credentialRow))));
+        h('tbody', null, rows.map(credentialRow))), 'Admin credentials');
     }
     replace(credBox, card('Admin credentials', body, {
       testid: 'card-credentials',
@@ -197,10 +197,10 @@ export async function mountAccess(root, _params, ctx) {
     } else if (!rows.length) {
       body = empty('No child relays', 'A child relay gets its credential with relayctl relays add ID --customers NAME.');
     } else {
-      body = h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'relays-table' },
+      body = tableWrap(h('table', { class: 'table', testid: 'relays-table' },
         h('caption', { class: 'sr-only' }, 'Child relays'),
         headers(['Relay', 'Customers', 'Created', 'Last sync', 'Version', ['Devices', 'num']]),
-        h('tbody', null, rows.map(relayRow))));
+        h('tbody', null, rows.map(relayRow))), 'Child relays');
     }
     replace(relayBox, card('Child relays', body, {
       testid: 'card-relays', cls: 'card-flush-body', actions: isAdmin ? null : readOnlyNote(ctx),

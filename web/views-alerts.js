@@ -4,7 +4,7 @@
 
 import { get, post, q, enc } from './api.js';
 import {
-  h, replace, ago, pill, empty, fmtNum,
+  h, replace, ago, pill, empty, fmtNum, tableWrap, keepFocus,
 } from './dom.js';
 
 const TYPE_LABEL = {
@@ -75,6 +75,8 @@ export async function mountAlerts(root, { query }, ctx) {
   }
 
   async function ack(a, btn) {
+    const hadFocus = document.activeElement === btn;
+    const at = [...tbody.querySelectorAll('[data-testid=alert-ack]')].indexOf(btn);
     btn.disabled = true;
     try {
       const r = await post(`/v1/alerts/${enc(a.id)}/ack`);
@@ -86,6 +88,12 @@ export async function mountAlerts(root, { query }, ctx) {
       if (ctx.liveState !== 'live') ctx.bumpAlertCount(-1);
       ctx.toast(`Alert ${a.code || a.type} on ${a.serial} acknowledged.`, 'ok');
       render();
+      // The row (and the focused button) is gone: the focus moves to the next alert's button, or
+      // to the list when it was the last one.
+      if (hadFocus) {
+        const next = tbody.querySelectorAll('[data-testid=alert-ack]');
+        (next[Math.min(at, next.length - 1)] || tbody.closest('.table-wrap')).focus();
+      }
     } catch (e) {
       btn.disabled = false;
       ctx.fail(e, 'Acknowledge');
@@ -114,6 +122,10 @@ export async function mountAlerts(root, { query }, ctx) {
   }
 
   function render() {
+    keepFocus(root, draw);
+  }
+
+  function draw() {
     const counts = {};
     for (const a of st.alerts) counts[a.type] = (counts[a.type] || 0) + 1;
     const types = Object.keys(counts).sort();
@@ -150,9 +162,9 @@ export async function mountAlerts(root, { query }, ctx) {
           : 'What needs a person: open service calls, jams, supplies, parts, incompatible units and troubles.')),
       h('div', { class: 'page-actions' }, h('label', { class: 'check' }, allBox, ' Include acknowledged'))),
     h('div', { class: 'toolbar' }, chips),
-    h('div', { class: 'card card-flush' }, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-alerts', testid: 'alerts-table' },
+    h('div', { class: 'card card-flush' }, tableWrap(h('table', { class: 'table table-alerts', testid: 'alerts-table' },
       h('thead', null, h('tr', null, ['Raised', 'Urgency', 'Device', 'Type', 'What happened', 'What to do', ''].map((c) => h('th', null, c)))),
-      tbody))));
+      tbody), 'Alerts')));
 
   await load();
 

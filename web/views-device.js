@@ -9,7 +9,7 @@ import {
 } from './api.js';
 import {
   h, replace, ago, pill, gauge, card, kv, empty, fmtNum, fmtTime, jsonText, supplyColor,
-  parseTime, fromLocalInput, throttle,
+  parseTime, fromLocalInput, throttle, tableWrap, replaceKeepingFocus,
 } from './dom.js';
 import { lineChart } from './chart.js';
 import { JobTable } from './views-jobs.js';
@@ -50,7 +50,7 @@ export async function mountDevice(root, { args }, ctx) {
   const base = `/v1/devices/${enc(serial)}`;
   const st = {
     dev: null, monitoring: undefined, counters: [], reports: [], alerts: [], history: null,
-    chartView: 'function', chartMode: 'absolute', revocation: null,
+    chartView: 'function', chartMode: 'absolute', valuesOpen: false, revocation: null,
   };
 
   async function loadMonitoring() {
@@ -93,6 +93,7 @@ export async function mountDevice(root, { args }, ctx) {
   const identBox = h('div');
   const compatBox = h('div');
   const countersBox = h('div');
+  const latestBox = h('div');
   const suppliesBox = h('div');
   const structureBox = h('div');
   const settingsBox = h('div');
@@ -103,7 +104,7 @@ export async function mountDevice(root, { args }, ctx) {
   function renderHead() {
     const dv = d();
     const r = reg();
-    replace(head,
+    replaceKeepingFocus(head,
       h('div', null,
         h('a', { href: '#/fleet', class: 'back' }, '← Fleet'),
         h('h1', null, h('span', { class: 'mono', testid: 'device-serial' }, serial), ' ', pill(st.dev.state || dv.state)),
@@ -138,7 +139,7 @@ export async function mountDevice(root, { args }, ctx) {
     const dv = d();
     const rv = st.revocation;
     if (!rv && dv.state !== 'revoked') {
-      replace(revokedBox);
+      replaceKeepingFocus(revokedBox);
       return;
     }
     const again = rv && parseTime(dv.enrolled_at) > parseTime(rv.revoked_at);
@@ -152,15 +153,15 @@ export async function mountDevice(root, { args }, ctx) {
     } else {
       text = [h('strong', null, 'Credential revoked'), when, '. Every node refuses it; the device needs to enrol again with its enrollment code.'];
     }
-    replace(revokedBox, h('div', { class: 'banner banner-warn', testid: 'device-revoked', dataset: { again: again ? 'yes' : 'no' } }, text));
+    replaceKeepingFocus(revokedBox, h('div', { class: 'banner banner-warn', testid: 'device-revoked', dataset: { again: again ? 'yes' : 'no' } }, text));
   }
 
   function renderAlerts() {
     if (!st.alerts.length) {
-      replace(alertsBox);
+      replaceKeepingFocus(alertsBox);
       return;
     }
-    replace(alertsBox, h('div', { class: 'banner banner-bad', testid: 'device-alerts' },
+    replaceKeepingFocus(alertsBox, h('div', { class: 'banner banner-bad', testid: 'device-alerts' },
       h('strong', null, `${st.alerts.length} open alert${st.alerts.length > 1 ? 's' : ''}`),
       h('ul', null, st.alerts.map((a) => {
         const t = alertText(a);
@@ -175,7 +176,7 @@ export async function mountDevice(root, { args }, ctx) {
     const r = reg();
     const ident = latestBody(st.dev, 'identification') || {};
     const fw = dv.firmware || ident.firmware || {};
-    replace(identBox, card('Identification', kv([
+    replaceKeepingFocus(identBox, card('Identification', kv([
       ['Serial', h('span', { class: 'mono' }, serial)],
       ['Model', dv.model || r.model || '—'],
       ['Vendor', ident.vendor],
@@ -219,7 +220,7 @@ export async function mountDevice(root, { args }, ctx) {
         (m.troubles || []).length ? [h('h3', null, 'Trouble findings'), h('ul', { class: 'findings' }, m.troubles.map((t) => h('li', null,
           t.kind ? h('span', { class: 'strong' }, `${String(t.kind).replace(/_/g, ' ')}: `) : null, t.text || t.message || t.why || jsonText(t))))] : null);
     }
-    replace(compatBox, card('Compatibility', body, { testid: 'card-compat' }));
+    replaceKeepingFocus(compatBox, card('Compatibility', body, { testid: 'card-compat' }));
   }
 
   function chartSeries() {
@@ -238,7 +239,6 @@ export async function mountDevice(root, { args }, ctx) {
 
   function renderCounters() {
     const latest = st.counters.length ? st.counters[st.counters.length - 1] : null;
-    const b = latest ? latest.body || {} : {};
     const seg = (opts, current, set) => h('div', { class: 'segmented', role: 'group' }, opts.map(([k, label]) => h('button', {
       type: 'button', class: current === k ? 'active' : '', 'aria-pressed': current === k ? 'true' : 'false', dataset: { opt: k },
       onclick: () => {
@@ -254,16 +254,27 @@ export async function mountDevice(root, { args }, ctx) {
     if (!st.counters.length) {
       body = empty('No meter readings yet', 'Counters arrive with the periodic report, at power-on, or with a collect job.');
     } else {
-      const series = chartSeries();
-      body = h('div', { class: 'counters-layout' },
-        h('div', { class: 'chart-holder', testid: 'counters-chart' }, lineChart(series, { title: `Counters of ${serial}` }),
-          h('p', { class: 'dim small' }, `${st.counters.length} readings, ${fmtTime(st.counters[0].created_at)} – ${fmtTime(latest.created_at)}`)),
-        h('table', { class: 'table table-compact counters-latest', testid: 'counters-latest' },
-          h('thead', null, h('tr', null, h('th', null, 'Latest reading'), h('th', { class: 'num' }, ago(latest.created_at)))),
-          h('tbody', null, COUNTER_ROWS.filter(([k]) => num(b[k]) !== null).map(([k, label]) => h('tr', null,
-            h('td', null, label), h('td', { class: 'num', testid: `counter-${k}`, dataset: { value: String(b[k]) } }, fmtNum(b[k])))))));
+      body = h('div', { class: 'chart-holder', testid: 'counters-chart' }, lineChart(chartSeries(), {
+        title: `Counters of ${serial}`, valuesOpen: st.valuesOpen, onValuesToggle: (open) => { st.valuesOpen = open; },
+      }),
+        h('p', { class: 'dim small' }, `${st.counters.length} readings, ${fmtTime(st.counters[0].created_at)} – ${fmtTime(latest.created_at)}`));
     }
-    replace(countersBox, card('Counters', body, { actions, testid: 'card-counters' }));
+    replaceKeepingFocus(countersBox, card('Counters over time', body, { actions, testid: 'card-counters' }));
+    renderLatest();
+  }
+
+  /** The newest meter reading: near the top of the page, where a technician looks first. */
+  function renderLatest() {
+    const latest = st.counters.length ? st.counters[st.counters.length - 1] : null;
+    const b = latest ? latest.body || {} : {};
+    const body = !latest ? empty('No meter readings yet', 'Ask for one with a collect job (Counters).')
+      : h('table', { class: 'table table-compact counters-latest', testid: 'counters-latest' },
+        h('caption', { class: 'sr-only' }, 'Last counters'),
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Counter'), h('th', { scope: 'col', class: 'num' }, 'Pages'))),
+        h('tbody', null, COUNTER_ROWS.filter(([k]) => num(b[k]) !== null).map(([k, label]) => h('tr', null,
+          h('td', null, label), h('td', { class: 'num', testid: `counter-${k}`, dataset: { value: String(b[k]) } }, fmtNum(b[k]))))));
+    replaceKeepingFocus(latestBox, card('Last counters', [body, latest ? h('p', { class: 'dim small' }, 'Read ', ago(latest.created_at)) : null],
+      { testid: 'card-latest' }));
   }
 
   function forecastFor(name) {
@@ -299,7 +310,7 @@ export async function mountDevice(root, { args }, ctx) {
           color: p.state === 'ok' ? '#64748b' : '',
           note: `${fmtNum(p.count)} of ${fmtNum(p.life)} pages${p.state !== 'ok' ? ` · ${String(p.state).replace(/_/g, ' ')}` : ''}`,
         }))) : null);
-    replace(suppliesBox, card('Supplies', [content, r ? h('p', { class: 'dim small' }, 'Reported ', ago(r.created_at)) : null], { testid: 'card-supplies' }));
+    replaceKeepingFocus(suppliesBox, card('Supplies', [content, r ? h('p', { class: 'dim small' }, 'Reported ', ago(r.created_at)) : null], { testid: 'card-supplies' }));
   }
 
   function renderStructure() {
@@ -310,7 +321,7 @@ export async function mountDevice(root, { args }, ctx) {
     const updates = (v && v.updates) || {};
     const content = !units.length
       ? empty('No structure report yet', 'Collect "Structure" to see the units, their serials and software versions.')
-      : h('div', { class: 'table-wrap' }, h('table', { class: 'table table-compact', testid: 'units-table' },
+      : tableWrap(h('table', { class: 'table table-compact', testid: 'units-table' },
         h('thead', null, h('tr', null, ['Unit', 'Name', 'Serial', 'Version', 'Vendor ID', 'Verdict', 'Recommended'].map((c) => h('th', null, c)))),
         h('tbody', null, units.map((u) => {
           const f = findings.get(u.id);
@@ -323,16 +334,16 @@ export async function mountDevice(root, { args }, ctx) {
             h('td', { class: 'mono dim' }, u.vendor_id || '—'),
             h('td', null, f ? [pill(f.incompatible ? 'incompatible' : 'compatible', f.incompatible ? 'incompatible' : 'ok'), f.why ? h('div', { class: 'small dim' }, f.why) : null] : h('span', { class: 'dim' }, v ? 'no rule' : '—')),
             h('td', { class: 'mono', testid: 'recommended' }, rec || '—'));
-        }))));
+        }))), 'Units');
     const r = st.dev.latest && st.dev.latest.structure;
-    replace(structureBox, card('Structure', [content, r ? h('p', { class: 'dim small' }, 'Reported ', ago(r.created_at)) : null], { testid: 'card-structure' }));
+    replaceKeepingFocus(structureBox, card('Structure', [content, r ? h('p', { class: 'dim small' }, 'Reported ', ago(r.created_at)) : null], { testid: 'card-structure' }));
   }
 
   function renderSettings() {
     const s = latestBody(st.dev, 'settings');
     const p = st.dev.poll_policy;
     const r = st.dev.latest && st.dev.latest.settings;
-    replace(settingsBox, card('Settings', [
+    replaceKeepingFocus(settingsBox, card('Settings', [
       s ? kv(Object.entries(s).map(([k, v]) => [k, h('span', { class: 'mono' }, typeof v === 'string' ? v : JSON.stringify(v))]))
         : empty('No settings report yet', 'Collect "Settings" to read them.'),
       r ? h('p', { class: 'dim small' }, 'Reported ', ago(r.created_at)) : null,
@@ -368,7 +379,7 @@ export async function mountDevice(root, { args }, ctx) {
 
   function renderReports() {
     const list = st.reports.slice(0, 25);
-    replace(reportsBox, card('Recent reports', !list.length ? empty('No reports yet') : h('div', { class: 'table-wrap' },
+    replaceKeepingFocus(reportsBox, card('Recent reports', !list.length ? empty('No reports yet') : tableWrap(
       h('table', { class: 'table table-compact', testid: 'reports-table' },
         h('thead', null, h('tr', null, ['Received', 'Kind', 'Urgency', 'Summary', 'Job', ''].map((c) => h('th', null, c)))),
         h('tbody', null, list.map((r) => {
@@ -387,15 +398,15 @@ export async function mountDevice(root, { args }, ctx) {
               },
             }, 'Body'))),
           h('tr', { class: 'detail-row' }, h('td', { colspan: 6, class: 'detail-cell' }, body))];
-        })))), { testid: 'card-reports' }));
+        }))), 'Recent reports'), { testid: 'card-reports' }));
   }
 
   function renderHistory() {
     if (st.history === null) {
-      replace(historyBox);
+      replaceKeepingFocus(historyBox);
       return;
     }
-    replace(historyBox, card('Firmware history', !st.history.length ? empty('No firmware events', 'Checks, downloads and installs show here.') : h('div', { class: 'table-wrap' },
+    replaceKeepingFocus(historyBox, card('Firmware history', !st.history.length ? empty('No firmware events', 'Checks, downloads and installs show here.') : tableWrap(
       h('table', { class: 'table table-compact' },
         h('thead', null, h('tr', null, ['When', 'Event', 'Component', 'Version', 'Job', 'Detail'].map((c) => h('th', null, c)))),
         h('tbody', null, st.history.map((e) => h('tr', null,
@@ -404,7 +415,7 @@ export async function mountDevice(root, { args }, ctx) {
           h('td', { class: 'mono' }, e.component || '—'),
           h('td', { class: 'mono' }, e.version || '—'),
           h('td', { class: 'mono small dim' }, e.job_id || ''),
-          h('td', { class: 'small clip' }, e.detail ? (typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)) : '')))))), { testid: 'card-firmware-history' }));
+          h('td', { class: 'small clip' }, e.detail ? (typeof e.detail === 'string' ? e.detail : JSON.stringify(e.detail)) : ''))))), 'Firmware history'), { testid: 'card-firmware-history' }));
   }
 
   // ---- job forms ----
@@ -428,6 +439,12 @@ export async function mountDevice(root, { args }, ctx) {
   }
 
   function formPanel(title, fields, submitLabel, build, testid) {
+    // Closing the form (done, Cancel, ×) gives the focus back to the button that opened it.
+    const opener = document.activeElement;
+    const close = () => {
+      replace(formBox);
+      if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+    };
     const err = h('div', { class: 'form-error', role: 'alert' });
     const btn = h('button', { type: 'submit', class: 'btn btn-primary', testid: 'job-submit' }, submitLabel);
     const form = h('form', {
@@ -447,7 +464,7 @@ export async function mountDevice(root, { args }, ctx) {
           const job = await post('/v1/jobs', { serial, ...body });
           jobTable.upsert(job);
           ctx.toast(`Job ${job.id} created (${job.kind}).`, 'ok');
-          replace(formBox);
+          close();
         } catch (e) {
           err.textContent = e instanceof ApiError ? e.human : String(e.message || e);
         } finally {
@@ -456,9 +473,12 @@ export async function mountDevice(root, { args }, ctx) {
       },
     },
     h('div', { class: 'form-panel-head' }, h('h3', null, title),
-      h('button', { type: 'button', class: 'btn-icon', 'aria-label': 'Close', onclick: () => replace(formBox) }, '×')),
+      h('button', { type: 'button', class: 'btn-icon', 'aria-label': 'Close', onclick: close }, '×')),
     fields, err,
-    h('div', { class: 'form-actions' }, h('button', { type: 'button', class: 'btn', onclick: () => replace(formBox) }, 'Cancel'), btn));
+    h('div', { class: 'form-actions' }, h('button', { type: 'button', class: 'btn', onclick: close }, 'Cancel'), btn));
+    form.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape') close();
+    });
     replace(formBox, form);
     const first = form.querySelector('input, select, textarea');
     if (first) first.focus();
@@ -590,13 +610,16 @@ export async function mountDevice(root, { args }, ctx) {
   }
   renderAll();
 
+  // On a phone the page is one column in this order: what a technician at the device needs first
+  // (state, alerts, supplies, the last counters), then the history and the details.
   replace(root,
     head,
     revokedBox,
     alertsBox,
-    h('div', { class: 'grid grid-2' }, identBox, compatBox),
+    h('div', { class: 'grid grid-2' }, suppliesBox, latestBox),
     countersBox,
-    h('div', { class: 'grid grid-2' }, suppliesBox, settingsBox),
+    h('div', { class: 'grid grid-2' }, identBox, settingsBox),
+    compatBox,
     structureBox,
     card('Jobs', [formBox, jobTable.el], { actions: jobActions, testid: 'card-jobs', cls: 'card-jobs' }),
     reportsBox,

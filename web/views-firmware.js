@@ -3,7 +3,7 @@
 
 import { get, post, enc } from './api.js';
 import {
-  h, replace, ago, pill, empty, card, kv, fmtNum, fmtTime, throttle,
+  h, replace, ago, pill, empty, card, kv, fmtNum, fmtTime, throttle, tableWrap, keepFocus,
 } from './dom.js';
 
 const OUTCOMES = [
@@ -45,10 +45,14 @@ export async function mountFirmware(root, _params, ctx) {
   const campBox = h('div');
 
   function renderCampaigns() {
+    keepFocus(campBox, drawCampaigns);
+  }
+
+  function drawCampaigns() {
     const sorted = campaigns.slice().sort((a, b) => String(b.created_at).localeCompare(String(a.created_at)));
     replace(campBox, card('Campaigns', !sorted.length
       ? empty('No campaigns', 'Plan one with relayctl campaigns plan / create; it shows here with its progress.')
-      : h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'campaigns-table' },
+      : tableWrap(h('table', { class: 'table', testid: 'campaigns-table' },
         h('thead', null, h('tr', null, ['Campaign', 'State', 'Model', 'Components', 'Progress', 'Errors', 'Waves', 'Created'].map((c) => h('th', null, c)))),
         h('tbody', null, sorted.map((c) => {
           const started = (c.waves || []).filter((w) => w.started_at).length;
@@ -61,12 +65,12 @@ export async function mountFirmware(root, _params, ctx) {
             h('td', { class: 'num' }, (c.tally && c.tally.error) ? h('span', { class: 'text-bad strong' }, fmtNum(c.tally.error)) : h('span', { class: 'dim' }, '0')),
             h('td', { class: 'num' }, `${started} / ${(c.waves || []).length}`),
             h('td', { class: 'nowrap' }, ago(c.created_at)));
-        })))), { testid: 'card-campaigns' }));
+        }))), 'Campaigns'), { testid: 'card-campaigns' }));
   }
 
   const artTable = !artifacts.length
     ? empty('No artifacts', 'Upload signed images with relayctl artifact push.')
-    : h('div', { class: 'table-wrap' }, h('table', { class: 'table table-compact', testid: 'artifacts-table' },
+    : tableWrap(h('table', { class: 'table table-compact', testid: 'artifacts-table' },
       h('thead', null, h('tr', null, ['Kind', 'Model', 'Component', 'Version', 'Size', 'SHA-256', 'Signed', 'Key'].map((c) => h('th', null, c)))),
       h('tbody', null, artifacts.map((a) => {
         const m = a.manifest || a;
@@ -79,7 +83,7 @@ export async function mountFirmware(root, _params, ctx) {
           h('td', { class: 'mono small', title: m.sha256 || '' }, m.sha256 ? `${m.sha256.slice(0, 12)}…` : '—'),
           h('td', { class: 'nowrap' }, m.signed_at ? fmtTime(m.signed_at) : '—'),
           h('td', { class: 'mono small dim' }, m.key_id || '—'));
-      }))));
+      }))), 'Artifacts');
 
   renderCampaigns();
   replace(root,
@@ -123,6 +127,10 @@ export async function mountCampaign(root, { args }, ctx) {
   }
 
   function render() {
+    keepFocus(root, draw);
+  }
+
+  function draw() {
     const t = c.tally || {};
     const actions = [];
     if (ctx.can('operator')) {
@@ -155,7 +163,7 @@ export async function mountCampaign(root, { args }, ctx) {
           h('span', { class: 'strong' }, `Wave ${w.number}`), ` · ${fmtNum(w.devices)} device${w.devices === 1 ? '' : 's'} · `,
           w.started_at ? ['started ', ago(w.started_at)] : h('span', { class: 'dim' }, 'not started'))))),
       ),
-      card('Result by device', !devices.length ? empty('No devices') : h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'campaign-results' },
+      card('Result by device', !devices.length ? empty('No devices') : tableWrap(h('table', { class: 'table', testid: 'campaign-results' },
         h('thead', null, h('tr', null, ['Serial', 'Place', 'Wave', 'Object', 'Status', 'Update at', 'Expected end', 'Result', 'Reason'].map((x) => h('th', null, x)))),
         h('tbody', null, devices.map((d) => h('tr', { dataset: { serial: d.serial, outcome: d.outcome || '' } },
           h('td', null, h('a', { href: `#/device/${enc(d.serial)}`, class: 'mono strong' }, d.serial)),
@@ -166,10 +174,10 @@ export async function mountCampaign(root, { args }, ctx) {
           h('td', { class: 'nowrap' }, d.update_at ? fmtTime(d.update_at) : '—'),
           h('td', { class: 'nowrap' }, d.expected_end ? fmtTime(d.expected_end) : '—'),
           h('td', null, pill(d.outcome, d.result || d.outcome)),
-          h('td', { class: 'small clip', title: d.reason || '' }, d.reason || '')))))), { testid: 'card-results', cls: 'card-results' }),
-      excluded.length ? card(`Not included (${excluded.length})`, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-compact', testid: 'campaign-excluded' },
+          h('td', { class: 'small clip', title: d.reason || '' }, d.reason || ''))))), 'Result by device'), { testid: 'card-results', cls: 'card-results' }),
+      excluded.length ? card(`Not included (${excluded.length})`, tableWrap(h('table', { class: 'table table-compact', testid: 'campaign-excluded' },
         h('thead', null, h('tr', null, ['Serial', 'Reason', 'Detail'].map((x) => h('th', null, x)))),
-        h('tbody', null, excluded.map((e) => h('tr', null, h('td', { class: 'mono' }, e.serial), h('td', null, pill(e.reason, null, 'muted')), h('td', { class: 'small' }, e.detail || ''))))))) : null,
+        h('tbody', null, excluded.map((e) => h('tr', null, h('td', { class: 'mono' }, e.serial), h('td', null, pill(e.reason, null, 'muted')), h('td', { class: 'small' }, e.detail || ''))))), 'Devices not included')) : null,
       (c.log || []).length ? card('Log', h('ol', { class: 'timeline' }, c.log.slice().reverse().map((l) => h('li', { class: 'timeline-item' },
         h('span', { class: 'timeline-time nowrap' }, fmtTime(l.at)), h('span', { class: 'timeline-cause' }, l.text))))) : null);
   }

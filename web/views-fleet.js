@@ -5,7 +5,7 @@
 
 import { get, q, enc } from './api.js';
 import {
-  h, replace, ago, pill, miniGauges, empty, fmtNum, throttle, debounce, parseTime,
+  h, replace, ago, pill, miniGauges, empty, fmtNum, throttle, debounce, parseTime, tableWrap, keepFocus,
 } from './dom.js';
 
 const STATE_CARDS = [
@@ -74,15 +74,15 @@ export async function mountFleet(root, { query }, ctx) {
   const tbody = h('tbody');
   const thead = h('thead');
   const summary = h('div', { class: 'table-summary', testid: 'fleet-summary' });
-  const tableWrap = h('div', { class: 'table-wrap' },
-    h('table', { class: 'table table-fleet', testid: 'fleet-table' }, thead, tbody));
+  const wrap = tableWrap(
+    h('table', { class: 'table table-fleet', testid: 'fleet-table' }, thead, tbody), 'Devices');
 
   replace(root,
     h('div', { class: 'page-head' },
       h('div', null, h('h1', null, 'Fleet'), h('p', { class: 'sub' }, 'Every device this relay serves, as it last reported.')),
       h('div', { class: 'page-actions' }, search)),
     cards,
-    h('div', { class: 'card card-flush' }, summary, tableWrap));
+    h('div', { class: 'card card-flush' }, summary, wrap));
 
   function syncUrl() {
     const p = new URLSearchParams();
@@ -170,6 +170,10 @@ export async function mountFleet(root, { query }, ctx) {
   }
 
   function render() {
+    keepFocus(root, draw);
+  }
+
+  function draw() {
     renderCards();
     renderHead();
     const needle = st.search.trim().toLowerCase();

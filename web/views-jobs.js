@@ -4,7 +4,7 @@
 
 import { get, post, q, enc } from './api.js';
 import {
-  h, replace, pill, empty, fmtTime, jsonText, fmtAgo, throttle,
+  h, replace, pill, empty, fmtTime, jsonText, fmtAgo, throttle, tableWrap, keepFocus, replaceKeepingFocus,
 } from './dom.js';
 
 const OPEN = new Set(['waiting', 'acquired', 'running']);
@@ -48,8 +48,8 @@ export class JobTable {
       'Relay', 'Instructed by', 'Instructed', 'Execution', 'Status', '',
     ].filter((c) => c !== null);
     this.colCount = cols.length;
-    this.el = h('div', { class: 'table-wrap' }, h('table', { class: 'table table-jobs', testid: 'jobs-table' },
-      h('thead', null, h('tr', null, cols.map((c) => h('th', null, c)))), this.tbody));
+    this.el = tableWrap(h('table', { class: 'table table-jobs', testid: 'jobs-table' },
+      h('thead', null, h('tr', null, cols.map((c) => h('th', null, c)))), this.tbody), 'Jobs');
   }
 
   set(jobs) {
@@ -63,17 +63,20 @@ export class JobTable {
   }
 
   render() {
-    const frag = document.createDocumentFragment();
-    this.rows = new Map();
-    for (const id of this.order) {
-      const tr = this.row(this.jobs.get(id));
-      this.rows.set(id, tr);
-      frag.appendChild(tr);
-      const det = this.expanded.get(id);
-      if (det) frag.appendChild(det);
-    }
-    replace(this.tbody, frag);
-    if (!this.order.length) replace(this.tbody, h('tr', null, h('td', { colspan: this.colCount }, empty(this.emptyText))));
+    // A live update re-renders the rows; the focus stays on the row it was on.
+    keepFocus(this.el, () => {
+      const frag = document.createDocumentFragment();
+      this.rows = new Map();
+      for (const id of this.order) {
+        const tr = this.row(this.jobs.get(id));
+        this.rows.set(id, tr);
+        frag.appendChild(tr);
+        const det = this.expanded.get(id);
+        if (det) frag.appendChild(det);
+      }
+      replace(this.tbody, frag);
+      if (!this.order.length) replace(this.tbody, h('tr', null, h('td', { colspan: this.colCount }, empty(this.emptyText))));
+    });
   }
 
   row(j) {
@@ -162,7 +165,11 @@ export class JobTable {
   upsert(job, transition) {
     if (!job || !job.id) return false;
     const known = this.jobs.has(job.id);
-    this.jobs.set(job.id, { ...(this.jobs.get(job.id) || {}), ...job });
+    const had = this.jobs.get(job.id);
+    // The answer to POST /v1/jobs can come after the stream's news of the job's end: an older
+    // copy never overwrites a newer one.
+    if (had && had.updated_at && job.updated_at && String(job.updated_at) < String(had.updated_at)) return true;
+    this.jobs.set(job.id, { ...(had || {}), ...job });
     if (!known) this.order.unshift(job.id);
     const det = this.expanded.get(job.id);
     if (det && transition) {
@@ -175,7 +182,7 @@ export class JobTable {
     const old = this.rows.get(job.id);
     if (known && old && old.isConnected) {
       const tr = this.row(this.jobs.get(job.id));
-      old.replaceWith(tr);
+      keepFocus(this.el, () => old.replaceWith(tr));
       this.rows.set(job.id, tr);
     } else {
       this.render();
@@ -205,7 +212,7 @@ export async function mountJobs(root, { query }, ctx) {
   function renderFilters() {
     const c = {};
     for (const j of st.loaded || []) c[j.state] = (c[j.state] || 0) + 1;
-    replace(counts, STATE_FILTERS.map((s) => h('button', {
+    replaceKeepingFocus(counts, STATE_FILTERS.map((s) => h('button', {
       type: 'button', class: ['chip', st.state === s ? 'active' : ''], dataset: { filter: s || 'all' },
       onclick: () => {
         st.state = s;

@@ -3,7 +3,7 @@
 
 import { ApiError, get, getOptional, download, q, enc } from './api.js';
 import {
-  h, replace, ago, pill, empty, card, fmtNum, fmtTime, debounce,
+  h, replace, ago, pill, empty, card, fmtNum, fmtTime, debounce, tableWrap, keepFocus,
 } from './dom.js';
 
 // ---------------- notifications ----------------
@@ -23,6 +23,10 @@ export async function mountNotifications(root, { query }, ctx) {
   const chips = h('div', { class: 'chips' });
 
   function render() {
+    keepFocus(root, draw);
+  }
+
+  function draw() {
     const counts = {};
     for (const n of list) counts[n.state] = (counts[n.state] || 0) + 1;
     replace(chips, ['', 'pending', 'sent', 'failed'].map((s) => h('button', {
@@ -58,9 +62,9 @@ export async function mountNotifications(root, { query }, ctx) {
     h('div', { class: 'page-head' },
       h('div', null, h('h1', null, 'Notifications'), h('p', { class: 'sub' }, 'Every e-mail and webhook the relay sent (or tried to), newest first.'))),
     h('div', { class: 'toolbar' }, chips),
-    h('div', { class: 'card card-flush' }, h('div', { class: 'table-wrap' }, h('table', { class: 'table', testid: 'notifications-table' },
+    h('div', { class: 'card card-flush' }, tableWrap(h('table', { class: 'table', testid: 'notifications-table' },
       h('thead', null, h('tr', null, ['Created', 'Event', 'Device', 'To', 'Rule', 'Subject', 'Delivery'].map((c) => h('th', null, c)))),
-      tbody))));
+      tbody), 'Notifications')));
   render();
 
   const reload = async () => {
@@ -170,7 +174,7 @@ export async function mountBilling(root, _params, ctx) {
         h('div', { class: 'stat-card stat-all static' }, h('span', { class: 'stat-value num' }, fmtNum(devices)), h('span', { class: 'stat-label' }, 'devices')),
         main.map((k) => h('div', { class: 'stat-card static' }, h('span', { class: 'stat-value num' }, fmtNum(totals[k])), h('span', { class: 'stat-label' }, `${k} pages`))),
         h('div', { class: ['stat-card', 'static', flagged ? 'stat-warn' : ''] }, h('span', { class: 'stat-value num' }, fmtNum(flagged)), h('span', { class: 'stat-label' }, 'rows need a look'))),
-      card(`Preview: ${fmtNum(rows.length)} rows`, !rows.length ? empty('No rows', 'No registered device in this selection.') : h('div', { class: 'table-wrap table-scroll' },
+      card(`Preview: ${fmtNum(rows.length)} rows`, !rows.length ? empty('No rows', 'No registered device in this selection.') : tableWrap(
         h('table', { class: 'table table-compact', testid: 'billing-table' },
           h('thead', null, h('tr', null, ['Serial', 'Customer', 'Place', 'Counter', 'Start', 'End', 'Pages', 'Flags'].map((c) => h('th', { class: c === 'Pages' || c === 'Start' || c === 'End' ? 'num' : '' }, c)))),
           h('tbody', null, rows.slice(0, 2000).map((r) => h('tr', { class: (r.flags || []).length ? 'row-warn' : '' },
@@ -181,7 +185,7 @@ export async function mountBilling(root, _params, ctx) {
             h('td', { class: 'num', title: r.start_at ? fmtTime(r.start_at) : '' }, fmtNum(r.start)),
             h('td', { class: 'num', title: r.end_at ? fmtTime(r.end_at) : '' }, fmtNum(r.end)),
             h('td', { class: 'num strong' }, fmtNum(r.difference)),
-            h('td', { title: r.flags_text || '' }, (r.flags || []).map((f) => pill(f.kind, null, f.kind === 'reset' || f.kind === 'no_readings' ? 'bad' : 'warn')))))))), { cls: 'card-flush-body' }));
+            h('td', { title: r.flags_text || '' }, (r.flags || []).map((f) => pill(f.kind, null, f.kind === 'reset' || f.kind === 'no_readings' ? 'bad' : 'warn'))))))), 'Billing preview', 'table-scroll'), { cls: 'card-flush-body' }));
   }
 
   const dl = h('button', { type: 'button', class: 'btn btn-primary', testid: 'billing-download' }, 'Download CSV');

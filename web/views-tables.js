@@ -4,7 +4,7 @@
 
 import { ApiError, get, getOptional, post, put, del, enc } from './api.js';
 import {
-  h, replace, ago, empty, card, fmtNum, jsonText, debounce,
+  h, replace, ago, empty, card, fmtNum, jsonText, debounce, tableWrap,
 } from './dom.js';
 
 // ---------------- registrations ----------------
@@ -162,9 +162,9 @@ export async function mountRegistrations(root, _params, ctx) {
         },
       }, 'Add registration') : null)),
     msg,
-    h('div', { class: 'card card-flush' }, summary, h('div', { class: 'table-wrap' }, h('table', { class: 'table table-regs', testid: 'registrations-table' },
+    h('div', { class: 'card card-flush' }, summary, tableWrap(h('table', { class: 'table table-regs', testid: 'registrations-table' },
       h('thead', null, h('tr', null, [...REG_FIELDS.map(([, l]) => l), 'Enrollment code', ''].map((c) => h('th', null, c)))),
-      tbody))));
+      tbody), 'Registrations')));
   render();
   return { resync: () => reload().catch(() => {}) };
 }
@@ -299,8 +299,8 @@ export async function mountTables(root, { args }, ctx) {
           },
         }, 'Add row') : null,
         canEdit ? saveBtn : null),
-      h('div', { class: 'table-wrap' }, h('table', { class: 'table table-edit', testid: 'table-rows' },
-        h('thead', null, h('tr', null, fields.map(([, l]) => h('th', null, l)), h('th', null, ''))), tbody)));
+      tableWrap(h('table', { class: 'table table-edit', testid: 'table-rows' },
+        h('thead', null, h('tr', null, fields.map(([, l]) => h('th', null, l)), h('th', null, ''))), tbody), def.label));
   }
 
   function jsonEditor() {

@@ -3,7 +3,8 @@
 // the relay and devices and passes what to look for in the environment:
 //
 //   DASHBOARD_URL, ADMIN_TOKEN, ADMIN_NAME, VIEWER_TOKEN (optional), SCREENSHOT_DIR,
-//   DEVICE_SERIAL, DEVICE_COUNT, ALERT_SERIAL, ALERT_CODE, OTHER_ALERT_SERIAL, ESCAPE_SERIAL,
+//   DEVICE_SERIAL, DEVICE_COUNT, ALERT_SERIAL, ALERT_CODE, OTHER_ALERT_SERIAL, KEYBOARD_ALERT_SERIAL,
+//   KEYBOARD_ALERT_CODE, ESCAPE_SERIAL,
 //   ESCAPE_PLACE, ESCAPE_CUSTOMER, CAMPAIGN_ID, CAMPAIGN_DEVICES, IGNORE_HTTPS_ERRORS
 //
 // Every check throws on failure (exit 1, with a screenshot of the moment); a screenshot is saved
@@ -11,6 +12,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const T0 = Date.now();
@@ -38,6 +40,8 @@ const EXPECT_RECOMMENDED = env('EXPECT_RECOMMENDED'); // "unit=version"
 const ESCAPE_SERIAL = env('ESCAPE_SERIAL');
 const CAMPAIGN_ID = env('CAMPAIGN_ID');
 const CAMPAIGN_DEVICES = Number(env('CAMPAIGN_DEVICES', '0'));
+const KEYBOARD_ALERT_SERIAL = need('KEYBOARD_ALERT_SERIAL');
+const KEYBOARD_ALERT_CODE = need('KEYBOARD_ALERT_CODE');
 const BILLING_HEADER = 'serial,model,customer,place,counter,start_at,start,end_at,end,difference,flags';
 
 fs.mkdirSync(SHOTS, { recursive: true });
@@ -130,6 +134,265 @@ async function nav(page, id) {
   await page.waitForFunction((n) => location.hash.startsWith(`#/${n}`), id);
 }
 
+// ---- accessibility: axe-core on every page and dialog, the keyboard, phones ----
+
+const AXE_SOURCE = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+const AXE_TAGS = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+const SIZES = [['1440', { width: 1440, height: 900 }], ['390', { width: 390, height: 844 }]];
+const SCHEMES = ['light', 'dark'];
+
+/** axe-core's WCAG 2.1 A/AA violations in the page as it is now (within `scope`, a selector). */
+async function axe(page, where, scope) {
+  const found = await page.evaluate(async ([tags, sel]) => {
+    const r = await window.axe.run(sel ? document.querySelector(sel) : document,
+      { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) }));
+  }, [AXE_TAGS, scope || null]);
+  return found.map((v) => ({ where, ...v }));
+}
+
+/** What is wrong with the page on a phone: wider than the screen, or a control under 44 px. */
+async function phoneProblems(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const wide = document.documentElement.scrollWidth;
+    if (wide > window.innerWidth) out.push(`the page is ${wide} px wide in a ${window.innerWidth} px viewport`);
+    const targets = 'button, a.btn, .nav-link, .tab, .table a, summary, select, textarea, label.check, '
+      + 'input:not([type=checkbox]):not([type=radio]):not([type=hidden])';
+    for (const el of document.querySelectorAll(targets)) {
+      const r = el.getBoundingClientRect();
+      if (!r.width || !r.height || el.closest('.sr-only')) continue; // not shown
+      if (r.width < 44 || r.height < 44) {
+        const name = (el.getAttribute('aria-label') || el.textContent || el.getAttribute('placeholder') || '').trim().slice(0, 40);
+        out.push(`tap target <${el.tagName.toLowerCase()}${el.className ? ` class="${el.className}"` : ''}> "${name}" is ${Math.round(r.width)}×${Math.round(r.height)} px`);
+      }
+    }
+    return out;
+  });
+}
+
+/** The element with the focus: what it is, and whether the focus ring shows. */
+async function focusOf(page) {
+  return page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return { name: 'body', ring: false };
+    const cs = getComputedStyle(el);
+    const r = el.getBoundingClientRect();
+    const name = `<${el.tagName.toLowerCase()}${el.dataset.testid ? ` data-testid=${el.dataset.testid}` : ''}> ${(el.getAttribute('aria-label') || el.textContent || el.value || '').trim().slice(0, 40)}`;
+    const ring = cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) >= 2 && r.width > 0 && r.height > 0;
+    return { name: ring ? name : `${name} (outline: ${cs.outlineStyle} ${cs.outlineWidth}, ${Math.round(r.width)}×${Math.round(r.height)} px)`, ring };
+  });
+}
+
+/** Presses Tab (Shift+Tab with back) until `sel` has the focus; every stop on the way shows its ring. */
+async function tabTo(page, sel, { back = false, max = 80 } = {}) {
+  const path_ = [];
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press(back ? 'Shift+Tab' : 'Tab');
+    const f = await focusOf(page);
+    path_.push(f.name);
+    assert(f.ring, `the focus on ${f.name} is visible (after ${path_.length} ${back ? 'Shift+Tab' : 'Tab'})`);
+    if (await page.evaluate((s) => !!document.activeElement && document.activeElement.matches(s), sel)) return path_.length;
+  }
+  throw new Error(`${sel} never got the focus in ${max} ${back ? 'Shift+Tab' : 'Tab'} presses: ${path_.join(' → ')}`);
+}
+
+async function focusIs(page, sel, what) {
+  const ok = await page.evaluate((s) => !!document.activeElement && document.activeElement.matches(s), sel);
+  assert(ok, `${what}: the focus is on ${(await focusOf(page)).name}, want ${sel}`);
+}
+
+async function a11yContext(browser, contextOpts) {
+  const ctx = await browser.newContext({ ...contextOpts, reducedMotion: 'reduce' });
+  ctx.setDefaultTimeout(15000);
+  // An init script is not subject to the page's Content-Security-Policy (an inline <script> is).
+  await ctx.addInitScript({ content: AXE_SOURCE });
+  const page = await ctx.newPage();
+  return { ctx, page };
+}
+
+/**
+ * Login → fleet → device → collect job → acknowledge an alert with the keyboard alone (Tab,
+ * Shift+Tab, Enter, Space): every focus stop shows its ring, and after each step the focus is
+ * where the next step starts.
+ */
+async function keyboardWalk(browser, contextOpts) {
+  const { ctx, page } = await a11yContext(browser, contextOpts);
+  watch(page, 'keyboard');
+  await page.goto(URL_);
+  await page.waitForSelector('[data-testid=login-token]');
+  await focusIs(page, '[data-testid=login-token]', 'the login page');
+  await page.keyboard.type(ADMIN_TOKEN);
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=live].live-live');
+  await page.waitForSelector('[data-testid=fleet-table] tbody tr[data-serial]');
+
+  await focusIs(page, 'main', 'signed in: the page starts at its content');
+  await tabTo(page, '.skip-link', { back: true }); // back through the navigation and the top bar
+  await page.keyboard.press('Enter');
+  await focusIs(page, 'main', 'Skip to content');
+  await page.keyboard.press('Tab');
+  await focusIs(page, '[data-testid=fleet-search]', 'the first Tab in the fleet page');
+  await page.keyboard.type(DEVICE);
+  const link = `[data-testid=fleet-table] tr[data-serial="${DEVICE}"] [data-testid=device-link]`;
+  await waitFor(page, `the search to leave ${DEVICE}`, async () => (await rows(page, '[data-testid=fleet-table] tbody tr[data-serial]')) === 1);
+  await tabTo(page, link);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction((s) => location.hash === `#/device/${s}`, DEVICE);
+  await page.waitForSelector('[data-testid=new-collect]');
+  await focusIs(page, 'main', 'the device page opened');
+  await shot(page, 'keyboard-device');
+
+  const stops = await tabTo(page, '[data-testid=new-collect]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('[data-testid=form-collect]');
+  await focusIs(page, '[data-testid=form-collect] input[data-set=counters]', 'the collect form opened');
+  await tabTo(page, '[data-testid=form-collect] [data-testid=job-submit]');
+  await shot(page, 'keyboard-collect-form');
+  const [resp] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/v1/jobs' && r.request().method() === 'POST'),
+    page.keyboard.press('Enter'),
+  ]);
+  assert(resp.status() === 201, `POST /v1/jobs (keyboard) answered ${resp.status()}`);
+  const job = await resp.json();
+  await focusIs(page, '[data-testid=new-collect]', 'the collect job was created');
+  const jobRow = `[data-testid=card-jobs] tr[data-job="${job.id}"]`;
+  await waitFor(page, `job ${job.id} to reach succeeded on the page`, async () => {
+    const shown = await page.getAttribute(jobRow, 'data-state');
+    if (shown === 'succeeded') return true;
+    const relay = (await api(page, `/v1/jobs/${encodeURIComponent(job.id)}`, ADMIN_TOKEN)).body.job.state;
+    throw new Error(`the page shows ${shown}, the relay ${relay}`);
+  }, 40000);
+  log(`keyboard: collect job ${job.id} created (${stops} Tab stops from the top of the device page) and succeeded`);
+
+  await tabTo(page, '.nav-link[data-nav=alerts]', { back: true });
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash.startsWith('#/alerts'));
+  const ack = `[data-testid=alerts-table] tr[data-serial="${KEYBOARD_ALERT_SERIAL}"][data-code="${KEYBOARD_ALERT_CODE}"] [data-testid=alert-ack]`;
+  await page.waitForSelector(ack);
+  await tabTo(page, ack);
+  await shot(page, 'keyboard-alert-ack');
+  await page.keyboard.press('Space');
+  await page.waitForSelector(ack, { state: 'detached' });
+  await focusIs(page, '[data-testid=alerts-table] [data-testid=alert-ack], .table-wrap', 'the alert was acknowledged');
+  assert(await page.evaluate(() => !!document.activeElement.closest('[role=region][aria-label=Alerts]')), 'the focus stays in the alert list');
+  assert((await focusOf(page)).ring, 'the focus after acknowledging shows its ring');
+  const closed = await api(page, `/v1/alerts?serial=${encodeURIComponent(KEYBOARD_ALERT_SERIAL)}&all=1`, ADMIN_TOKEN);
+  assert(closed.body.alerts.some((a) => a.code === KEYBOARD_ALERT_CODE && !a.open), `the relay closed the alert acknowledged by keyboard: ${JSON.stringify(closed.body.alerts)}`);
+  await ctx.close();
+  log('keyboard: signed in, opened a device, created a collect job and acknowledged an alert with Tab, Enter and Space');
+}
+
+/**
+ * Every page and dialog at 1440x900 and 390x844, light and dark: no axe-core violation of WCAG
+ * 2.1 A/AA; on the phone no page wider than the screen and no tap target under 44 px. A
+ * screenshot of each page in each size and scheme (a11y-PAGE-SIZE-SCHEME.png).
+ */
+async function a11ySweep(browser, contextOpts) {
+  const { ctx, page } = await a11yContext(browser, contextOpts);
+  watch(page, 'a11y');
+  const violations = [];
+  const phone = [];
+  let checks = 0;
+  const started = Date.now();
+
+  // scope: check only this part (a dialog, an opened row); the page around it was checked before.
+  async function check(name, { scope, shots = !scope } = {}) {
+    for (const [size, viewport] of SIZES) {
+      await page.setViewportSize(viewport);
+      for (const scheme of SCHEMES) {
+        await page.emulateMedia({ colorScheme: scheme });
+        violations.push(...await axe(page, `${name} ${size} ${scheme}`, scope));
+        checks += 1;
+        if (shots) {
+          await page.screenshot({ path: path.join(SHOTS, `a11y-${name}-${size}-${scheme}.png`), fullPage: true, animations: 'disabled' });
+        }
+      }
+      if (size === '390' && !scope) phone.push(...(await phoneProblems(page)).map((p) => `${name}: ${p}`));
+    }
+  }
+
+  async function open(hash, ready) {
+    await page.evaluate((hsh) => { location.hash = hsh; }, hash);
+    await page.waitForSelector(ready);
+  }
+
+  async function dialog(name, opener) {
+    await page.click(opener);
+    await page.waitForSelector('dialog[open]');
+    await check(name, { scope: 'dialog[open]', shots: false });
+    await page.keyboard.press('Escape'); // cancels: nothing is changed
+    await page.waitForSelector('dialog', { state: 'detached' });
+  }
+
+  await page.goto(URL_);
+  await page.waitForSelector('[data-testid=login-token]');
+  await page.fill('[data-testid=login-token]', 'at_0000000000000000000000000000000000000000000000000000000000000000');
+  await page.click('[data-testid=login-submit]');
+  await page.waitForFunction(() => /not valid/.test(document.querySelector('[data-testid=login-error]').textContent));
+  await check('login');
+  await login(page, ADMIN_TOKEN, { expectName: ADMIN_NAME, expectRole: 'admin' });
+
+  await open('#/fleet', '[data-testid=fleet-table] tbody tr[data-serial] .mini-gauge');
+  await check('fleet');
+  await page.setViewportSize(SIZES[1][1]);
+  await page.click('[data-testid=menu]');
+  await page.waitForSelector('#nav.open');
+  await check('menu', { scope: '#nav' });
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('#nav:not(.open)', { state: 'attached' });
+
+  await open(`#/device/${encodeURIComponent(DEVICE)}`, '[data-testid=counters-chart] svg .chart-point');
+  await page.waitForSelector('[data-testid=units-table]');
+  await page.click('.chart-values summary');
+  await page.waitForSelector('[data-testid=chart-values]');
+  await check('device');
+  await dialog('device-revoke-dialog', '[data-testid=device-revoke]');
+
+  await open('#/alerts', '[data-testid=alerts-table] tbody tr[data-serial]');
+  await check('alerts');
+
+  await open('#/jobs', '[data-testid=jobs-table] tbody tr[data-job]');
+  await check('jobs');
+  await page.click('[data-testid=jobs-table] tbody tr[data-job] .expander button');
+  await page.waitForSelector('[data-testid=jobs-table] tr.detail-row [data-testid=transitions]');
+  await check('job-detail', { scope: '[data-testid=jobs-table] tr.detail-row' });
+
+  if (CAMPAIGN_ID) {
+    await open('#/firmware', '[data-testid=campaigns-table] tbody tr[data-campaign]');
+    await check('firmware');
+    await open(`#/campaign/${encodeURIComponent(CAMPAIGN_ID)}`, '[data-testid=campaign-results] tbody tr[data-serial]');
+    await check('campaign');
+  }
+
+  await open('#/registrations', '[data-testid=registrations-table] tbody tr[data-serial]');
+  await check('registrations');
+  await page.click('[data-testid=registrations-table] tbody tr[data-serial] [data-testid=reg-edit]');
+  await page.waitForSelector('[data-testid=registrations-table] tr.row-editing');
+  await check('registration-edit', { scope: '[data-testid=registrations-table] tr.row-editing' });
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('[data-testid=registrations-table] tr.row-editing', { state: 'detached' });
+  await dialog('registration-delete-dialog', '[data-testid=registrations-table] tbody tr[data-serial] [data-testid=reg-delete]');
+
+  await open('#/tables/error_codes', '[data-testid=table-rows] tbody tr[data-row]');
+  await check('tables');
+  await open('#/tables/compatibility', '[data-testid=table-json]');
+  await check('tables-json');
+
+  await open('#/notifications', '[data-testid=notifications-table] tbody tr[data-notification]');
+  await check('notifications');
+  await open('#/billing', '[data-testid=billing-table]');
+  await check('billing');
+  await open('#/access', '[data-testid=credentials-table]');
+  await check('access');
+
+  await ctx.close();
+  log(`accessibility: ${checks} axe-core checks (WCAG 2.1 A/AA) at 1440 and 390 px, light and dark, in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  const lines = violations.map((v) => `  ${v.where}: ${v.id} (${v.impact}) ${v.help}\n${v.targets.map((t) => `      ${t}`).join('\n')}`);
+  assert(!violations.length, `axe-core found ${violations.length} violation(s):\n${lines.join('\n')}`);
+  assert(!phone.length, `on a 390 px phone:\n  ${phone.join('\n  ')}`);
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: env('CHROMIUM', '/usr/bin/chromium'),
@@ -163,6 +426,8 @@ async function main() {
 }
 
 async function run(browser, contextOpts, page) {
+  await keyboardWalk(browser, contextOpts);
+
   // ---- 1. log in (a wrong token first) ----
   await page.goto(URL_);
   await page.waitForSelector('[data-testid=login-token]');
@@ -573,7 +838,10 @@ async function run(browser, contextOpts, page) {
     log('child relay branch-test: revoked in the browser, refused (401)');
   }
 
-  // ---- 12. sign out ----
+  // ---- 12. accessibility: every page and dialog, two sizes, two colour schemes ----
+  await a11ySweep(browser, contextOpts);
+
+  // ---- 13. sign out ----
   await page.click('[data-testid=logout]');
   await page.waitForSelector('[data-testid=login-token]');
   assert(await page.evaluate(() => sessionStorage.getItem('printrelay.token') === null), 'signing out forgets the token');

@@ -9,7 +9,9 @@ open service-call alerts, a finished three-device firmware campaign, and a viewe
 The browser test logs in, finds a device by search, reads its counters chart (the SVG has
 points, and the value shown is the API's), creates a collect job and watches it reach
 `succeeded` without a reload (the event stream), acknowledges an alert, opens the campaign's
-result table, downloads the billing CSV, checks that a viewer sees no action buttons, revokes a
+result table, downloads the billing CSV, walks login -> fleet -> device -> collect job -> alert
+acknowledge with the keyboard alone, runs axe-core (WCAG 2.1 A/AA, the version pinned in
+tests/browser/package-lock.json) on every page and dialog at 1440 and 390 px in light and dark, checks that a viewer sees no action buttons, revokes a
 device's, the viewer's and a child relay's credential on the device and Access pages and checks
 through the API that each is refused at once (401; the device may enrol again with its code, the
 viewer's open page signs out), and saves a screenshot at every step to build/screenshots/ (or
@@ -44,6 +46,8 @@ DEVICE = "SIM-0001"          # searched, charted, sent a collect job
 ALERT_DEVICE = "SIM-0002"    # its alert is acknowledged in the browser
 ALERT_CODE = "SC542"
 OTHER_ALERT_DEVICE = "SIM-0004"  # its alert stays open: the viewer sees it without a button
+KEYBOARD_ALERT_DEVICE = "SIM-0003"  # its alert is acknowledged by the keyboard-only walk
+KEYBOARD_ALERT_CODE = "SC320"
 ESCAPE_DEVICE = "SIM-0003"
 ESCAPE_PLACE = '<img src=x onerror="window.__pwned=1"> Annex & "Lab"'
 ESCAPE_CUSTOMER = "Globex <script>window.__pwned=2</script>"
@@ -80,6 +84,13 @@ def require_browser():
     with open(pw) as f:
         have = json.load(f)["version"]
     check(have == want, f"tests/browser has playwright-core {have}, package.json wants {want}: {how}")
+    axe = os.path.join(BROWSER_DIR, "node_modules", "axe-core", "package.json")
+    check(os.path.exists(axe), f"tests/browser/node_modules/axe-core is missing: {how}")
+    with open(os.path.join(BROWSER_DIR, "package-lock.json")) as f:
+        pinned = json.load(f)["packages"]["node_modules/axe-core"]["version"]
+    with open(axe) as f:
+        installed = json.load(f)["version"]
+    check(installed == pinned, f"tests/browser has axe-core {installed}, package-lock.json pins {pinned}: {how}")
     with open(pw) as f:
         engines = (json.load(f).get("engines") or {}).get("node", "")
     need_major = int("".join(c for c in engines.split(".")[0] if c.isdigit()) or 0)
@@ -219,14 +230,16 @@ def setup(env, require_ui=True):
         collect(relay, DEVICE, ["counters", "supplies"])
     collect(relay, DEVICE, ["structure", "settings", "identification"])
 
-    # Two service calls: one is acknowledged in the browser, the other stays open.
+    # Three service calls: one is acknowledged in the browser, one with the keyboard alone, the
+    # third stays open.
     office.control(ALERT_DEVICE, {"action": "fault", "code": ALERT_CODE, "sc_type": "A"})
     office.control(OTHER_ALERT_DEVICE, {"action": "fault", "code": "SC320", "sc_type": "B"})
+    office.control(KEYBOARD_ALERT_DEVICE, {"action": "fault", "code": KEYBOARD_ALERT_CODE, "sc_type": "B"})
 
     def alerts_open():
         open_ = relay.ok_json("GET", "/v1/alerts")["alerts"]
-        return {a["serial"] for a in open_} >= {ALERT_DEVICE, OTHER_ALERT_DEVICE} and open_
-    wait_until(alerts_open, 20, "the two service-call alerts to open")
+        return {a["serial"] for a in open_} >= {ALERT_DEVICE, OTHER_ALERT_DEVICE, KEYBOARD_ALERT_DEVICE} and open_
+    wait_until(alerts_open, 20, "the three service-call alerts to open")
 
     def campaign_done():
         c = relay.ok_json("GET", f"/v1/campaigns/{campaign}")["campaign"]
@@ -253,6 +266,8 @@ def setup(env, require_ui=True):
             "EXPECT_VERDICT": "incompatible",
             "EXPECT_RECOMMENDED": "main=2.0.0",
             "OTHER_ALERT_SERIAL": OTHER_ALERT_DEVICE,
+            "KEYBOARD_ALERT_SERIAL": KEYBOARD_ALERT_DEVICE,
+            "KEYBOARD_ALERT_CODE": KEYBOARD_ALERT_CODE,
             "ESCAPE_SERIAL": ESCAPE_DEVICE,
             "ESCAPE_PLACE": ESCAPE_PLACE,
             "ESCAPE_CUSTOMER": ESCAPE_CUSTOMER,
@@ -303,6 +318,10 @@ def test(env):
               if a["code"] == ALERT_CODE]
     check(closed and all(not a["open"] and a["acknowledged_by"] == "admin" for a in closed),
           f"the alert acknowledged in the browser: {closed}")
+    by_keyboard = [a for a in relay.ok_json("GET", f"/v1/alerts?serial={KEYBOARD_ALERT_DEVICE}&all=1")["alerts"]
+                   if a["code"] == KEYBOARD_ALERT_CODE]
+    check(by_keyboard and all(not a["open"] and a["acknowledged_by"] == "admin" for a in by_keyboard),
+          f"the alert acknowledged with the keyboard alone: {by_keyboard}")
     still = relay.ok_json("GET", f"/v1/alerts?serial={OTHER_ALERT_DEVICE}")["alerts"]
     check(still, "the viewer must not have closed the other alert")
     jobs = relay.ok_json("GET", "/v1/jobs?" + urllib.parse.urlencode({"serial": DEVICE, "all": "1"}))["jobs"]
