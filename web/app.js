@@ -119,7 +119,20 @@ function confirmDialog(message, { ok = 'Confirm', danger = false, detail = '' } 
         h('div', { class: 'dialog-actions' },
           h('button', { value: 'cancel', class: 'btn' }, 'Cancel'),
           h('button', { value: 'ok', class: `btn ${danger ? 'btn-danger' : 'btn-primary'}`, testid: 'confirm-ok' }, ok))));
-    // showModal keeps Tab inside the dialog; on close the focus goes back to what opened it.
+    // showModal makes the page behind inert, but Tab past the last button would leave for the
+    // browser's own controls: Tab and Shift+Tab go round the dialog's controls instead. On close
+    // the focus goes back to what opened it.
+    dlg.addEventListener('keydown', (e) => {
+      if (e.key !== 'Tab') return;
+      const stops = [...dlg.querySelectorAll('button, input, select, textarea, a[href]')].filter((el) => !el.disabled);
+      if (!stops.length) return;
+      const first = stops[0];
+      const last = stops[stops.length - 1];
+      if (e.shiftKey ? document.activeElement === first : document.activeElement === last) {
+        e.preventDefault();
+        (e.shiftKey ? last : first).focus();
+      }
+    });
     const opener = document.activeElement;
     dlg.addEventListener('close', () => {
       resolve(dlg.returnValue === 'ok');

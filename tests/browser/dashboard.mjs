@@ -207,6 +207,16 @@ async function a11yContext(browser, contextOpts) {
   ctx.setDefaultTimeout(15000);
   // An init script is not subject to the page's Content-Security-Policy (an inline <script> is).
   await ctx.addInitScript({ content: AXE_SOURCE });
+  // Every text the live region (#announcer) says, in order, for the keyboard walk to check.
+  await ctx.addInitScript(() => {
+    window.announced = [];
+    document.addEventListener('DOMContentLoaded', () => {
+      const box = document.getElementById('announcer');
+      if (!box) return;
+      new MutationObserver(() => { if (box.textContent) window.announced.push(box.textContent); })
+        .observe(box, { childList: true, characterData: true, subtree: true });
+    });
+  });
   const page = await ctx.newPage();
   return { ctx, page };
 }
@@ -243,6 +253,21 @@ async function keyboardWalk(browser, contextOpts) {
   await focusIs(page, 'main', 'the device page opened');
   await shot(page, 'keyboard-device');
 
+  // A dialog keeps Tab inside it and gives the focus back to what opened it; Escape changes nothing.
+  await tabTo(page, '[data-testid=device-revoke]');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('dialog[open]');
+  for (const key of ['Tab', 'Tab', 'Tab', 'Shift+Tab', 'Shift+Tab', 'Shift+Tab']) {
+    await page.keyboard.press(key);
+    assert(await page.evaluate(() => !!document.activeElement && !!document.activeElement.closest('dialog[open]')),
+      `${key} in the revoke dialog stays in it: the focus is on ${(await focusOf(page)).name}`);
+    assert((await focusOf(page)).ring, `the focus in the dialog shows its ring (${(await focusOf(page)).name})`);
+  }
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('dialog', { state: 'detached' });
+  await focusIs(page, '[data-testid=device-revoke]', 'the revoke dialog was cancelled');
+  assert(!(await page.$('[data-testid=device-revoked]')), 'cancelling the dialog revoked nothing');
+
   const stops = await tabTo(page, '[data-testid=new-collect]');
   await page.keyboard.press('Enter');
   await page.waitForSelector('[data-testid=form-collect]');
@@ -263,7 +288,11 @@ async function keyboardWalk(browser, contextOpts) {
     const relay = (await api(page, `/v1/jobs/${encodeURIComponent(job.id)}`, ADMIN_TOKEN)).body.job.state;
     throw new Error(`the page shows ${shown}, the relay ${relay}`);
   }, 40000);
-  log(`keyboard: collect job ${job.id} created (${stops} Tab stops from the top of the device page) and succeeded`);
+  // The live region said so, politely, and the focus stayed where it was.
+  await waitFor(page, `the job's end to be announced`, async () => (await page.evaluate(() => window.announced)).some((t) => t.includes(`Job ${job.id}`)));
+  assert(await page.evaluate(() => document.getElementById('announcer').getAttribute('aria-live')) === 'polite', 'the announcer is polite');
+  await focusIs(page, '[data-testid=new-collect]', 'the announcement left the focus alone');
+  log(`keyboard: collect job ${job.id} created (${stops} Tab stops from the revoke button) and succeeded`);
 
   await tabTo(page, '.nav-link[data-nav=alerts]', { back: true });
   await page.keyboard.press('Enter');
