@@ -1,8 +1,9 @@
 // Browser test of the printrelay dashboard: headless Chromium (Debian's /usr/bin/chromium)
 // driven with playwright-core. Run by tests/integration/test_dashboard_browser.py, which starts
-// the relay and devices and passes what to look for in the environment:
+// the relay and devices and passes what to look for in the environment (all of it is required:
+// a missing one stops the test, so no part of it is skipped):
 //
-//   DASHBOARD_URL, ADMIN_TOKEN, ADMIN_NAME, VIEWER_TOKEN (optional), SCREENSHOT_DIR,
+//   DASHBOARD_URL, ADMIN_TOKEN, ADMIN_NAME, VIEWER_TOKEN, SCREENSHOT_DIR,
 //   DEVICE_SERIAL, DEVICE_COUNT, ALERT_SERIAL, ALERT_CODE, OTHER_ALERT_SERIAL, KEYBOARD_ALERT_SERIAL,
 //   KEYBOARD_ALERT_CODE, ESCAPE_SERIAL,
 //   ESCAPE_PLACE, ESCAPE_CUSTOMER, CAMPAIGN_ID, CAMPAIGN_DEVICES, IGNORE_HTTPS_ERRORS
@@ -26,20 +27,20 @@ function need(k) {
 const URL_ = need('DASHBOARD_URL');
 const ADMIN_TOKEN = need('ADMIN_TOKEN');
 const ADMIN_NAME = env('ADMIN_NAME', 'admin');
-const VIEWER_TOKEN = env('VIEWER_TOKEN');
+const VIEWER_TOKEN = need('VIEWER_TOKEN');
 const SHOTS = need('SCREENSHOT_DIR');
 const DEVICE = need('DEVICE_SERIAL');
 const DEVICE_COUNT = Number(need('DEVICE_COUNT'));
 const ALERT_SERIAL = need('ALERT_SERIAL');
 const ALERT_CODE = need('ALERT_CODE');
-const OTHER_ALERT_SERIAL = env('OTHER_ALERT_SERIAL');
-const ALERT_TEXT = env('ALERT_TEXT');
-const ALERT_ACTION = env('ALERT_ACTION');
-const EXPECT_VERDICT = env('EXPECT_VERDICT');
-const EXPECT_RECOMMENDED = env('EXPECT_RECOMMENDED'); // "unit=version"
-const ESCAPE_SERIAL = env('ESCAPE_SERIAL');
-const CAMPAIGN_ID = env('CAMPAIGN_ID');
-const CAMPAIGN_DEVICES = Number(env('CAMPAIGN_DEVICES', '0'));
+const OTHER_ALERT_SERIAL = need('OTHER_ALERT_SERIAL');
+const ALERT_TEXT = need('ALERT_TEXT');
+const ALERT_ACTION = need('ALERT_ACTION');
+const EXPECT_VERDICT = need('EXPECT_VERDICT');
+const EXPECT_RECOMMENDED = need('EXPECT_RECOMMENDED'); // "unit=version"
+const ESCAPE_SERIAL = need('ESCAPE_SERIAL');
+const CAMPAIGN_ID = need('CAMPAIGN_ID');
+const CAMPAIGN_DEVICES = Number(need('CAMPAIGN_DEVICES'));
 const KEYBOARD_ALERT_SERIAL = need('KEYBOARD_ALERT_SERIAL');
 const KEYBOARD_ALERT_CODE = need('KEYBOARD_ALERT_CODE');
 const BILLING_HEADER = 'serial,model,customer,place,counter,start_at,start,end_at,end,difference,flags';
@@ -387,12 +388,10 @@ async function a11ySweep(browser, contextOpts) {
   await page.waitForSelector('[data-testid=jobs-table] tr.detail-row [data-testid=transitions]');
   await check('job-detail', { scope: '[data-testid=jobs-table] tr.detail-row' });
 
-  if (CAMPAIGN_ID) {
-    await open('#/firmware', '[data-testid=campaigns-table] tbody tr[data-campaign]');
-    await check('firmware');
-    await open(`#/campaign/${encodeURIComponent(CAMPAIGN_ID)}`, '[data-testid=campaign-results] tbody tr[data-serial]');
-    await check('campaign');
-  }
+  await open('#/firmware', '[data-testid=campaigns-table] tbody tr[data-campaign]');
+  await check('firmware');
+  await open(`#/campaign/${encodeURIComponent(CAMPAIGN_ID)}`, '[data-testid=campaign-results] tbody tr[data-serial]');
+  await check('campaign');
 
   await open('#/registrations', '[data-testid=registrations-table] tbody tr[data-serial]');
   await check('registrations');
@@ -478,15 +477,13 @@ async function run(browser, contextOpts, page) {
   await page.waitForSelector(`${fleetRows}[data-serial="${DEVICE}"] .mini-gauge`);
   const gauges = await rows(page, `${fleetRows}[data-serial="${DEVICE}"] .mini-gauge`);
   assert(gauges === 4, `${DEVICE} shows ${gauges} supply gauges (want 4 toners)`);
-  if (ESCAPE_SERIAL) {
-    const cells = await page.$eval(`${fleetRows}[data-serial="${ESCAPE_SERIAL}"]`, (tr) => ({
-      place: tr.children[2].textContent, customer: tr.children[3].textContent, tags: tr.querySelectorAll('img, script, b').length,
-    }));
-    assert(cells.place === env('ESCAPE_PLACE'), `the place is shown as typed: ${JSON.stringify(cells.place)}`);
-    assert(cells.customer === env('ESCAPE_CUSTOMER'), `the customer is shown as typed: ${JSON.stringify(cells.customer)}`);
-    assert(cells.tags === 0, 'no element was made from server text');
-    assert(await page.evaluate(() => window.__pwned === undefined), 'no script from server text ran');
-  }
+  const cells = await page.$eval(`${fleetRows}[data-serial="${ESCAPE_SERIAL}"]`, (tr) => ({
+    place: tr.children[2].textContent, customer: tr.children[3].textContent, tags: tr.querySelectorAll('img, script, b').length,
+  }));
+  assert(cells.place === env('ESCAPE_PLACE'), `the place is shown as typed: ${JSON.stringify(cells.place)}`);
+  assert(cells.customer === env('ESCAPE_CUSTOMER'), `the customer is shown as typed: ${JSON.stringify(cells.customer)}`);
+  assert(cells.tags === 0, 'no element was made from server text');
+  assert(await page.evaluate(() => window.__pwned === undefined), 'no script from server text ran');
   await shot(page, 'fleet');
 
   await page.click('[data-testid=fleet-counts] [data-filter=alerts]');
@@ -528,14 +525,10 @@ async function run(browser, contextOpts, page) {
     await page.waitForSelector(`[data-testid=${id}]`);
   }
   assert((await rows(page, '[data-testid=units-table] tbody tr')) >= 3, 'the structure lists the units');
-  if (EXPECT_VERDICT) {
-    await waitFor(page, `the compatibility verdict ${EXPECT_VERDICT}`, async () => (await page.getAttribute('[data-testid=compat] .verdict .pill', 'data-state')) === EXPECT_VERDICT);
-  }
-  if (EXPECT_RECOMMENDED) {
-    const [unit, version] = EXPECT_RECOMMENDED.split('=');
-    const rec = await page.$eval(`[data-testid=units-table] tr[data-unit="${unit}"] [data-testid=recommended]`, (td) => td.textContent.trim());
-    assert(rec === version, `unit ${unit}: recommended ${JSON.stringify(rec)}, want ${version}`);
-  }
+  await waitFor(page, `the compatibility verdict ${EXPECT_VERDICT}`, async () => (await page.getAttribute('[data-testid=compat] .verdict .pill', 'data-state')) === EXPECT_VERDICT);
+  const [unit, version] = EXPECT_RECOMMENDED.split('=');
+  const rec = await page.$eval(`[data-testid=units-table] tr[data-unit="${unit}"] [data-testid=recommended]`, (td) => td.textContent.trim());
+  assert(rec === version, `unit ${unit}: recommended ${JSON.stringify(rec)}, want ${version}`);
   await shot(page, 'device');
   log(`device page: ${before.length} readings charted; the latest total matches the API`);
 
@@ -592,9 +585,9 @@ async function run(browser, contextOpts, page) {
   await page.waitForSelector(alertRow);
   const text = (await page.textContent(`${alertRow} [data-testid=alert-text]`)).trim();
   assert(text.length > 3, `the alert says what happened: ${JSON.stringify(text)}`);
-  if (ALERT_TEXT) assert(text.startsWith(ALERT_TEXT), `the alert shows the error-code text: ${JSON.stringify(text)}`);
+  assert(text.startsWith(ALERT_TEXT), `the alert shows the error-code text: ${JSON.stringify(text)}`);
   const action = (await page.textContent(`${alertRow} [data-testid=alert-action]`)).trim();
-  if (ALERT_ACTION) assert(action === ALERT_ACTION, `the alert says what to do: ${JSON.stringify(action)}`);
+  assert(action === ALERT_ACTION, `the alert says what to do: ${JSON.stringify(action)}`);
   const badgeBefore = Number(await page.textContent('[data-testid=nav-alert-count]'));
   await shot(page, 'alerts');
   await page.click(`${alertRow} [data-testid=alert-ack]`);
@@ -607,23 +600,21 @@ async function run(browser, contextOpts, page) {
   await shot(page, 'alert-acknowledged');
 
   // ---- 6. firmware: the campaign and its result table ----
-  if (CAMPAIGN_ID) {
-    await nav(page, 'firmware');
-    const campRow = `[data-testid=campaigns-table] tr[data-campaign="${CAMPAIGN_ID}"]`;
-    await page.waitForSelector(campRow);
-    assert((await rows(page, '[data-testid=artifacts-table] tbody tr')) >= 1, 'the artifact is listed');
-    await shot(page, 'firmware');
-    await page.click(`${campRow} [data-testid=campaign-link]`);
-    await page.waitForFunction((id) => location.hash === `#/campaign/${id}`, CAMPAIGN_ID);
-    const res = '[data-testid=campaign-results] tbody tr[data-serial]';
-    await page.waitForSelector(res);
-    assert((await rows(page, res)) === CAMPAIGN_DEVICES, `the result table has ${await rows(page, res)} rows, want ${CAMPAIGN_DEVICES}`);
-    const outcomes = await page.$$eval(res, (els) => els.map((e) => [e.dataset.outcome, e.textContent]));
-    assert(outcomes.every(([o, t]) => o === 'completed' && t.toLowerCase().includes('updating completed')), `results: ${JSON.stringify(outcomes)}`);
-    const done = Number(await page.textContent('[data-testid=tally-completed]'));
-    assert(done === CAMPAIGN_DEVICES, `the progress shows ${done} completed`);
-    await shot(page, 'campaign');
-  }
+  await nav(page, 'firmware');
+  const campRow = `[data-testid=campaigns-table] tr[data-campaign="${CAMPAIGN_ID}"]`;
+  await page.waitForSelector(campRow);
+  assert((await rows(page, '[data-testid=artifacts-table] tbody tr')) >= 1, 'the artifact is listed');
+  await shot(page, 'firmware');
+  await page.click(`${campRow} [data-testid=campaign-link]`);
+  await page.waitForFunction((id) => location.hash === `#/campaign/${id}`, CAMPAIGN_ID);
+  const res = '[data-testid=campaign-results] tbody tr[data-serial]';
+  await page.waitForSelector(res);
+  assert((await rows(page, res)) === CAMPAIGN_DEVICES, `the result table has ${await rows(page, res)} rows, want ${CAMPAIGN_DEVICES}`);
+  const outcomes = await page.$$eval(res, (els) => els.map((e) => [e.dataset.outcome, e.textContent]));
+  assert(outcomes.every(([o, t]) => o === 'completed' && t.toLowerCase().includes('updating completed')), `results: ${JSON.stringify(outcomes)}`);
+  const done = Number(await page.textContent('[data-testid=tally-completed]'));
+  assert(done === CAMPAIGN_DEVICES, `the progress shows ${done} completed`);
+  await shot(page, 'campaign');
 
   // ---- 7. billing: the CSV download ----
   await nav(page, 'billing');
@@ -693,34 +684,30 @@ async function run(browser, contextOpts, page) {
   await shot(page, 'notifications');
 
   // ---- 9. a viewer sees no action buttons ----
-  if (VIEWER_TOKEN) {
-    const vctx = await browser.newContext(contextOpts);
-    vctx.setDefaultTimeout(15000);
-    const vpage = await vctx.newPage();
-    watch(vpage, 'viewer');
-    await vpage.goto(`${URL_}#/alerts`);
-    await vpage.waitForSelector('[data-testid=login-token]');
-    await login(vpage, VIEWER_TOKEN, { expectRole: 'viewer' });
-    await vpage.waitForSelector(`[data-testid=alerts-table] tr[data-serial="${OTHER_ALERT_SERIAL || ALERT_SERIAL}"]`);
-    assert((await rows(vpage, '[data-testid=alert-ack]')) === 0, 'a viewer sees no Acknowledge button');
-    await shot(vpage, 'viewer-alerts');
-    await vpage.goto(`${URL_}#/device/${encodeURIComponent(DEVICE)}`);
-    await vpage.waitForSelector('[data-testid=counters-chart] svg');
-    assert((await rows(vpage, '[data-testid=new-collect], [data-testid=job-cancel], [data-testid=job-ack]')) === 0, 'a viewer sees no job buttons');
-    await vpage.goto(`${URL_}#/registrations`);
-    await vpage.waitForSelector('[data-testid=registrations-table]');
-    assert((await rows(vpage, '[data-testid=reg-add], [data-testid=reg-edit], [data-testid=reg-delete]')) === 0, 'a viewer cannot edit registrations');
-    if (CAMPAIGN_ID) {
-      await vpage.goto(`${URL_}#/campaign/${encodeURIComponent(CAMPAIGN_ID)}`);
-      await vpage.waitForSelector('[data-testid=campaign-results]');
-      assert((await rows(vpage, '[data-testid=campaign-resume], [data-testid=campaign-cancel]')) === 0, 'a viewer sees no campaign buttons');
-    }
-    await vpage.goto(`${URL_}#/device/${encodeURIComponent(DEVICE)}`);
-    await vpage.waitForSelector('[data-testid=counters-chart] svg');
-    await shot(vpage, 'viewer-device');
-    await vctx.close();
-    log('viewer: no action buttons');
-  }
+  const vctx = await browser.newContext(contextOpts);
+  vctx.setDefaultTimeout(15000);
+  const vpage = await vctx.newPage();
+  watch(vpage, 'viewer');
+  await vpage.goto(`${URL_}#/alerts`);
+  await vpage.waitForSelector('[data-testid=login-token]');
+  await login(vpage, VIEWER_TOKEN, { expectRole: 'viewer' });
+  await vpage.waitForSelector(`[data-testid=alerts-table] tr[data-serial="${OTHER_ALERT_SERIAL || ALERT_SERIAL}"]`);
+  assert((await rows(vpage, '[data-testid=alert-ack]')) === 0, 'a viewer sees no Acknowledge button');
+  await shot(vpage, 'viewer-alerts');
+  await vpage.goto(`${URL_}#/device/${encodeURIComponent(DEVICE)}`);
+  await vpage.waitForSelector('[data-testid=counters-chart] svg');
+  assert((await rows(vpage, '[data-testid=new-collect], [data-testid=job-cancel], [data-testid=job-ack]')) === 0, 'a viewer sees no job buttons');
+  await vpage.goto(`${URL_}#/registrations`);
+  await vpage.waitForSelector('[data-testid=registrations-table]');
+  assert((await rows(vpage, '[data-testid=reg-add], [data-testid=reg-edit], [data-testid=reg-delete]')) === 0, 'a viewer cannot edit registrations');
+  await vpage.goto(`${URL_}#/campaign/${encodeURIComponent(CAMPAIGN_ID)}`);
+  await vpage.waitForSelector('[data-testid=campaign-results]');
+  assert((await rows(vpage, '[data-testid=campaign-resume], [data-testid=campaign-cancel]')) === 0, 'a viewer sees no campaign buttons');
+  await vpage.goto(`${URL_}#/device/${encodeURIComponent(DEVICE)}`);
+  await vpage.waitForSelector('[data-testid=counters-chart] svg');
+  await shot(vpage, 'viewer-device');
+  await vctx.close();
+  log('viewer: no action buttons');
 
   // ---- 10. the live stream: SSE framing, and a silent stream is dropped and reopened ----
   const frames = await page.evaluate(async () => {
@@ -815,19 +802,17 @@ async function run(browser, contextOpts, page) {
     // A viewer sees the page without Revoke buttons, and is signed out once revoked.
     let vctx = null;
     let vpage = null;
-    if (VIEWER_TOKEN) {
-      vctx = await browser.newContext(contextOpts);
-      vctx.setDefaultTimeout(15000);
-      vpage = await vctx.newPage();
-      watch(vpage, 'viewer');
-      await vpage.goto(`${URL_}#/access`);
-      await vpage.waitForSelector('[data-testid=login-token]');
-      await login(vpage, VIEWER_TOKEN, { expectRole: 'viewer' });
-      await vpage.waitForSelector('[data-testid=relays-table] tr[data-relay="branch-test"]');
-      assert((await rows(vpage, '[data-testid=credential-revoke], [data-testid=relay-revoke]')) === 0, 'a viewer sees no Revoke button');
-      assert(/admin role/.test(await vpage.textContent('[data-testid=access-readonly]')), 'the viewer is told why');
-      await shot(vpage, 'viewer-access');
-    }
+    vctx = await browser.newContext(contextOpts);
+    vctx.setDefaultTimeout(15000);
+    vpage = await vctx.newPage();
+    watch(vpage, 'viewer');
+    await vpage.goto(`${URL_}#/access`);
+    await vpage.waitForSelector('[data-testid=login-token]');
+    await login(vpage, VIEWER_TOKEN, { expectRole: 'viewer' });
+    await vpage.waitForSelector('[data-testid=relays-table] tr[data-relay="branch-test"]');
+    assert((await rows(vpage, '[data-testid=credential-revoke], [data-testid=relay-revoke]')) === 0, 'a viewer sees no Revoke button');
+    assert(/admin role/.test(await vpage.textContent('[data-testid=access-readonly]')), 'the viewer is told why');
+    await shot(vpage, 'viewer-access');
 
     await nav(page, 'access');
     await page.waitForSelector('[data-testid=credentials-table]');
@@ -835,27 +820,25 @@ async function run(browser, contextOpts, page) {
     assert((await rows(page, `${self} [data-testid=credential-revoke]`)) === 0 && (await rows(page, `${self} [data-testid=credential-self]`)) === 1,
       'the signed-in credential cannot be revoked from its own page');
     await shot(page, 'access');
-    if (VIEWER_TOKEN) {
-      const who = (await api(page, '/v1/whoami', VIEWER_TOKEN)).body.name;
-      await page.click(`[data-testid=credentials-table] tr[data-name="${who}"] [data-testid=credential-revoke]`);
-      await page.waitForSelector('dialog[open] [data-testid=confirm-detail]');
-      assert(/every node refuses it at once/i.test(await page.textContent('dialog[open] [data-testid=confirm-detail]')), 'the confirmation says what revocation does');
-      await shot(page, 'access-revoke-confirm');
-      await page.click('dialog [data-testid=confirm-ok]');
-      await page.waitForSelector(`[data-testid=credentials-table] tr[data-name="${who}"]`, { state: 'detached' });
-      assert(await page.evaluate(() => document.activeElement && document.activeElement.closest('[data-testid=card-credentials]') !== null),
-        'focus stays in the list after the row is gone');
-      const refused = await call(page, 'GET', '/v1/whoami', { token: VIEWER_TOKEN });
-      assert(refused.status === 401, `the revoked viewer credential answered ${refused.status}`);
-      const creds = await api(page, '/v1/credentials', ADMIN_TOKEN);
-      assert(!creds.body.credentials.some((c) => c.name === who), `${who} is no longer listed`);
-      await nav(vpage, 'fleet'); // its next request is refused: the page signs out
-      await vpage.waitForSelector('[data-testid=login-token]');
-      assert(/session ended/.test(await vpage.textContent('[data-testid=login-error]')), 'the viewer is told the session ended');
-      await shot(vpage, 'viewer-revoked');
-      await vctx.close();
-      log(`viewer ${who}: revoked in the browser, refused (401), its open page signed out`);
-    }
+    const who = (await api(page, '/v1/whoami', VIEWER_TOKEN)).body.name;
+    await page.click(`[data-testid=credentials-table] tr[data-name="${who}"] [data-testid=credential-revoke]`);
+    await page.waitForSelector('dialog[open] [data-testid=confirm-detail]');
+    assert(/every node refuses it at once/i.test(await page.textContent('dialog[open] [data-testid=confirm-detail]')), 'the confirmation says what revocation does');
+    await shot(page, 'access-revoke-confirm');
+    await page.click('dialog [data-testid=confirm-ok]');
+    await page.waitForSelector(`[data-testid=credentials-table] tr[data-name="${who}"]`, { state: 'detached' });
+    assert(await page.evaluate(() => document.activeElement && document.activeElement.closest('[data-testid=card-credentials]') !== null),
+      'focus stays in the list after the row is gone');
+    const refused = await call(page, 'GET', '/v1/whoami', { token: VIEWER_TOKEN });
+    assert(refused.status === 401, `the revoked viewer credential answered ${refused.status}`);
+    const creds = await api(page, '/v1/credentials', ADMIN_TOKEN);
+    assert(!creds.body.credentials.some((c) => c.name === who), `${who} is no longer listed`);
+    await nav(vpage, 'fleet'); // its next request is refused: the page signs out
+    await vpage.waitForSelector('[data-testid=login-token]');
+    assert(/session ended/.test(await vpage.textContent('[data-testid=login-error]')), 'the viewer is told the session ended');
+    await shot(vpage, 'viewer-revoked');
+    await vctx.close();
+    log(`viewer ${who}: revoked in the browser, refused (401), its open page signed out`);
 
     await page.click('[data-testid=relays-table] tr[data-relay="branch-test"] [data-testid=relay-revoke]');
     await page.click('dialog [data-testid=confirm-ok]');
