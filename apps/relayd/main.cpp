@@ -6,32 +6,21 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <thread>
+#include <sstream>
 
 #include "core/address_policy.h"
 #include "core/codec.h"
-#include "net/http_server.h"
+#include "core/poll_schedule.h"
 #include "net/tls.h"
-#include "relay/api.h"
-#include "relay/campaigns.h"
-#include "relay/firmware_catalog.h"
 #include "relay/live_feed.h"
-#include "relay/metrics.h"
-#include "relay/monitoring_center.h"
 #include "relay/relay.h"
-#include "relay/relay_update.h"
-#include "relay/upstream_link.h"
-#include "store/blob_dir.h"
+#include "relay/relay_node.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -130,48 +119,24 @@ int run_init(const InitOptions& o) {
   return 0;
 }
 
-struct RunOptions {
+// `relayd run`'s flags: most go straight into the node's options (and take their defaults from
+// there); these are the ones that need reading or converting first.
+struct RunFlags {
+  RunFlags() { node.monitoring.smtp.from = "printrelay <printrelay@localhost>"; }
+  RelayNodeOptions node;
   std::string data_dir = "var/relay";
   std::string listen = "127.0.0.1:8443";
-  bool plain_http = false;
-  std::string cert, key;
-  std::string relay_id = "root-1";
-  int threads = 0;
-  double job_retention_h = 24;
-  int poll_interval_s = 900;
-  bool no_long_poll = false;
-  double device_rate = 20;
-  int max_bulk_inflight = 64;
-  int max_long_polls = 20000;
-  int retry_after_s = 5;
-  // What one client can hold (net/http_server.h, relay/api.h).
-  std::size_t max_connections = 0;  // 0: from the file descriptor limit
-  int header_timeout_s = 5;
-  int max_event_streams = 8;
-  bool metrics_open = false;
   std::string metrics_listen;  // HOST:PORT of a plain listener serving /metrics only
   std::string postgres;
-  // Child role: the ordered parents and how to reach them.
-  std::vector<std::string> upstream;
-  std::string upstream_token_file;
-  std::string upstream_ca;
-  std::string upstream_proxy;
-  int sync_interval_s = 60;
-  std::vector<std::string> sync_at;
-  bool no_upstream_long_poll = false;
-  std::vector<std::string> trust_keys;
+  double job_retention_h = 24;
+  bool no_long_poll = false;
   int max_artifact_mb = 512;
-  std::vector<std::string> argv;  // as started, for a relay-update's new build
-  // Notifications (the monitoring center).
-  std::string smtp_url;
-  std::string smtp_user;
+  std::string upstream_token_file;
+  bool no_upstream_long_poll = false;
+  std::vector<std::string> trust_keys;  // files
   std::string smtp_password_file;
-  std::string mail_from = "printrelay <printrelay@localhost>";
-  std::string smtp_ca;
   std::string webhook_secret_file;
-  std::string webhook_ca;
   double notify_retry_s = 30;
-  int notify_attempts = 8;
   std::vector<std::string> notify_allow;  // CIDR ranges; an item may hold several, comma-separated
   std::vector<std::string> notify_deny;
 };
@@ -231,50 +196,6 @@ bool is_loopback(const std::string& host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost" || host.rfind("127.", 0) == 0;
 }
 
-// At start: a build started by a relay-update says it serves and reports the job done; any other
-// start ends an update that was cut off while its new build was starting (never stuck), and
-// resumes one that was downloading.
-void finish_or_resume_updates(Relay& relay, RelayUpdater& updater, const std::string& data_dir,
-                              const std::string& relay_id) {
-  const char* finishing = std::getenv(kUpdateJobEnv);
-  const TimeMs now = now_ms();
-  if (finishing != nullptr && *finishing != '\0') {
-    const std::string job_id = finishing;
-    std::ofstream(update_ready_file(data_dir, job_id)) << getpid() << "\n";
-    Json ev{{"event_id", "ru-" + job_id + "-succeeded"},
-            {"type", "succeeded"},
-            {"detail",
-             {{"version", std::getenv(kUpdateVersionEnv) ? std::getenv(kUpdateVersionEnv) : ""},
-              {"relayd_version", PRINTRELAY_VERSION},
-              {"build", build_id()}}}};
-    if (auto r = relay.record_job_event(relay_id, job_id, ev, now); !r)
-      std::cerr << "relayd: cannot report relay-update " << job_id << ": " << r.error().message
-                << std::endl;
-    std::cout << "relayd: relay-update " << job_id << " finished: now running build " << build_id()
-              << std::endl;
-    unsetenv(kUpdateJobEnv);
-  }
-  auto own = relay.store().open_jobs(relay_id);
-  if (!own) {
-    throw std::runtime_error("cannot read this relay's own jobs (relay-update): " +
-                             own.error().message);
-  }
-  for (const auto& job : *own) {
-    if (job.kind != JobKind::kRelayUpdate) continue;
-    if (job.state == JobState::kRunning) {
-      Json ev{{"event_id", "ru-" + job.id + "-failed"},
-              {"type", "failed"},
-              {"reason",
-               "relayd restarted while the new build was starting; running build " + build_id()}};
-      if (auto r = relay.record_job_event(relay_id, job.id, ev, now); !r)
-        std::cerr << "relayd: cannot end relay-update " << job.id << ": " << r.error().message
-                  << std::endl;
-    } else {
-      updater.run(job);
-    }
-  }
-}
-
 // "HOST:PORT" → host and port; false when it is not that shape.
 bool split_host_port(const std::string& text, std::string& host, int& port) {
   auto colon = text.rfind(':');
@@ -287,258 +208,81 @@ bool split_host_port(const std::string& text, std::string& host, int& port) {
   return true;
 }
 
-int run_serve(const RunOptions& o) {
-  fs::path dir = fs::absolute(o.data_dir);
-  run_installed_build(dir, o.argv);
-  std::string host;
+int run_serve(RunFlags& f) {
+  fs::path dir = fs::absolute(f.data_dir);
+  run_installed_build(dir, f.node.argv);
+  RelayNodeOptions& o = f.node;
+  o.data_dir = dir.string();
   int port = 0;
-  if (!split_host_port(o.listen, host, port)) {
-    std::cerr << "relayd: --listen must be HOST:PORT, got '" << o.listen << "'\n";
+  if (!split_host_port(f.listen, o.listen_host, port)) {
+    std::cerr << "relayd: --listen must be HOST:PORT, got '" << f.listen << "'\n";
     return 2;
   }
-  if (o.plain_http && !is_loopback(host)) {
-    std::cerr << "relayd: --plain-http is only allowed on a loopback address, not " << host << "\n";
+  o.listen_port = static_cast<unsigned short>(port);
+  if (o.plain_http && !is_loopback(o.listen_host)) {
+    std::cerr << "relayd: --plain-http is only allowed on a loopback address, not " << o.listen_host
+              << "\n";
     return 2;
   }
-  std::string metrics_host;
-  int metrics_port = 0;
-  if (!o.metrics_listen.empty() && !split_host_port(o.metrics_listen, metrics_host, metrics_port)) {
-    std::cerr << "relayd: --metrics-listen must be HOST:PORT, got '" << o.metrics_listen << "'\n";
-    return 2;
+  if (!f.metrics_listen.empty()) {
+    if (!split_host_port(f.metrics_listen, o.metrics_host, port)) {
+      std::cerr << "relayd: --metrics-listen must be HOST:PORT, got '" << f.metrics_listen << "'\n";
+      return 2;
+    }
+    o.metrics_port = static_cast<unsigned short>(port);
   }
-  if (o.postgres.empty() && !fs::exists(dir / "relayd.db")) {
-    std::cerr << "relayd: no store in " << dir << "; run `relayd init --data-dir " << o.data_dir
-              << "` first\n";
-    return 1;
-  }
-  auto chosen = open_store(dir, o.postgres);
-  auto& store = chosen.store;
-
-  RelayOptions ro;
-  ro.relay_id = o.relay_id;
-  ro.job_retention_ms = TimeMs(o.job_retention_h * 3600 * 1000);
-  ro.default_poll_policy.interval_s = o.poll_interval_s;
-  ro.offer_long_poll = !o.no_long_poll;
-  if (!o.upstream.empty() && o.upstream_token_file.empty()) {
+  if (!o.upstream_urls.empty() && f.upstream_token_file.empty()) {
     std::cerr << "relayd: --upstream needs --upstream-token-file (make one with `relayctl relays "
                  "add ID` on the parent)\n";
     return 2;
   }
-  std::unique_ptr<UpstreamLink> upstream;
-  std::unique_ptr<RelayUpdater> updater;
-  std::function<void()> stop_serving;  // set once the server exists
-  ro.forward_upstream = !o.upstream.empty();
-  ro.on_upstream_queued = [&upstream](bool urgent) {
-    if (upstream) upstream->nudge(urgent);
-  };
-  BlobDirectory artifacts((dir / "artifacts").string());
-  FirmwareCatalog catalog(*store, &artifacts);
-  std::unique_ptr<Campaigns> campaigns;  // needs the relay; made right after it
-  ro.prepare_firmware_job = [&catalog](Job& job, const std::string& model, TimeMs now) {
-    return catalog.prepare_job(job, model, now);
-  };
-  std::unique_ptr<MonitoringCenter> monitoring;  // needs the relay; made right after it
-  ro.on_reports_stored = [&monitoring](const std::string& serial, const std::vector<Report>& fresh,
-                                       const std::vector<Alert>& opened) {
-    if (monitoring) monitoring->reports_stored(serial, fresh, opened);
-  };
-  ro.order_reply = [&monitoring](const std::string& item, std::int64_t quantity) {
-    return monitoring ? monitoring->order_reply(item, quantity)
-                      : order_reply_text({}, item, quantity);
-  };
-  ro.on_job_transition = [&catalog, &campaigns, &monitoring](const Job& job,
-                                                             const JobTransition& t) {
-    if (monitoring) monitoring->job_changed(job, t);
-    if (job.kind != JobKind::kFirmware) return;
-    if (is_terminal(t.to) && t.from != t.to) catalog.record_result(job, t.at);
-    if (campaigns) campaigns->job_changed(job);
-  };
-  LiveFeed feed;
-  Relay relay(*store, ro, feed);
-  campaigns = std::make_unique<Campaigns>(relay, *store, catalog);
-  MonitoringOptions mo;
-  mo.relay_id = o.relay_id;
-  mo.smtp.url = o.smtp_url;
-  mo.smtp.username = o.smtp_user;
-  if (!o.smtp_password_file.empty()) mo.smtp.password = read_secret(o.smtp_password_file);
-  mo.smtp.from = o.mail_from;
-  mo.smtp.ca_file = o.smtp_ca;
-  if (!o.webhook_secret_file.empty()) mo.webhook.secret = read_secret(o.webhook_secret_file);
-  mo.webhook.ca_file = o.webhook_ca;
-  mo.retry_base_ms = TimeMs(o.notify_retry_s * 1000);
-  mo.max_attempts = o.notify_attempts;
-  auto notify_allow = parse_address_ranges(o.notify_allow);
+  PollPolicy times_only;  // only the times of day are checked here (the interval may be < 5 s)
+  times_only.times_of_day = o.sync_at;
+  if (auto p = parse_poll_policy(to_json(times_only)); !p) {
+    std::cerr << "relayd: bad --sync-at: " << p.error().message << "\n";
+    return 2;
+  }
+  auto notify_allow = parse_address_ranges(f.notify_allow);
   if (!notify_allow) {
     std::cerr << "relayd: bad --notify-allow: " << notify_allow.error().message << "\n";
     return 2;
   }
-  auto notify_deny = parse_address_ranges(o.notify_deny);
+  auto notify_deny = parse_address_ranges(f.notify_deny);
   if (!notify_deny) {
     std::cerr << "relayd: bad --notify-deny: " << notify_deny.error().message << "\n";
     return 2;
   }
+  if (f.postgres.empty() && !fs::exists(dir / "relayd.db")) {
+    std::cerr << "relayd: no store in " << dir << "; run `relayd init --data-dir " << f.data_dir
+              << "` first\n";
+    return 1;
+  }
+  o.version = PRINTRELAY_VERSION;
+  o.build = build_id();
+  o.job_retention_ms = TimeMs(f.job_retention_h * 3600 * 1000);
+  o.offer_long_poll = !f.no_long_poll;
+  o.max_artifact_bytes = std::size_t(f.max_artifact_mb) << 20;
+  o.upstream_long_poll = !f.no_upstream_long_poll;
+  if (!o.upstream_urls.empty()) o.upstream_token = read_token_file(f.upstream_token_file);
+  for (const auto& k : f.trust_keys) o.trusted_update_keys.push_back(read_file(k));
+  auto& mo = o.monitoring;
+  if (!f.smtp_password_file.empty()) mo.smtp.password = read_secret(f.smtp_password_file);
+  if (!f.webhook_secret_file.empty()) mo.webhook.secret = read_secret(f.webhook_secret_file);
+  mo.retry_base_ms = TimeMs(f.notify_retry_s * 1000);
   mo.smtp.target_policy = mo.webhook.target_policy = {*notify_allow, *notify_deny};
-  monitoring = std::make_unique<MonitoringCenter>(relay, *store, feed, mo);
-  if (!o.upstream.empty()) {
-    UpstreamOptions uo;
-    uo.urls = o.upstream;
-    uo.token = read_token_file(o.upstream_token_file);
-    uo.ca_file = o.upstream_ca;
-    uo.proxy = o.upstream_proxy;
-    uo.policy.interval_s = o.sync_interval_s;
-    uo.policy.times_of_day = o.sync_at;
-    PollPolicy times_only;  // only the times of day are checked here (the interval may be < 5 s)
-    times_only.times_of_day = o.sync_at;
-    if (auto p = parse_poll_policy(to_json(times_only)); !p) {
-      std::cerr << "relayd: bad --sync-at: " << p.error().message << "\n";
-      return 2;
-    }
-    uo.long_poll = !o.no_upstream_long_poll;
-    uo.version = PRINTRELAY_VERSION;
-    uo.on_own_job = [&updater](const Job& job) {
-      if (updater && job.kind == JobKind::kRelayUpdate &&
-          (job.state == JobState::kWaiting || job.state == JobState::kAcquired))
-        updater->run(job);
-    };
-    upstream = std::make_unique<UpstreamLink>(relay, uo);
-    RelayUpdateOptions up;
-    up.data_dir = dir.string();
-    for (const auto& k : o.trust_keys) up.trusted_keys.push_back(read_file(k));
-    up.argv = o.argv;
-    up.running_version = running_build_version(dir.string(), PRINTRELAY_VERSION);
-    updater = std::make_unique<RelayUpdater>(relay, *upstream, up, [&stop_serving] {
-      if (stop_serving) stop_serving();
-    });
-  }
-  // Several nodes on one PostgreSQL: a job created through any of them wakes the device's
-  // long-poll here.
-  const bool cross_node = store->watch_jobs_changed(
-      [&relay](const std::string& serial) { relay.jobs_changed(serial); });
-  Metrics metrics;
-  ApiOptions ao;
-  ao.device_rate_per_s = o.device_rate;
-  ao.max_bulk_inflight = o.max_bulk_inflight;
-  ao.max_long_polls = o.max_long_polls;
-  ao.retry_after_s = o.retry_after_s;
-  ao.max_event_streams_per_credential = o.max_event_streams;
-  ao.metrics_open = o.metrics_open;
-  ao.schema_version = store->schema_version();
-  ao.store_name = chosen.name;
-  ao.artifacts = &artifacts;
-  ao.firmware = &catalog;
-  ao.campaigns = campaigns.get();
-  ao.monitoring = monitoring.get();
-  ao.version = std::string(PRINTRELAY_VERSION) + " (build " + build_id() + ")";
   if (const char* web = std::getenv("PRINTRELAY_WEB_DIR"); web != nullptr && *web != '\0')
-    ao.web_dir = web;  // dashboard development: serve web/ from disk
-  RelayApi api(relay, feed, metrics, ao);
-  campaigns->start();
-  monitoring->start();
+    o.web_dir = web;  // dashboard development: serve web/ from disk
 
-  // One io_context per I/O thread, each with its own acceptor: a connection lives on one thread,
-  // so no strands on the hot path. `ioc` runs housekeeping and signals on the main thread.
-  int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
-  std::vector<std::unique_ptr<boost::asio::io_context>> io_threads;
-  std::vector<boost::asio::io_context*> contexts;
-  for (int i = 0; i < threads; ++i) {
-    io_threads.push_back(std::make_unique<boost::asio::io_context>(1));
-    contexts.push_back(io_threads.back().get());
+  auto chosen = open_store(dir, f.postgres);
+  RelayNode node(*chosen.store, chosen.name, chosen.where, o);
+  if (auto started = node.start(); !started) {
+    std::cerr << "relayd: " << started.error().message << std::endl;
+    return 1;
   }
-  boost::asio::io_context ioc(1);
-  ServerOptions so;
-  so.listen_address = host;
-  so.port = static_cast<unsigned short>(port);
-  so.tls = !o.plain_http;
-  so.cert_file = o.cert.empty() ? (dir / "tls/server.pem").string() : o.cert;
-  so.key_file = o.key.empty() ? (dir / "tls/server.key").string() : o.key;
-  so.body_limit_bytes = kMaxBodyBytes;
-  so.large_body_path_prefix = "/v1/artifacts/";
-  so.large_body_limit_bytes = std::size_t(o.max_artifact_mb) << 20;
-  so.large_body_dir = artifacts.dir();  // uploads are spooled there, then renamed into place
-  so.max_connections = o.max_connections;
-  so.header_timeout_s = o.header_timeout_s;
-  so.admit = [&api](const http::request_header<>& header, const std::string& path, bool has_body,
-                    const std::string& remote) {
-    return api.admit(header, path, has_body, remote);
-  };
-  HttpServer server(contexts, so, [&api](Exchange& ex) { return api.handle(ex); });
-  server.start();
-  // Prometheus scrapes a listener of its own (plain HTTP, /metrics only, no credential), which
-  // an operator binds to an address only the monitoring network reaches.
-  std::unique_ptr<HttpServer> metrics_server;
-  if (!o.metrics_listen.empty()) {
-    ServerOptions mso;
-    mso.listen_address = metrics_host;
-    mso.port = static_cast<unsigned short>(metrics_port);
-    mso.tls = false;
-    mso.body_limit_bytes = 4096;
-    mso.max_connections = 64;
-    mso.header_timeout_s = o.header_timeout_s;
-    metrics_server = std::make_unique<HttpServer>(
-        ioc, mso, [&api](Exchange& ex) { return api.serve_metrics(ex); });
-    metrics_server->start();
-    std::cout << "relayd: metrics on http://" << metrics_host << ":" << metrics_server->port()
-              << "/metrics" << std::endl;
-  }
-
-  // Housekeeping: batched last-seen writes and job expiry.
-  boost::asio::steady_timer tick(ioc);
-  std::function<void()> schedule = [&] {
-    tick.expires_after(std::chrono::seconds(1));
-    tick.async_wait([&](boost::system::error_code ec) {
-      if (ec) return;
-      relay.flush_sightings();
-      if (auto expired = relay.expire_jobs(now_ms()); !expired)
-        std::cerr << "relayd: cannot expire jobs now: " << expired.error().message << std::endl;
-      schedule();
-    });
-  };
-  schedule();
-
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  auto shut_down = [&] {
-    server.stop();
-    if (metrics_server) metrics_server->stop();
-    tick.cancel();
-    for (auto& c : io_threads) c->stop();
-    ioc.stop();
-  };
-  signals.async_wait([&](boost::system::error_code, int) { shut_down(); });
-  stop_serving = [&] { boost::asio::post(ioc, shut_down); };
-  std::cout << "relayd: " << o.relay_id << " listening on " << (o.plain_http ? "http" : "https")
-            << "://" << host << ":" << server.port() << " (store " << chosen.name << " "
-            << chosen.where << ", schema " << store->schema_version() << ", " << threads
-            << " threads" << (cross_node ? ", cross-node job wake-ups" : "") << ", at most "
-            << server.max_connections() << " connections)" << std::endl;
-  if (upstream) {
-    finish_or_resume_updates(relay, *updater, dir.string(), o.relay_id);
-    upstream->start();
-    std::cout << "relayd: child of";
-    for (const auto& u : o.upstream) std::cout << " " << u;
-    auto waiting = store->count_upstream();
-    std::cout << " (" << (waiting ? std::to_string(*waiting) : "unknown number of")
-              << " items waiting to go up)" << std::endl;
-  }
-  std::vector<std::thread> pool;
-  for (auto& c : io_threads) pool.emplace_back([&c] { c->run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
-  // Let the server's posted closes and the accept loops' aborted accepts run: an accept loop
-  // holds the server, whose acceptors belong to every context, so it must end while all the
-  // contexts still exist. Held long-polls then die with their own context.
-  for (int round = 0; round < 3; ++round) {
-    for (auto& c : io_threads) {
-      c->restart();
-      c->poll();
-    }
-  }
-  feed.drop_all();
-  campaigns->stop();
-  monitoring->stop();
-  updater.reset();
-  if (upstream) upstream->stop();
-  store->unwatch_jobs_changed();
-  relay.flush_sightings();
+  std::istringstream lines(node.describe());
+  for (std::string line; std::getline(lines, line);) std::cout << "relayd: " << line << "\n";
+  std::cout << std::flush;
+  node.run();
   std::cout << "relayd: stopped" << std::endl;
   return 0;
 }
@@ -568,90 +312,95 @@ int main(int argc, char** argv) {
                  "write an http:// URL into relayctl.json (loopback tests)");
   init->add_option("--postgres", io.postgres,
                    "use this PostgreSQL database (libpq conninfo) instead of DATA_DIR/relayd.db");
-  RunOptions ro;
+  RunFlags ro;
   auto* run = app.add_subcommand("run", "serve the relay");
   run->add_option("--data-dir", ro.data_dir, "data directory made by relayd init")
       ->capture_default_str();
   run->add_option("--listen", ro.listen, "HOST:PORT to listen on")->capture_default_str();
-  run->add_flag("--plain-http", ro.plain_http, "serve plain HTTP (loopback only)");
+  run->add_flag("--plain-http", ro.node.plain_http, "serve plain HTTP (loopback only)");
   run->add_option("--postgres", ro.postgres,
                   "use this PostgreSQL database (libpq conninfo, shared by relay nodes) instead of "
                   "DATA_DIR/relayd.db");
-  run->add_option("--cert", ro.cert,
+  run->add_option("--cert", ro.node.cert_file,
                   "server certificate chain (PEM); default DATA_DIR/tls/server.pem");
-  run->add_option("--key", ro.key, "server key (PEM); default DATA_DIR/tls/server.key");
-  run->add_option("--relay-id", ro.relay_id, "this relay's id (the job list's managing relay)")
+  run->add_option("--key", ro.node.key_file, "server key (PEM); default DATA_DIR/tls/server.key");
+  run->add_option("--relay-id", ro.node.relay_id, "this relay's id (the job list's managing relay)")
       ->capture_default_str();
-  run->add_option("--threads", ro.threads, "I/O threads (0 = one per core)")->capture_default_str();
+  run->add_option("--threads", ro.node.threads, "I/O threads (0 = one per core)")
+      ->capture_default_str();
   run->add_option("--job-retention-h", ro.job_retention_h,
                   "hours a finished job stays in the default job list")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 24.0 * 365));
-  run->add_option("--poll-interval-s", ro.poll_interval_s, "default device poll interval")
+  run->add_option("--poll-interval-s", ro.node.poll_interval_s, "default device poll interval")
       ->capture_default_str()
       ->check(CLI::Range(5, 7 * 86400));
   run->add_flag("--no-long-poll", ro.no_long_poll, "do not hold polls open");
-  run->add_option("--device-rate", ro.device_rate,
+  run->add_option("--device-rate", ro.node.device_rate_per_s,
                   "requests per second per device credential (0 = unlimited)")
       ->capture_default_str();
-  run->add_option("--max-bulk-inflight", ro.max_bulk_inflight, "concurrent bulk uploads before 429")
+  run->add_option("--max-bulk-inflight", ro.node.max_bulk_inflight,
+                  "concurrent bulk uploads before 429")
       ->capture_default_str();
-  run->add_option("--max-long-polls", ro.max_long_polls,
+  run->add_option("--max-long-polls", ro.node.max_long_polls,
                   "polls held open at once; more are answered at once")
       ->capture_default_str();
-  run->add_option("--retry-after-s", ro.retry_after_s,
+  run->add_option("--retry-after-s", ro.node.retry_after_s,
                   "base Retry-After handed out with 429 (each answer adds up to as much again)")
       ->capture_default_str()
       ->check(CLI::Range(1, 3600));
   run->add_option(
-         "--max-connections", ro.max_connections,
+         "--max-connections", ro.node.max_connections,
          "connections open at once; more are closed at once (0 = from the open-file limit)")
       ->capture_default_str();
-  run->add_option("--header-timeout-s", ro.header_timeout_s,
+  run->add_option("--header-timeout-s", ro.node.header_timeout_s,
                   "seconds a client has to send a request header (and the TLS handshake)")
       ->capture_default_str()
       ->check(CLI::Range(1, 120));
-  run->add_option("--max-event-streams", ro.max_event_streams,
+  run->add_option("--max-event-streams", ro.node.max_event_streams,
                   "event streams (GET /v1/events) one admin credential may hold at once (one more "
                   "closes its oldest)")
       ->capture_default_str()
       ->check(CLI::Range(1, 10000));
-  run->add_flag("--metrics-open", ro.metrics_open,
+  run->add_flag("--metrics-open", ro.node.metrics_open,
                 "serve /metrics on the API listener without a credential (default: viewer or "
                 "above)");
   run->add_option("--metrics-listen", ro.metrics_listen,
                   "HOST:PORT of a plain-HTTP listener serving only /metrics, without a credential");
-  run->add_option("--upstream", ro.upstream,
+  run->add_option("--upstream", ro.node.upstream_urls,
                   "parent relay URL; repeat for fallbacks, tried in order (makes this a child)");
   run->add_option("--upstream-token-file", ro.upstream_token_file,
                   "file holding this relay's credential at its parents (relayctl relays add)");
-  run->add_option("--upstream-ca", ro.upstream_ca,
+  run->add_option("--upstream-ca", ro.node.upstream_ca,
                   "CA certificate (PEM) that signed the parents' certificates");
-  run->add_option("--upstream-proxy", ro.upstream_proxy, "HTTP proxy on the way to the parents");
-  run->add_option("--sync-interval-s", ro.sync_interval_s,
+  run->add_option("--upstream-proxy", ro.node.upstream_proxy,
+                  "HTTP proxy on the way to the parents");
+  run->add_option("--sync-interval-s", ro.node.sync_interval_s,
                   "regular sync with the parent when nothing else triggers one")
       ->capture_default_str()
       ->check(CLI::Range(1, 7 * 86400));
-  run->add_option("--sync-at", ro.sync_at, "extra syncs at these times of day (HH:MM UTC)");
+  run->add_option("--sync-at", ro.node.sync_at, "extra syncs at these times of day (HH:MM UTC)");
   run->add_option("--trust-key", ro.trust_keys,
                   "Ed25519 public key (PEM) a relay-update build must be signed by; repeatable");
-  run->add_option("--smtp-url", ro.smtp_url,
+  run->add_option("--smtp-url", ro.node.monitoring.smtp.url,
                   "mail server for notifications: smtp://host:587 (STARTTLS required) or "
                   "smtps://host:465; none: e-mail notifications are recorded as not sent");
-  run->add_option("--smtp-user", ro.smtp_user, "SMTP AUTH user name");
+  run->add_option("--smtp-user", ro.node.monitoring.smtp.username, "SMTP AUTH user name");
   run->add_option("--smtp-password-file", ro.smtp_password_file,
                   "file holding the SMTP AUTH password (first line)");
-  run->add_option("--mail-from", ro.mail_from, "From: of notification mails")
+  run->add_option("--mail-from", ro.node.monitoring.smtp.from, "From: of notification mails")
       ->capture_default_str();
-  run->add_option("--smtp-ca", ro.smtp_ca, "CA file to verify the mail server (default: system)");
+  run->add_option("--smtp-ca", ro.node.monitoring.smtp.ca_file,
+                  "CA file to verify the mail server (default: system)");
   run->add_option("--webhook-secret-file", ro.webhook_secret_file,
                   "file holding the HMAC key that signs webhook bodies (first line)");
-  run->add_option("--webhook-ca", ro.webhook_ca, "CA file to verify https webhooks");
+  run->add_option("--webhook-ca", ro.node.monitoring.webhook.ca_file,
+                  "CA file to verify https webhooks");
   run->add_option("--notify-retry-s", ro.notify_retry_s,
                   "first retry of a notification that failed for a passing reason (doubles)")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86400.0));
-  run->add_option("--notify-attempts", ro.notify_attempts,
+  run->add_option("--notify-attempts", ro.node.monitoring.max_attempts,
                   "attempts before a notification is recorded as failed")
       ->capture_default_str()
       ->check(CLI::Range(1, 100));
@@ -669,7 +418,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     if (*init) return run_init(io);
-    ro.argv.assign(argv, argv + argc);
+    ro.node.argv.assign(argv, argv + argc);
     return run_serve(ro);
   } catch (const std::exception& e) {
     std::cerr << "relayd: " << e.what() << "\n";
