@@ -14,6 +14,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "clock/wall_clock.h"
 #include "core/address_policy.h"
 #include "core/codec.h"
 #include "core/poll_schedule.h"
@@ -28,12 +29,6 @@ namespace fs = std::filesystem;
 using namespace printrelay;
 
 namespace {
-
-TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Created with its final mode: a secret is never readable by others, not even for a moment.
 void write_private(const fs::path& p, const std::string& content) {
@@ -94,7 +89,7 @@ int run_init(const InitOptions& o) {
   auto& store = chosen.store;
   LiveFeed feed;
   Relay relay(*store, RelayOptions{}, feed);
-  auto token = relay.create_admin_credential(o.admin_name, Role::kAdmin, now_ms());
+  auto token = relay.create_admin_credential(o.admin_name, Role::kAdmin, wall_clock_ms());
   if (!token) {
     std::cerr << "relayd init: cannot create admin credential: " << token.error().message << "\n";
     return 1;

@@ -15,6 +15,7 @@
 
 #include "agent/durable_file.h"
 #include "agent/poll_pacing.h"
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/json_text.h"
 #include "core/poll_schedule.h"
@@ -34,12 +35,6 @@ Json to_array(const std::deque<Json>& items) {
   return a;
 }
 
-TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 std::chrono::system_clock::time_point at(TimeMs t) {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(t));
 }
@@ -51,7 +46,7 @@ double unit_random() {
 
 std::string make_boot_id() {
   char buf[40];
-  std::snprintf(buf, sizeof buf, "b-%llx-%04x", static_cast<unsigned long long>(now_ms()),
+  std::snprintf(buf, sizeof buf, "b-%llx-%04x", static_cast<unsigned long long>(wall_clock_ms()),
                 unsigned(unit_random() * 65535));
   return buf;
 }
@@ -128,7 +123,7 @@ Result<std::unique_ptr<DeviceAgent>> DeviceAgent::create(AgentConfig config, Dev
           runner->queue_firmware_event(job_id, type, suffix, std::move(reason), std::move(detail));
         },
         a->config_.vendor_keys_pem);
-    a->runner_->set_firmware_installer(a->installer_.get(), now_ms());
+    a->runner_->set_firmware_installer(a->installer_.get(), wall_clock_ms());
   }
 
   bool policy_from_job = false;
@@ -190,7 +185,7 @@ Result<std::string> DeviceAgent::report_fault(const Fault& fault) {
   const char* severity = fault.severity == Fault::Severity::kFatal      ? "fatal"
                          : fault.severity == Fault::Severity::kDegraded ? "degraded"
                                                                         : "recovered";
-  Json entry = {{"at", format_time(now_ms())},
+  Json entry = {{"at", format_time(wall_clock_ms())},
                 {"type", fault.type},
                 {"code", fault.code},
                 {"severity", severity},
@@ -249,7 +244,7 @@ Json DeviceAgent::status() const {
 }
 
 Status DeviceAgent::firmware_panel(const std::string& action) {
-  auto st = runner_->firmware_panel(action, now_ms());
+  auto st = runner_->firmware_panel(action, wall_clock_ms());
   if (st) poll_now();  // the poller recomputes when the job is due
   return st;
 }
@@ -442,7 +437,8 @@ Status DeviceAgent::reboot() {
 
 void DeviceAgent::note_exchange(const std::string& what, const std::string& url, int status,
                                 const std::string& error) {
-  Json e = {{"at", format_time(now_ms())}, {"what", what}, {"relay", url}, {"status", status}};
+  Json e = {
+      {"at", format_time(wall_clock_ms())}, {"what", what}, {"relay", url}, {"status", status}};
   if (!error.empty()) e["error"] = error;
   std::lock_guard lock(mu_);
   comm_history_.push_back(std::move(e));
@@ -495,13 +491,14 @@ void DeviceAgent::poll_loop() {
   std::optional<TimeMs> next_tod;
   {
     std::lock_guard lock(mu_);
-    next_poll = policy_.on_power_on ? now_ms() : now_ms() + TimeMs(policy_.interval_s) * 1000;
-    next_tod = next_time_of_day(policy_, now_ms());
+    next_poll =
+        policy_.on_power_on ? wall_clock_ms() : wall_clock_ms() + TimeMs(policy_.interval_s) * 1000;
+    next_tod = next_time_of_day(policy_, wall_clock_ms());
   }
   bool first = true;
   while (!stop_) {
-    runner_->run_due(now_ms());
-    TimeMs now = now_ms();
+    runner_->run_due(wall_clock_ms());
+    TimeMs now = wall_clock_ms();
     bool due = now >= next_poll || (next_tod && now >= *next_tod);
     {
       std::lock_guard lock(mu_);
@@ -520,11 +517,11 @@ void DeviceAgent::poll_loop() {
     }
     double delay_s = poll_once(client, first);
     first = false;
-    if (config_.firmware_check_interval_s > 0 && now_ms() >= next_firmware_check_) {
+    if (config_.firmware_check_interval_s > 0 && wall_clock_ms() >= next_firmware_check_) {
       check_firmware(client);
-      next_firmware_check_ = now_ms() + TimeMs(config_.firmware_check_interval_s) * 1000;
+      next_firmware_check_ = wall_clock_ms() + TimeMs(config_.firmware_check_interval_s) * 1000;
     }
-    now = now_ms();
+    now = wall_clock_ms();
     next_poll = now + TimeMs(delay_s * 1000);
     std::lock_guard lock(mu_);
     next_tod = next_time_of_day(policy_, now);
@@ -532,7 +529,7 @@ void DeviceAgent::poll_loop() {
 }
 
 double DeviceAgent::poll_once(RelayClient& client, bool first) {
-  const TimeMs now = now_ms();
+  const TimeMs now = wall_clock_ms();
   int wait_s = 0;
   bool lp = false;
   PollPolicy policy;
@@ -620,8 +617,8 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
     policy = policy_;
     override_interval = interval_override_;
   }
-  std::size_t fresh = runner_->on_poll(jobs, now_ms());
-  runner_->run_due(now_ms());
+  std::size_t fresh = runner_->on_poll(jobs, wall_clock_ms());
+  runner_->run_due(wall_clock_ms());
 
   double regular = override_interval ? double(policy.interval_s)
                                      : regular_poll_delay_s(next_poll_s, policy.interval_s);
@@ -638,12 +635,12 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
     // (a relay restarting, or one that says "long_poll" but holds nothing, even on purpose):
     // then back off, 1 s doubling up to the regular delay, so that it cannot make the device
     // poll back to back.
-    const bool early = jobs.empty() && wait_s > 0 && now_ms() - now < TimeMs(wait_s) * 500;
+    const bool early = jobs.empty() && wait_s > 0 && wall_clock_ms() - now < TimeMs(wait_s) * 500;
     early_streak_ = early ? early_streak_ + 1 : 0;
     delay = early ? std::min(regular, std::pow(2.0, std::min(early_streak_, 20) - 1)) : 0;
   }
   if (auto d = runner_->next_due())
-    delay = std::min<double>(delay, std::max<TimeMs>(0, *d - now_ms()) / 1000.0);
+    delay = std::min<double>(delay, std::max<TimeMs>(0, *d - wall_clock_ms()) / 1000.0);
   return delay;
 }
 
@@ -655,7 +652,7 @@ void DeviceAgent::send_loop() {
   TimeMs not_before = 0;
   while (!stop_) {
     OutboxBatch batch = outbox_->next_batch(batch_limit_);
-    TimeMs now = now_ms();
+    TimeMs now = wall_clock_ms();
     {
       std::unique_lock lock(mu_);
       if (batch.empty()) {
@@ -681,10 +678,10 @@ void DeviceAgent::send_loop() {
         not_before = 0;
         break;
       case SendOutcome::Kind::kFailed:
-        not_before = now_ms() + TimeMs(backoff_s(++send_failures_) * 1000);
+        not_before = wall_clock_ms() + TimeMs(backoff_s(++send_failures_) * 1000);
         break;
       case SendOutcome::Kind::kRetryAfter:
-        not_before = now_ms() + TimeMs(out.retry_after_s) * 1000;
+        not_before = wall_clock_ms() + TimeMs(out.retry_after_s) * 1000;
         break;
     }
   }

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "agent/durable_file.h"
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/firmware_job.h"
 #include "core/json_text.h"
@@ -18,19 +19,14 @@ namespace {
 
 constexpr std::size_t kDoneKept = 1000;
 
-TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 std::string new_report_id() {
   static std::atomic<std::uint64_t> counter{0};
   thread_local std::mt19937_64 rng{std::random_device{}()};
   char buf[64];
-  std::snprintf(buf, sizeof buf, "r-%llx-%llx-%06llx", static_cast<unsigned long long>(now_ms()),
+  std::snprintf(buf, sizeof buf, "r-%llx-%llx-%06llx",
+                static_cast<unsigned long long>(wall_clock_ms()),
                 static_cast<unsigned long long>(counter.fetch_add(1) & 0xffffff),
                 static_cast<unsigned long long>(rng() & 0xffffff));
   return buf;
@@ -40,7 +36,7 @@ Report make_report(std::string kind, Urgency urgency, Json body) {
   Report r;
   r.id = new_report_id();
   r.kind = std::move(kind);
-  r.created_at = now_ms();
+  r.created_at = wall_clock_ms();
   r.urgency = urgency;
   r.body = std::move(body);
   return r;
@@ -93,7 +89,7 @@ std::filesystem::path JobRunner::envelopes_file() const {
 
 JobRunner::JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_file, JobTrust trust)
     : outbox_(outbox), host_(host), done_file_(std::move(done_file)), trust_(std::move(trust)) {
-  const TimeMs now = now_ms();
+  const TimeMs now = wall_clock_ms();
   if (auto text = read_file(envelopes_file())) {
     auto j = parse_json(*text);
     if (!j)
@@ -348,7 +344,7 @@ void JobRunner::queue_event(const std::string& job_id, JobEventType type, std::s
   e.event_id = event_id(job_id, type, suffix);
   e.job_id = job_id;
   e.type = type;
-  e.at = now_ms();
+  e.at = wall_clock_ms();
   e.reason = std::move(reason);
   e.detail = std::move(detail);
   if (auto st = outbox_.add_event(e); !st) {

@@ -7,6 +7,7 @@
 
 #include "cli/commands/commands.h"
 #include "cli/commands/context.h"
+#include "clock/wall_clock.h"
 
 namespace printrelay::cli {
 namespace {
@@ -22,13 +23,7 @@ CLI::App* chosen(CLI::App* app) {
 
 }  // namespace
 
-Console process_console() {
-  return Console{
-      std::cout, std::cerr, process_env(), [] {
-        using namespace std::chrono;
-        return TimeMs{duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count()};
-      }};
-}
+Console process_console() { return Console{std::cout, std::cerr, process_env(), wall_clock_ms}; }
 
 int run_relayctl(int argc, const char* const* argv, Console console) {
   CommandContext context(console);

@@ -265,7 +265,7 @@ RelayApi::Reply RelayApi::unrouted(Exchange& ex, const std::vector<std::string>&
 // for handle().
 RelayApi::Reply RelayApi::dispatch(Exchange& ex, std::string& route_name) {
   const auto seg = path_segments(ex.path());
-  const TimeMs now = now_ms();
+  const TimeMs now = wall_clock_ms();
   auto match = routes_.find(ex.request().method(), seg);
   if (!match.route) return unrouted(ex, seg, now);
   route_name = match.route->name;

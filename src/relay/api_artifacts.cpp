@@ -115,7 +115,7 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::string& sha
   r.file_length = to - from + 1;
   // The update history records every image a device fetched, and from where (seed 002).
   if (device && options_.firmware && meta->value("kind", "") == "firmware") {
-    options_.firmware->record_sent(*device, sha, from, r.file_length, now_ms());
+    options_.firmware->record_sent(*device, sha, from, r.file_length, wall_clock_ms());
   }
   r.content_type = "application/octet-stream";
   return r;

@@ -123,7 +123,7 @@ asio::awaitable<int> RelayApi::answer_held_poll(Exchange& ex, const std::string&
   std::optional<Reply> refused = revoked_while_held(req, serial);
   std::optional<Result<PollAnswer>> answer;
   if (!refused) {
-    answer.emplace(relay_.poll_answer(serial, now_ms()));
+    answer.emplace(relay_.poll_answer(serial, wall_clock_ms()));
     if (!*answer) refused = error_reply(answer->error());
   }
   const int status = refused ? refused->status : 200;
@@ -137,7 +137,7 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
                                            const Json& body) {
   const auto& req = ex.request();
   int wait_s = 0;
-  TimeMs now = now_ms();
+  TimeMs now = wall_clock_ms();
   auto answer = relay_.poll(serial, body, now, wait_s);
   if (!answer) {
     const Reply refused = error_reply(answer.error());
@@ -163,7 +163,8 @@ asio::awaitable<int> RelayApi::device_poll(Exchange& ex, const std::string& seri
     HeldWait held(feed_, std::move(keys), "device:" + serial, executor);
     // A job created between the first answer and the watch must not be missed.
     // A failed read answers now: the answer then reports the failure, and the device retries.
-    auto due = held.replaced() ? Result<bool>(true) : relay_.has_deliverable_jobs(serial, now_ms());
+    auto due =
+        held.replaced() ? Result<bool>(true) : relay_.has_deliverable_jobs(serial, wall_clock_ms());
     if (due && !*due) {
       held.timer().expires_after(std::chrono::seconds(wait_s));
       boost::system::error_code ec;

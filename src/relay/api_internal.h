@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "net/http_server.h"
 #include "relay/live_feed.h"
@@ -30,12 +31,6 @@ namespace asio = boost::asio;
 // How `relayctl artifact push` sends an artifact's manifest and signature with its bytes.
 inline constexpr const char* kManifestHeader = "X-Artifact-Manifest";
 inline constexpr const char* kSignatureHeader = "X-Artifact-Signature";
-
-inline TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // The rate limits' clock: never jumps with the wall clock.
 inline TimeMs steady_ms() {

@@ -65,7 +65,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
     co_await ex.respond(make_response(req, refused));
     co_return refused.status;
   }
-  auto synced = children_.sync(child_id, *parsed, now_ms());
+  auto synced = children_.sync(child_id, *parsed, wall_clock_ms());
   if (!synced) {
     const Reply refused = error_reply(synced.error());
     co_await ex.respond(make_response(req, refused));
@@ -76,7 +76,7 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
   // A sync is held only when it brought no items, so a downward read that fails while held
   // loses nothing: the wait ends with that error and the child syncs again.
   auto read_downward = [&]() -> bool {
-    auto down = children_.downward(child_id, *parsed, now_ms());
+    auto down = children_.downward(child_id, *parsed, wall_clock_ms());
     if (down) {
       answer = std::move(*down);
       return true;

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <iostream>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/time.h"
 
@@ -14,12 +15,6 @@ namespace {
 constexpr const char* kByMonitoring = "monitoring center";
 constexpr TimeMs kTablesFreshMs = 2000;  // other relay nodes' table changes are seen this soon
 constexpr int kDeliveriesPerRound = 20;
-
-TimeMs wall_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Parses one stored table body with `parse`; on failure keeps `out` at its default and notes why
 // (a table stored by an older build that this one reads differently must not stop the center).
@@ -204,11 +199,11 @@ std::shared_ptr<const MonitoringCenter::Tables> MonitoringCenter::tables(TimeMs 
 }
 
 std::string MonitoringCenter::order_reply(const std::string& item, std::int64_t quantity) {
-  return order_reply_text(tables(wall_now())->order_codes, item, quantity);
+  return order_reply_text(tables(wall_clock_ms())->order_codes, item, quantity);
 }
 
 Json MonitoringCenter::error_content(const std::string& code) {
-  auto t = tables(wall_now());
+  auto t = tables(wall_clock_ms());
   auto it = t->error_codes.find(code);
   if (it == t->error_codes.end()) return Json();
   Json j = {{"text", it->second.text}, {"action", it->second.action}};
@@ -269,7 +264,7 @@ void MonitoringCenter::judge_loop() {
     lock.unlock();
     bool judged_all = true;
     try {
-      judged_all = judge_pending(wall_now());
+      judged_all = judge_pending(wall_clock_ms());
     } catch (const std::exception& e) {
       // A store failure here must not end judging for good: logged, tried again next round.
       std::cerr << "relayd: monitoring center: " << e.what() << std::endl;
@@ -289,7 +284,7 @@ void MonitoringCenter::deliver_loop() {
     deliver_due_ = false;
     lock.unlock();
     try {
-      deliver_due(wall_now());
+      deliver_due(wall_clock_ms());
     } catch (const std::exception& e) {
       std::cerr << "relayd: notification delivery: " << e.what() << std::endl;
     }
@@ -609,7 +604,7 @@ void MonitoringCenter::deliver_due(TimeMs now) {
     std::cerr << "relayd: cannot claim notifications: " << due.error().message << std::endl;
     return;
   }
-  for (auto& n : *due) deliver(std::move(n), wall_now());
+  for (auto& n : *due) deliver(std::move(n), wall_clock_ms());
 }
 
 void MonitoringCenter::deliver(NotificationRecord n, TimeMs now) {

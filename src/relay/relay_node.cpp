@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/poll_schedule.h"
 #include "net/http_server.h"
@@ -70,16 +71,6 @@ struct RelayNode::Parts {
   void housekeeping();
   void shut_down();
 };
-
-namespace {
-
-TimeMs wall_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 void RelayNode::Parts::wire() {
   RelayOptions ro;
@@ -153,7 +144,7 @@ void RelayNode::Parts::wire() {
 // that was downloading.
 void RelayNode::Parts::finish_or_resume_updates() {
   const char* finishing = std::getenv(kUpdateJobEnv);
-  const TimeMs now = wall_now_ms();
+  const TimeMs now = wall_clock_ms();
   if (finishing != nullptr && *finishing != '\0') {
     const std::string job_id = finishing;
     std::ofstream(update_ready_file(opt.data_dir, job_id)) << getpid() << "\n";
@@ -178,7 +169,7 @@ void RelayNode::Parts::housekeeping() {
   tick->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
     relay->flush_sightings();
-    if (auto expired = relay->expire_jobs(wall_now_ms()); !expired)
+    if (auto expired = relay->expire_jobs(wall_clock_ms()); !expired)
       std::cerr << "relayd: cannot expire jobs now: " << expired.error().message << std::endl;
     housekeeping();
   });
@@ -317,7 +308,7 @@ Status RelayNode::start() {
                 {"type", "failed"},
                 {"reason",
                  "relayd restarted while the new build was starting; running build " + o.build}};
-        if (auto r = p.relay->record_job_event(o.relay_id, job.id, ev, wall_now_ms()); !r)
+        if (auto r = p.relay->record_job_event(o.relay_id, job.id, ev, wall_clock_ms()); !r)
           std::cerr << "relayd: cannot end relay-update " << job.id << ": " << r.error().message
                     << std::endl;
       } else {

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "clock/wall_clock.h"
 #include "core/artifact.h"
 #include "core/codec.h"
 #include "core/firmware_job.h"
@@ -25,12 +26,6 @@ namespace printrelay {
 namespace fs = std::filesystem;
 
 namespace {
-
-TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Result<std::string> file_sha256(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -79,7 +74,7 @@ void RelayUpdater::event(const Job& job, const std::string& type, Json detail,
   // Deterministic ids: a repeat (after a restart) is recognised as the same event.
   Json ev{{"event_id", "ru-" + job.id + "-" + type}, {"type", type}, {"detail", std::move(detail)}};
   if (!reason.empty()) ev["reason"] = reason;
-  auto r = relay_.record_job_event(job.serial, job.id, ev, now_ms());
+  auto r = relay_.record_job_event(job.serial, job.id, ev, wall_clock_ms());
   if (!r) {
     std::cerr << "relayd: relay-update " << job.id << ": cannot record " << type << ": "
               << r.error().message << std::endl;

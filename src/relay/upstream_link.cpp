@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/poll_schedule.h"
 #include "core/sha256.h"
@@ -15,12 +16,6 @@
 namespace printrelay {
 
 namespace {
-
-TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 Registration registration_from(const Json& j) {
   Registration r;
@@ -88,10 +83,10 @@ UpstreamLink::Status UpstreamLink::status() {
 
 void UpstreamLink::send_loop() {
   HttpClient client(ClientOptions{options_.ca_file, false, options_.proxy, 5000, &stop_});
-  TimeMs next_regular = now_ms();  // the first sync happens at start (power-on)
+  TimeMs next_regular = wall_clock_ms();  // the first sync happens at start (power-on)
   int failures = 0;
   while (!stopping()) {
-    const TimeMs now = now_ms();
+    const TimeMs now = wall_clock_ms();
     auto owed = relay_.store().peek_upstream(static_cast<int>(options_.batch_items));
     if (!owed) {
       // The outbox cannot be read now; what it holds stays there and goes up later.
@@ -103,8 +98,9 @@ void UpstreamLink::send_loop() {
       auto acked = sync_once(client, backlog, 0);
       if (acked) {
         failures = 0;
-        next_regular = now_ms() + TimeMs(options_.policy.interval_s) * 1000;
-        if (auto tod = next_time_of_day(options_.policy, now_ms()); tod && *tod < next_regular)
+        next_regular = wall_clock_ms() + TimeMs(options_.policy.interval_s) * 1000;
+        if (auto tod = next_time_of_day(options_.policy, wall_clock_ms());
+            tod && *tod < next_regular)
           next_regular = *tod;
         // A full batch that the parent took whole: send the next at once.
         if (backlog.size() == options_.batch_items && *acked >= backlog.back().seq) continue;
@@ -123,7 +119,7 @@ void UpstreamLink::send_loop() {
       nudged_ = false;
       continue;
     }
-    const TimeMs wait_ms = std::max<TimeMs>(0, next_regular - now_ms());
+    const TimeMs wait_ms = std::max<TimeMs>(0, next_regular - wall_clock_ms());
     cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping() || nudged_; });
     if (nudged_ && !urgent_ && !stopping()) {
       // Gather what arrives in the next moment into the same batch (claim 26).
@@ -160,7 +156,7 @@ Result<Json> UpstreamLink::post(HttpClient& client, const std::string& body, lon
   {
     std::lock_guard lock(mu_);
     start = current_;
-    if (start != 0 && now_ms() - left_first_at_ >= TimeMs(options_.return_to_first_s) * 1000)
+    if (start != 0 && wall_clock_ms() - left_first_at_ >= TimeMs(options_.return_to_first_s) * 1000)
       start = 0;  // time to see whether the first parent is back
   }
   Error last = unavailable("no parent relay answered");
@@ -185,7 +181,7 @@ Result<Json> UpstreamLink::post(HttpClient& client, const std::string& body, lon
     {
       std::lock_guard lock(mu_);
       // Away from the first parent: (re)start the clock that sends us back to try it.
-      if (i != 0 && (i != current_ || start == 0)) left_first_at_ = now_ms();
+      if (i != 0 && (i != current_ || start == 0)) left_first_at_ = wall_clock_ms();
       if (i != current_) {
         current_ = i;
         status_.parent = options_.urls[i];
@@ -208,7 +204,7 @@ Result<Json> UpstreamLink::post(HttpClient& client, const std::string& body, lon
 
 Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
                                              const std::vector<UpstreamItem>& items, int wait_s) {
-  const TimeMs now = now_ms();
+  const TimeMs now = wall_clock_ms();
   const TimeMs since = now - options_.served_window_ms;
   // Without the held jobs the parent could not say which of them ended: no sync then.
   auto open = relay_.all_open_jobs();
@@ -276,10 +272,10 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
   if (acked > 0) {
     if (auto st = relay_.store().ack_upstream(acked); !st) return st.error();
   }
-  apply(*answer, now_ms());
+  apply(*answer, wall_clock_ms());
   std::lock_guard lock(mu_);
   ++status_.syncs_ok;
-  status_.last_ok = now_ms();
+  status_.last_ok = wall_clock_ms();
   status_.items_rejected += rejected;
   for (const auto& it : items) status_.items_sent += it.seq <= acked ? 1 : 0;
   return acked;

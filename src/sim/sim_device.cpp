@@ -6,6 +6,7 @@
 #include <iostream>
 #include <thread>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 
 namespace printrelay::sim {
@@ -18,12 +19,6 @@ constexpr auto kRebootDelay = std::chrono::milliseconds(300);
 constexpr std::size_t kPanelScreensKept = 20;
 constexpr double kMaxBusyS = 24 * 3600;
 
-TimeMs wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 SimDevice* device(void* user) { return static_cast<SimDevice*>(user); }
 
 void set(pr_buffer* out, const std::string& s) { pr_buffer_set(out, s.data(), s.size()); }
@@ -35,7 +30,7 @@ SimDevice::SimDevice(std::string serial, const DeviceOptions& options,
     : serial_(serial),
       options_(options),
       state_dir_(std::move(state_dir)),
-      mfp_(std::move(serial), options.model, options.seed, wall_ms()),
+      mfp_(std::move(serial), options.model, options.seed, wall_clock_ms()),
       slots_(
           state_dir_, serial_, mfp_.firmware(),
           FirmwareSlotOptions{options.firmware_write_ms, options.bad_boot_chance, options.seed}) {}
@@ -434,7 +429,7 @@ void SimDevice::write_status(bool force) {
   s["serial"] = serial_;
   s["model"] = options_.model;
   s["state"] = mfp_.state();
-  s["updated_at"] = format_time(wall_ms());
+  s["updated_at"] = format_time(wall_clock_ms());
   s["last_panel_reply"] = Json();
   s["relay_url"] = Json();
   s["outbox_size"] = Json();

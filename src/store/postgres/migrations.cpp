@@ -3,6 +3,8 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "clock/wall_clock.h"
+
 namespace printrelay::postgres {
 
 // Times are BIGINT milliseconds since the Unix epoch (UTC), as in the SQLite store. JSON values
@@ -207,11 +209,6 @@ namespace {
 // pg_advisory_lock key of schema migrations ("prntrlay" in ASCII); shared by every printrelay
 // node on one database.
 constexpr std::int64_t kMigrationLockKey = 0x70726e74726c6179;
-
-std::int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 // Holds the session advisory lock; releases it on every way out of migrate().
 class MigrationLock {

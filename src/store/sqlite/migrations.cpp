@@ -3,6 +3,8 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "clock/wall_clock.h"
+
 namespace printrelay::sqlite {
 
 // Times are INTEGER milliseconds since the Unix epoch (UTC); JSON values are TEXT; optional values
@@ -202,11 +204,6 @@ UPDATE admin_credentials SET customers = '["*"]' WHERE role = 'relay';
 }
 
 namespace {
-
-std::int64_t wall_clock_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 Result<int> applied_version(Connection& c) {
   auto st = c.prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");

@@ -9,6 +9,7 @@
 
 #include <sys/stat.h>
 #include "agent/durable_file.h"
+#include "clock/wall_clock.h"
 
 #include <fstream>
 
@@ -530,9 +531,7 @@ TEST(Agent, WithServiceCenterKeysOnlyASignedScheduleJobChangesThePollPolicy) {
   EXPECT_EQ(status_of(agent.a)["poll_policy"]["interval_s"], 900);  // kept what it had
   EXPECT_FALSE(std::filesystem::exists(dir.path() / "state" / "poll_policy.json"));
 
-  const TimeMs now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count();
+  const TimeMs now = wall_clock_ms();
   JobEnvelope e;
   e.id = "env-schedule-0123456789";
   e.serial = "SIM-0001";

@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "agent/device_agent.h"
+#include "clock/wall_clock.h"
 #include "core/artifact.h"
 #include "core/codec.h"
 #include "core/firmware_job.h"
@@ -24,12 +25,6 @@ using printrelay::testing::FakeRelay;
 using printrelay::testing::FakeRequest;
 using printrelay::testing::FakeResponse;
 using printrelay::testing::TempDir;
-
-TimeMs wall_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // A relay holding one vendor-signed image and one signed firmware job for it; `extra_bytes`
 // more than the image are sent when the device downloads it.
@@ -48,13 +43,13 @@ struct FirmwareWorld {
   Json manifest() {
     auto m = *make_manifest({"firmware", "MX-4070", "main", "2.0.0"}, sha,
                             static_cast<std::int64_t>(image.size()), *key_id(vendor.public_pem),
-                            wall_now());
+                            wall_clock_ms());
     m["signature"] = *sign_text(m.dump(), vendor.private_pem);
     return m;
   }
 
   void add_job(const std::string& id, Json extra_params = Json::object()) {
-    const TimeMs now = wall_now();
+    const TimeMs now = wall_clock_ms();
     Json params = {{"components",
                     {{{"component", "main"},
                       {"version", "2.0.0"},

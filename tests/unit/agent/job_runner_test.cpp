@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "agent/durable_file.h"
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/firmware_job.h"
 #include "core/sha256.h"
@@ -212,19 +213,13 @@ TEST(JobRunner, RunsAtExecuteAtAndDropOnConflictStopsIt) {
 
 // ---- signed jobs (docs/protocol.md "Signed job envelopes") ----
 
-TimeMs wall_now() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct SignedFixture {
   TempDir dir;
   FakeDevice device;
   SigningKey key = *make_signing_key();
   std::unique_ptr<Outbox> box = std::move(*Outbox::open(dir.path()));
   std::unique_ptr<JobRunner> runner = make_runner();
-  const TimeMs now = wall_now();
+  const TimeMs now = wall_clock_ms();
 
   std::unique_ptr<JobRunner> make_runner() {
     return std::make_unique<JobRunner>(*box, device, dir.path() / "jobs_done.json",

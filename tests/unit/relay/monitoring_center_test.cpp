@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "core/time.h"
 #include "must.h"
@@ -109,14 +110,8 @@ class MonitoringCenterTest : public ::testing::Test {
   RecordedEvents events_;
   std::unique_ptr<Relay> relay_;
   std::unique_ptr<MonitoringCenter> center_;
-  TimeMs now_ = now_ms_for_test();
+  TimeMs now_ = wall_clock_ms();
   int report_no_ = 0;
-
-  static TimeMs now_ms_for_test() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-  }
 };
 
 TEST_F(MonitoringCenterTest, TablesAreValidatedAndGuardedByRevision) {

@@ -1,6 +1,7 @@
 // A relay node as relayd runs it: started on a free loopback port, it serves; stopped, it closes
 // what it holds and its listener, and run() returns; a start that cannot listen leaves nothing.
 #include "relay/relay_node.h"
+#include "clock/wall_clock.h"
 
 #include <gtest/gtest.h>
 
@@ -19,12 +20,6 @@ namespace fs = std::filesystem;
 
 namespace printrelay {
 namespace {
-
-TimeMs now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 class RelayNodeTest : public ::testing::Test {
  protected:
@@ -97,7 +92,7 @@ TEST_F(RelayNodeTest, RunReturnsWhileAStreamIsHeldAndTheNodeClosesItWhenDestroye
   auto node =
       std::make_unique<RelayNode>(*store_, "sqlite", (dir_ / "relayd.db").string(), options());
   const std::string admin =
-      must(node->relay().create_admin_credential("ops", Role::kAdmin, now_ms()));
+      must(node->relay().create_admin_credential("ops", Role::kAdmin, wall_clock_ms()));
   ASSERT_TRUE(node->start());
   auto served = std::async(std::launch::async, [&node] { node->run(); });
 
