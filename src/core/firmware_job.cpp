@@ -5,6 +5,7 @@
 
 #include "core/artifact.h"
 #include "core/codec.h"
+#include "core/json_fields.h"
 #include "core/json_text.h"
 
 namespace printrelay {
@@ -18,16 +19,6 @@ bool is_hex_of(std::string_view s, std::size_t n) {
 
 bool is_printable(std::string_view s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-}
-
-Status only_keys(const Json& j, std::initializer_list<const char*> keys, const std::string& what) {
-  for (const auto& [k, v] : j.items()) {
-    // Init-capture: clang 14 (the fuzz build, scripts/fuzz.sh) cannot capture a structured binding.
-    if (std::none_of(keys.begin(), keys.end(), [&k = k](const char* x) { return k == x; })) {
-      return bad_input("unknown field '" + k + "' in " + what);
-    }
-  }
-  return ok_status();
 }
 
 }  // namespace
@@ -56,9 +47,9 @@ Result<JobEnvelope> parse_envelope_text(std::string_view text) {
   const Json j = std::move(*parsed);
   if (!j.is_object()) return bad_input("envelope text is not a JSON object");
   if (j.dump() != text) return bad_input("envelope text is not canonical (sorted keys, no spaces)");
-  if (auto st =
-          only_keys(j, {"v", "id", "serial", "kind", "params", "expires_at", "key_id", "signed_at"},
-                    "envelope");
+  if (auto st = check_fields(
+          j, "envelope",
+          {"v", "id", "serial", "kind", "params", "expires_at", "key_id", "signed_at"});
       !st) {
     return st.error();
   }
@@ -150,10 +141,9 @@ Status check_envelope_expiry(const JobEnvelope& e, TimeMs now) {
 
 Result<FirmwareJobSpec> parse_firmware_params(const Json& params) {
   if (!params.is_object()) return bad_input("firmware params must be an object");
-  if (auto st = only_keys(params,
-                          {"components", "update_at", "forbidden_windows", "deferral",
-                           "max_attempts", "campaign", "write_estimate_s", "allow_downgrade"},
-                          "firmware params");
+  if (auto st = check_fields(params, "firmware params",
+                             {"components", "update_at", "forbidden_windows", "deferral",
+                              "max_attempts", "campaign", "write_estimate_s", "allow_downgrade"});
       !st) {
     return st.error();
   }
@@ -165,7 +155,9 @@ Result<FirmwareJobSpec> parse_firmware_params(const Json& params) {
   std::set<std::string> seen;
   for (const auto& c : comps) {
     if (!c.is_object()) return bad_input("each firmware component must be an object");
-    if (auto st = only_keys(c, {"component", "version", "artifact", "size"}, "a component"); !st) {
+    if (auto st =
+            check_fields(c, "a firmware component", {"component", "version", "artifact", "size"});
+        !st) {
       return st.error();
     }
     FirmwareComponent fc;

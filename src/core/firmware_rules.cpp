@@ -6,12 +6,13 @@
 #include <cstdio>
 #include <set>
 
+#include "core/json_fields.h"
+#include "core/rule_text.h"
+
 namespace printrelay {
 
 namespace {
 
-constexpr TimeMs kMinuteMs = 60 * 1000;
-constexpr TimeMs kDayMs = 24 * 60 * kMinuteMs;
 constexpr TimeMs kWeekMs = 7 * kDayMs;
 
 // Day names in c_encoding order (0 = Sunday).
@@ -23,12 +24,6 @@ TimeMs floor_div(TimeMs a, TimeMs b) { return a / b - ((a % b != 0) && ((a < 0) 
 
 // Weekday (c_encoding) of a day counted from 1970-01-01, which was a Thursday.
 int weekday_of(TimeMs day_index) { return int(((day_index % 7) + 7 + 4) % 7); }
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -46,18 +41,6 @@ std::string offset_text(int offset_min) {
   int a = offset_min < 0 ? -offset_min : offset_min;
   return std::string("UTC") + (offset_min < 0 ? "-" : "+") + hh_mm(a);
 }
-
-// "20 min", "24 h", "1 h 30 min", "90 s".
-std::string duration_text(TimeMs ms) {
-  if (ms % kMinuteMs != 0) return std::to_string(ms / 1000) + " s";
-  TimeMs minutes = ms / kMinuteMs;
-  if (minutes < 60) return std::to_string(minutes) + " min";
-  std::string s = std::to_string(minutes / 60) + " h";
-  if (minutes % 60 != 0) s += " " + std::to_string(minutes % 60) + " min";
-  return s;
-}
-
-std::string times_text(std::int64_t n) { return std::to_string(n) + (n == 1 ? " time" : " times"); }
 
 std::string devices_text(std::int64_t n) {
   return std::to_string(n) + (n == 1 ? " device" : " devices");
@@ -311,11 +294,9 @@ Result<ForbiddenWindow> parse_forbidden_window(const Json& j, int utc_offset_min
   if (!j.is_object()) {
     return bad_input("forbidden window must be a string \"09:00-17:00\" or an object with from/to");
   }
-  for (const auto& [key, value] : j.items()) {
-    if (key != "from" && key != "to" && key != "days" && key != "utc_offset_min") {
-      return bad_input("forbidden window has an unknown field '" + key +
-                       "' (known: from, to, days, utc_offset_min)");
-    }
+  if (auto st = check_fields(j, "forbidden window", {"from", "to", "days", "utc_offset_min"});
+      !st) {
+    return st.error();
   }
   auto from_it = j.find("from");
   auto to_it = j.find("to");
@@ -475,30 +456,26 @@ Status check_deferral_policy(const DeferralPolicy& p) {
 
 Result<DeferralPolicy> parse_deferral_policy(const Json& j) {
   if (!j.is_object()) return bad_input("deferral policy must be an object");
+  if (auto st = check_fields(j, "deferral policy",
+                             {"max_count", "max_period_s", "step_s", "when_exhausted"});
+      !st) {
+    return st.error();
+  }
   DeferralPolicy p;
   for (const auto& item : j.items()) {
-    // Named locals, not a structured binding: the lambda below captures them, which clang
-    // before 16 refuses for bindings.
     const std::string& key = item.key();
     const Json& value = item.value();
-    auto integer = [&](std::int64_t lo, std::int64_t hi) -> Result<std::int64_t> {
-      if (!value.is_number_integer() || value.get<std::int64_t>() < lo ||
-          value.get<std::int64_t>() > hi) {
-        return bad_input("deferral " + key + " must be an integer " + std::to_string(lo) + ".." +
-                         std::to_string(hi));
-      }
-      return value.get<std::int64_t>();
-    };
+    const std::string field = "deferral " + key;
     if (key == "max_count") {
-      auto v = integer(0, 100);
+      auto v = read_integer(value, field, 0, 100);
       if (!v) return v.error();
       p.max_count = int(*v);
     } else if (key == "max_period_s") {
-      auto v = integer(0, 30 * 86400);
+      auto v = read_integer(value, field, 0, 30 * 86400);
       if (!v) return v.error();
       p.max_period_ms = *v * 1000;
     } else if (key == "step_s") {
-      auto v = integer(1, 7 * 86400);
+      auto v = read_integer(value, field, 1, 7 * 86400);
       if (!v) return v.error();
       p.step_ms = *v * 1000;
     } else if (key == "when_exhausted") {
@@ -509,9 +486,6 @@ Result<DeferralPolicy> parse_deferral_policy(const Json& j) {
       } else {
         return bad_input("deferral when_exhausted must be \"proceed\" or \"fail\"");
       }
-    } else {
-      return bad_input("deferral policy has an unknown field '" + key +
-                       "' (known: max_count, max_period_s, step_s, when_exhausted)");
     }
   }
   return p;

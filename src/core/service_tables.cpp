@@ -1,6 +1,10 @@
 #include "core/service_tables.h"
 
+#include <initializer_list>
 #include <set>
+#include <string_view>
+
+#include "core/json_fields.h"
 
 namespace printrelay {
 
@@ -47,13 +51,6 @@ bool text_ok(const std::string& s, std::size_t max) {
   return valid_utf8(s);
 }
 
-Status keys_only(const Json& e, const std::set<std::string>& allowed, const std::string& where) {
-  for (auto it = e.begin(); it != e.end(); ++it) {
-    if (!allowed.count(it.key())) return bad_input(where + ": unknown field '" + it.key() + "'");
-  }
-  return Ok{};
-}
-
 Result<std::string> string_at(const Json& e, const char* key, bool required,
                               const std::string& where) {
   auto it = e.find(key);
@@ -67,7 +64,7 @@ Result<std::string> string_at(const Json& e, const char* key, bool required,
 
 template <typename Entry, typename Fill>
 Result<std::map<std::string, Entry>> parse_code_table(const Json& j, const char* what,
-                                                      const std::set<std::string>& keys,
+                                                      std::initializer_list<std::string_view> keys,
                                                       Fill fill) {
   if (!j.is_array()) return bad_input(std::string(what) + " must be an array of entries");
   if (j.size() > kMaxCodeTableEntries)
@@ -78,7 +75,7 @@ Result<std::map<std::string, Entry>> parse_code_table(const Json& j, const char*
     const std::string where = std::string(what) + "[" + std::to_string(i) + "]";
     const Json& e = j[i];
     if (!e.is_object()) return bad_input(where + " must be an object");
-    if (auto st = keys_only(e, keys, where); !st) return st.error();
+    if (auto st = check_fields(e, where, keys); !st) return st.error();
     auto code = string_at(e, "code", true, where);
     if (!code) return code.error();
     if (!code_ok(*code))
@@ -163,7 +160,7 @@ Result<std::vector<AutoUpdateAuthorisation>> parse_auto_update_authorisations(co
     const std::string where = "auto_updates[" + std::to_string(i) + "]";
     const Json& e = j[i];
     if (!e.is_object()) return bad_input(where + " must be an object");
-    if (auto st = keys_only(e, {"model", "envelope"}, where); !st) return st.error();
+    if (auto st = check_fields(e, where, {"model", "envelope"}); !st) return st.error();
     auto model = string_at(e, "model", true, where);
     if (!model) return model.error();
     if (model->empty() || !is_valid_id(*model))

@@ -658,6 +658,12 @@ Result<TroubleThresholds> parse_trouble_thresholds(const Json& j) {
   TroubleThresholds t;
   if (j.is_null()) return t;
   if (!j.is_object()) return bad_input("trouble thresholds must be an object");
+  if (auto st = check_fields(
+          j, "trouble thresholds",
+          {"jam_rate", "repeated_jams", "sc_recurrence", "rising_errors", "location_advice"});
+      !st) {
+    return st.error();
+  }
   for (const auto& item : j.items()) {
     const std::string& key = item.key();
     const Json& v = item.value();
@@ -674,10 +680,6 @@ Result<TroubleThresholds> parse_trouble_thresholds(const Json& j) {
       auto advice = parse_location_advice(v);
       if (!advice) return advice.error();
       t.location_advice = std::move(*advice);
-    } else {
-      return bad_input("trouble thresholds have an unknown field '" + key +
-                       "' (known: jam_rate, repeated_jams, sc_recurrence, rising_errors, "
-                       "location_advice)");
     }
     if (!st) return st.error();
   }

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/artifact.h"
+#include "core/campaign_plan.h"
 #include "core/codec.h"
 #include "core/firmware_rules.h"
 #include "core/sha256.h"
@@ -21,14 +22,6 @@ TimeMs now_ms_for_campaigns() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-Result<std::optional<TimeMs>> optional_time(const Json& body, const char* key) {
-  if (!body.contains(key) || body[key].is_null()) return std::optional<TimeMs>();
-  if (!body[key].is_string()) return bad_input(std::string(key) + " must be a time");
-  auto t = parse_time(body[key].get<std::string>());
-  if (!t) return bad_input(std::string(key) + ": " + t.error().message);
-  return std::optional<TimeMs>(*t);
 }
 
 std::string job_id_for(const std::string& campaign, const std::string& serial) {
@@ -114,221 +107,48 @@ void Campaigns::job_changed(const Job& job) {
 Result<Json> Campaigns::plan(const Json& body, TimeMs now) { return make_plan(body, now); }
 
 Result<Json> Campaigns::make_plan(const Json& body, TimeMs now) {
-  if (!body.is_object()) return bad_input("a campaign must be an object");
-  const Json select = body.value("select", Json::object());
-  if (!select.is_object()) return bad_input("select must be an object");
-  const std::string want_model = text_field(select, "model");
-  const Json want_versions = select.value("versions", Json::object());
-  if (!want_versions.is_object()) return bad_input("select.versions must be {component: version}");
-  std::vector<std::string> explicit_serials;
-  if (select.contains("serials")) {
-    if (!select["serials"].is_array()) return bad_input("select.serials must be an array");
-    std::set<std::string> seen;
-    for (const auto& s : select["serials"]) {
-      if (!s.is_string() || !is_valid_id(s.get<std::string>())) {
-        return bad_input("select.serials: " + s.dump() + " is not a serial");
-      }
-      if (seen.insert(s.get<std::string>()).second)
-        explicit_serials.push_back(s.get<std::string>());
-    }
-    if (explicit_serials.size() > 100000) return bad_input("at most 100000 serials");
-  }
-  if (want_model.empty() && explicit_serials.empty()) {
-    return bad_input("select needs a model or serials");
-  }
-
-  // The components: each an image the relay holds, all for one model.
-  const Json comps = body.value("components", Json());
-  if (!comps.is_array() || comps.empty() || comps.size() > 16) {
-    return bad_input("components must be 1-16 of {\"artifact\": sha256}");
-  }
-  FirmwareJobSpec spec;
-  std::string image_model;
-  std::map<std::string, std::string> targets;  // component -> version
-  Json components = Json::array();
-  for (const auto& c : comps) {
-    const std::string sha = c.is_object() ? text_field(c, "artifact") : "";
-    if (!is_sha256_hex(sha)) return bad_input("each component needs artifact: a sha256 (64 hex)");
-    auto m = catalog_.manifest(sha);
-    if (!m) return bad_input(m.error().message);
-    FirmwareComponent fc{m->value("component", ""), m->value("version", ""), sha,
-                         m->value("size", std::int64_t{0})};
-    if (targets.count(fc.component)) {
-      return bad_input("two images for component " + fc.component);
-    }
-    if (!image_model.empty() && m->value("model", "") != image_model) {
-      return bad_input("the images are for different models");
-    }
-    image_model = m->value("model", "");
-    targets[fc.component] = fc.version;
-    components.push_back({{"component", fc.component},
-                          {"version", fc.version},
-                          {"artifact", sha},
-                          {"size", fc.size},
-                          {"model", image_model}});
-    spec.components.push_back(std::move(fc));
-  }
-  if (!want_model.empty() && want_model != image_model) {
-    return bad_input("select.model is " + want_model + " but the images are for " + image_model);
-  }
-
-  // Schedule and limits: the job params every device's envelope signs.
-  auto transmit_at = optional_time(body, "transmit_at");
-  if (!transmit_at) return transmit_at.error();
-  auto update_at = optional_time(body, "update_at");
-  if (!update_at) return update_at.error();
-  auto expires_at = optional_time(body, "expires_at");
-  if (!expires_at) return expires_at.error();
-  if (!*expires_at) return bad_input("expires_at is needed: when the campaign's jobs give up");
-  if (**expires_at <= now) return bad_input("expires_at is in the past");
-  spec.update_at = *update_at;
-  Json params = {{"components", Json::array()}};
-  for (const auto& c : spec.components) {
-    params["components"].push_back({{"component", c.component},
-                                    {"version", c.version},
-                                    {"artifact", c.artifact},
-                                    {"size", c.size}});
-  }
-  for (const char* key : {"forbidden_windows", "deferral", "max_attempts", "write_estimate_s"}) {
-    if (body.contains(key)) params[key] = body[key];
-  }
-  if (*update_at) params["update_at"] = format_time(**update_at);
-  auto parsed = parse_firmware_params(params);
-  if (!parsed) return parsed.error();
-  const Json job_params = to_json(*parsed);
-
-  std::vector<WaveSize> sizes;
-  const Json waves = body.value("waves", Json::array({"rest"}));
-  if (!waves.is_array() || waves.empty() || waves.size() > 100) {
-    return bad_input("waves must be a list of sizes, e.g. [\"1\", \"10%\", \"rest\"]");
-  }
-  for (const auto& w : waves) {
-    auto s = parse_wave_size(w);
-    if (!s) return bad_input("waves: " + s.error().message);
-    sizes.push_back(*s);
-  }
-  auto threshold = parse_failure_threshold(body.value("failure_threshold", Json(1)));
-  if (!threshold) return bad_input("failure_threshold: " + threshold.error().message);
-  const std::int64_t offline_after_s = body.value("offline_after_s", std::int64_t{86400});
-  if (offline_after_s < 60) return bad_input("offline_after_s must be at least 60");
-
-  // Candidates: the serials given, or every registered or enrolled device, with the versions and
-  // last-seen times the relay holds in memory written through first.
+  CampaignImages images;
+  for (const auto& sha : campaign_artifacts(body)) images.emplace(sha, catalog_.manifest(sha));
+  auto request = parse_campaign_request(body, images, now);
+  if (!request) return request.error();
+  // The versions and last-seen times the relay holds in memory are written through first.
   relay_.flush_sightings();
-  auto listed_regs = store_.list_registrations();
-  if (!listed_regs) return listed_regs.error();
-  std::map<std::string, Registration> regs;
-  for (auto& r : *listed_regs) regs[r.serial] = std::move(r);
-  auto listed_devices = store_.list_devices();
-  if (!listed_devices) return listed_devices.error();
-  std::map<std::string, Device> devices;
-  for (auto& d : *listed_devices) devices[d.serial] = std::move(d);
-  std::vector<std::string> candidates = explicit_serials;
-  if (candidates.empty()) {
-    std::set<std::string> all;
-    for (const auto& [s, r] : regs) all.insert(s);
-    for (const auto& [s, d] : devices) all.insert(s);
-    candidates.assign(all.begin(), all.end());
+  auto known = known_devices();
+  if (!known) return known.error();
+  return plan_campaign(*request, *known, now);
+}
+
+Result<std::vector<CampaignCandidate>> Campaigns::known_devices() {
+  auto registrations = store_.list_registrations();
+  if (!registrations) return registrations.error();
+  auto devices = store_.list_devices();
+  if (!devices) return devices.error();
+  auto firmware_jobs = store_.open_jobs_of_kind(JobKind::kFirmware);
+  if (!firmware_jobs) return firmware_jobs.error();
+  std::map<std::string, CampaignCandidate> by_serial;
+  for (const auto& r : *registrations) {
+    CampaignCandidate& c = by_serial[r.serial];
+    c.serial = r.serial;
+    c.registered = true;
+    c.model = r.model;
+    c.place = r.place;
+    c.customer = r.customer;
   }
-  const bool explicit_list = !explicit_serials.empty();
-  Json target_rows = Json::array();
-  Json excluded = Json::array();
-  std::vector<std::string> target_serials;
-  for (const auto& serial : candidates) {
-    auto reg = regs.find(serial);
-    auto dev = devices.find(serial);
-    auto exclude = [&](const char* reason, const std::string& detail) {
-      excluded.push_back({{"serial", serial}, {"reason", reason}, {"detail", detail}});
-    };
-    if (reg == regs.end() && dev == devices.end()) {
-      exclude("unregistered", "not in the registration table");
-      continue;
-    }
-    const std::string model = dev != devices.end() ? dev->second.model : reg->second.model;
-    if (!want_model.empty() && model != want_model && !explicit_list) continue;
-    if (model != image_model) {
-      exclude("incompatible", "model " + model + "; the images are for " + image_model);
-      continue;
-    }
-    if (dev == devices.end()) {
-      exclude("offline", "registered but never enrolled");
-      continue;
-    }
-    const Json& fw = dev->second.firmware;
-    bool version_mismatch = false;
-    std::string mismatch;
-    for (const auto& [comp, ver] : want_versions.items()) {
-      const std::string have = fw.is_object() ? fw.value(comp, "") : "";
-      if (!ver.is_string() || have != ver.get<std::string>()) {
-        version_mismatch = true;
-        mismatch = comp + " is " + (have.empty() ? "unknown" : have) + ", selection wants " +
-                   (ver.is_string() ? ver.get<std::string>() : ver.dump());
-      }
-    }
-    if (version_mismatch) {
-      if (explicit_list) exclude("incompatible", mismatch);
-      continue;
-    }
-    std::string missing;
-    bool up_to_date = true;
-    for (const auto& [comp, ver] : targets) {
-      if (!fw.is_object() || !fw.contains(comp)) missing = comp;
-      if (!fw.is_object() || fw.value(comp, "") != ver) up_to_date = false;
-    }
-    if (!missing.empty()) {
-      exclude("incompatible", fw.is_object() && !fw.empty()
-                                  ? "the device reports no " + missing + " component"
-                                  : "the device has not reported its versions yet");
-      continue;
-    }
-    if (up_to_date) {
-      exclude("up to date", "already runs the target versions");
-      continue;
-    }
-    auto open = store_.open_jobs(serial);
-    if (!open) return open.error();
-    std::string under_way;
-    for (const auto& j : *open) {
-      if (j.kind == JobKind::kFirmware) under_way = j.id;
-    }
-    if (!under_way.empty()) {
-      exclude("busy", "a firmware job is already under way (" + under_way + ")");
-      continue;
-    }
-    if (now - dev->second.last_seen > offline_after_s * 1000) {
-      exclude("offline", "last seen " + format_time(dev->second.last_seen));
-      continue;
-    }
-    auto cells = version_change_cells(fw, targets);
-    Json row = {{"serial", serial},
-                {"model", model},
-                {"place", reg != regs.end() ? reg->second.place : ""},
-                {"customer", reg != regs.end() ? reg->second.customer : ""},
-                {"cells", cells ? Json(*cells) : Json::object()}};
-    target_rows.push_back(std::move(row));
-    target_serials.push_back(serial);
+  for (const auto& d : *devices) {
+    CampaignCandidate& c = by_serial[d.serial];
+    c.serial = d.serial;
+    c.enrolled = true;
+    c.model = d.model;  // what the device says it is, over what it was registered as
+    c.firmware = d.firmware;
+    c.last_seen = d.last_seen;
   }
-  auto planned = plan_waves(target_serials, sizes);
-  if (!planned) return planned.error();
-  Json wave_rows = Json::array();
-  for (const auto& w : *planned)
-    wave_rows.push_back({{"number", w.number}, {"serials", w.serials}});
-  Json wave_texts = Json::array();
-  for (const auto& s : sizes) wave_texts.push_back(to_text(s));
-  Json out = {{"name", text_field(body, "name")},
-              {"select", select},
-              {"components", components},
-              {"model", image_model},
-              {"job_params", job_params},
-              {"expires_at", format_time(**expires_at)},
-              {"transmit_at", *transmit_at ? Json(format_time(**transmit_at)) : Json()},
-              {"wave_sizes", wave_texts},
-              {"failure_threshold", to_text(*threshold)},
-              {"threshold_devices",
-               threshold_devices(*threshold, static_cast<std::int64_t>(target_serials.size()))},
-              {"targets", target_rows},
-              {"excluded", excluded},
-              {"waves", wave_rows}};
+  // Oldest first, so a device with several names its newest (as its own open_jobs() would).
+  for (const auto& j : *firmware_jobs) {
+    if (auto c = by_serial.find(j.serial); c != by_serial.end()) c->second.firmware_job = j.id;
+  }
+  std::vector<CampaignCandidate> out;
+  out.reserve(by_serial.size());
+  for (auto& [serial, c] : by_serial) out.push_back(std::move(c));
   return out;
 }
 

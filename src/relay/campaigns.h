@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "core/campaign_plan.h"
 #include "core/model.h"
 #include "core/result.h"
 #include "relay/firmware_catalog.h"
@@ -55,7 +56,12 @@ class Campaigns {
   Status advance_all(TimeMs now);
 
  private:
+  // The plan of plan_campaign() (core/campaign_plan.h), fed with the images the body names and
+  // every device the store knows.
   Result<Json> make_plan(const Json& body, TimeMs now);
+  // Every registered or enrolled device with its firmware job under way, if any: three reads,
+  // none of them per device.
+  Result<std::vector<CampaignCandidate>> known_devices();
   // One step of one campaign; returns true when it changed something.
   bool advance(const std::string& id, TimeMs now);
   Json view(const CampaignRecord& c, TimeMs now, bool full);

@@ -179,6 +179,9 @@ class Store {
   // Non-terminal jobs of one device (the relay filters by instructed time).
   virtual Result<std::vector<Job>> open_jobs(const std::string& serial) = 0;
   virtual Result<std::int64_t> count_open_jobs() = 0;  // non-terminal jobs of all devices
+  // Non-terminal jobs of one kind on all devices, oldest first (created_at, then id): a whole
+  // fleet's firmware jobs under way in one query, for a campaign plan.
+  virtual Result<std::vector<Job>> open_jobs_of_kind(JobKind kind) = 0;
   // Non-terminal jobs of all devices that have an expiry.
   virtual Result<std::vector<Job>> expirable_jobs() = 0;
   // Saves a job changed by the service center or the relay (cancel, expire, acknowledge) with

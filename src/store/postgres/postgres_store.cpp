@@ -601,6 +601,15 @@ class PostgresStore final : public Store {
                           read_job);
   }
 
+  Result<std::vector<Job>> open_jobs_of_kind(JobKind kind) override {
+    std::lock_guard lock(mu_);
+    return read_rows<Job>(db_.query(std::string("SELECT ") + kJobColumns +
+                                        " FROM jobs WHERE kind = $1 AND state IN " +
+                                        open_states_sql() + " ORDER BY created_at ASC, id ASC",
+                                    params(std::string(to_string(kind)))),
+                          read_job);
+  }
+
   Result<std::int64_t> count_open_jobs() override {
     std::lock_guard lock(mu_);
     return read_count(

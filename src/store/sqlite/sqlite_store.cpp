@@ -596,6 +596,16 @@ class SqliteStore final : public Store {
     return read_rows<Job>(*s, read_job);
   }
 
+  Result<std::vector<Job>> open_jobs_of_kind(JobKind kind) override {
+    std::lock_guard lock(mu_);
+    auto s = db_.prepare(std::string("SELECT ") + kJobColumns +
+                         " FROM jobs WHERE kind = ? AND state IN " + open_states_sql() +
+                         " ORDER BY created_at ASC, id ASC");
+    if (!s) return s.error();
+    s->bind_all(std::string(to_string(kind)));
+    return read_rows<Job>(*s, read_job);
+  }
+
   Result<std::int64_t> count_open_jobs() override {
     std::lock_guard lock(mu_);
     auto s =

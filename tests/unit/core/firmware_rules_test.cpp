@@ -422,6 +422,11 @@ TEST(Deferral, PeriodExhaustedAndLastDeferralCut) {
   ASSERT_TRUE(proceed.ok());
   EXPECT_EQ(proceed->outcome, DeferralOutcome::kProceed);
   EXPECT_NE(proceed->reason.find("deferred for 1 h 30 min since"), std::string::npos);
+  // Whole days from two days up are said in days, as every rule text says them (rule_text.h).
+  auto days =
+      decide_deferral(policy(10, 48 * kHour, 20 * kMin, kFail), {3, first}, first + 48 * kHour);
+  ASSERT_TRUE(days.ok());
+  EXPECT_NE(days->reason.find("deferred for 2 days since"), std::string::npos) << days->reason;
 }
 
 TEST(Deferral, ZeroLimitsAllowNoDeferral) {

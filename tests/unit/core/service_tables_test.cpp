@@ -29,7 +29,8 @@ TEST(ErrorContentTable, RefusesBadEntriesNamingThem) {
     EXPECT_NE(t.error().message.find(needle), std::string::npos) << t.error().message;
   };
   expect_bad(R"({"code": "SC1"})", "array");
-  expect_bad(R"([{"code": "SC1", "text": "a", "acton": "typo"}])", "unknown field 'acton'");
+  expect_bad(R"([{"code": "SC1", "text": "a", "acton": "typo"}])",
+             "error_codes[0] has an unknown field 'acton' (known: code, text, action, urgency)");
   expect_bad(R"([{"text": "a"}])", "'code' is required");
   expect_bad(R"([{"code": "SC 1", "text": "a"}])", "code must be");
   expect_bad(R"([{"code": "SC1", "text": ""}])", "text must be");

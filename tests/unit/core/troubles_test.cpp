@@ -201,7 +201,7 @@ TEST(TroubleThresholds, RefusesUnknownKeysAndOutOfRangeValues) {
     const char* part;
   };
   for (const auto& c : std::initializer_list<Case>{
-           {R"({"jam_rates": {}})", "unknown field 'jam_rates'"},
+           {R"({"jam_rates": {}})", "trouble thresholds has an unknown field 'jam_rates'"},
            {R"({"jam_rate": {"cnt": 5}})", "jam_rate has an unknown field 'cnt'"},
            {R"({"jam_rate": {"count": 0}})", "jam_rate.count must be an integer 1..10000"},
            {R"({"jam_rate": {"count": 2.5}})", "jam_rate.count must be an integer"},

@@ -140,6 +140,7 @@ TEST_P(StoreSuite, ReadsOfStorageThatFailsAreErrorsNotEmpty) {
   unavailable(store().list_jobs(jobs), "list_jobs");
   unavailable(store().open_jobs("MX-1"), "open_jobs");
   unavailable(store().count_open_jobs(), "count_open_jobs");
+  unavailable(store().open_jobs_of_kind(JobKind::kFirmware), "open_jobs_of_kind");
   unavailable(store().expirable_jobs(), "expirable_jobs");
   unavailable(store().list_transitions("j-1"), "list_transitions");
   unavailable(store().list_alerts("", false), "list_alerts");
@@ -530,6 +531,27 @@ TEST_P(StoreSuite, OpenJobsAreNonTerminalOfOneDeviceOldestFirst) {
   EXPECT_EQ(ids(must(store().open_jobs("MX-2"))), (std::vector<std::string>{"j-5"}));
   EXPECT_TRUE(must(store().open_jobs("MX-9")).empty());
   EXPECT_EQ(must(store().count_open_jobs()), 4);
+}
+
+TEST_P(StoreSuite, OpenJobsOfKindAreNonTerminalJobsOfThatKindOnEveryDeviceOldestFirst) {
+  auto firmware = [](const std::string& id, const std::string& serial, TimeMs created_at) {
+    Job j = make_job(id, serial, created_at);
+    j.kind = JobKind::kFirmware;
+    return j;
+  };
+  put_job_in_state(store(), firmware("f-3", "MX-1", kT0 + 3), JobState::kRunning, kT0 + 4);
+  put_job_in_state(store(), firmware("f-1", "MX-2", kT0 + 1), JobState::kWaiting, 0);
+  put_job_in_state(store(), firmware("f-2", "MX-3", kT0 + 2), JobState::kAcquired, kT0 + 3);
+  put_job_in_state(store(), firmware("f-0", "MX-4", kT0 + 1), JobState::kWaiting, 0);
+  put_job_in_state(store(), firmware("f-done", "MX-1", kT0), JobState::kSucceeded, kT0 + 1);
+  put_job_in_state(store(), firmware("f-failed", "MX-2", kT0), JobState::kFailed, kT0 + 1);
+  put_job_in_state(store(), make_job("c-1", "MX-1", kT0), JobState::kWaiting, 0);
+  // Same created_at: by id.
+  EXPECT_EQ(ids(must(store().open_jobs_of_kind(JobKind::kFirmware))),
+            (std::vector<std::string>{"f-0", "f-1", "f-2", "f-3"}));
+  EXPECT_EQ(ids(must(store().open_jobs_of_kind(JobKind::kCollect))),
+            (std::vector<std::string>{"c-1"}));
+  EXPECT_TRUE(must(store().open_jobs_of_kind(JobKind::kReboot)).empty());
 }
 
 TEST_P(StoreSuite, ExpirableJobsAreOpenJobsWithAnExpiry) {
