@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  cmake ninja-build g++ pkg-config git clang-format ccache clang libclang-rt-14-dev sslscan
+  cmake ninja-build g++ pkg-config git clang-format clang-tidy ccache clang libclang-rt-14-dev sslscan
   libboost1.74-dev libssl-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev curl
   nlohmann-json3-dev libcli11-dev libgtest-dev libgmock-dev
   python3 openssl ca-certificates procps iproute2 nftables

@@ -7,6 +7,7 @@ scripts/install-deps.sh
 started=$(date +%s)
 
 scripts/build.sh
+scripts/lint.sh
 echo "== tests (release build) =="
 ctest --test-dir build --output-on-failure --timeout 600 -j 2
 

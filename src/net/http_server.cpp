@@ -547,7 +547,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
       if (!ec) {
         auto parsed = parse_target(parser.get().target());
         if (!parsed) {
-          const Error refusal = parsed.error();
+          const Error& refusal = parsed.error();  // `parsed` lives in this frame until co_return
           co_await refuse_and_close(stream, refusal);
           co_return;
         }

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "clock/wall_clock.h"
 #include "core/artifact.h"
 #include "core/campaign_plan.h"
 #include "core/codec.h"
@@ -17,12 +18,6 @@ namespace printrelay {
 namespace {
 
 constexpr int kMaxPlanErrorsShown = 5;
-
-TimeMs now_ms_for_campaigns() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string job_id_for(const std::string& campaign, const std::string& serial) {
   std::string id = "j-" + campaign + "-" + serial;
@@ -75,7 +70,7 @@ void Campaigns::start(TimeMs period_ms) {
       woken_ = false;
       lock.unlock();
       try {
-        if (auto st = advance_all(now_ms_for_campaigns()); !st) {
+        if (auto st = advance_all(wall_clock_ms()); !st) {
           // The store is away: the next round tries again.
           std::fprintf(stderr, "campaigns: %s\n", st.error().message.c_str());
         }

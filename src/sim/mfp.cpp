@@ -291,8 +291,9 @@ Status Mfp::validate_settings(const Json& settings) const {
   if (!settings.is_object() || settings.empty()) return bad_input("settings must be an object");
   for (const auto& [name, value] : settings.items()) {
     const auto& schema = setting_schema();
+    const std::string& key = name;  // a lambda may not capture a structured binding in clang 14
     auto spec = std::find_if(schema.begin(), schema.end(),
-                             [&](const SettingSpec& s) { return s.name == name; });
+                             [&key](const SettingSpec& s) { return s.name == key; });
     if (spec == schema.end()) return bad_input("unknown setting '" + name + "'");
     switch (spec->type) {
       case SettingSpec::Type::kInt:

@@ -901,7 +901,7 @@ class PostgresStore final : public Store {
             kAlertColumns,
         params(now, by, serial, type, code));
     if (!rows) return rows.error();
-    auto closed = read_rows<Alert>(std::move(rows), read_alert);
+    auto closed = read_rows<Alert>(rows, read_alert);
     if (auto c = tx.commit(); !c) return c.error();
     return closed;
   }
@@ -942,7 +942,7 @@ class PostgresStore final : public Store {
                     "next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING ") +
             kNotificationColumns,
         params(now, lease_until, limit));
-    auto due = read_rows<NotificationRecord>(std::move(rows), read_notification);
+    auto due = read_rows<NotificationRecord>(rows, read_notification);
     if (!due) return due.error();
     if (auto c = tx.commit(); !c) return c.error();
     std::sort(due->begin(), due->end(), [](const auto& a, const auto& b) { return a.id < b.id; });
