@@ -120,12 +120,6 @@ std::vector<MfpEvent> Mfp::advance(double seconds) {
   return events;
 }
 
-std::vector<MfpEvent> Mfp::run_job(PrintFunction f, int pages, bool color, bool duplex,
-                                   const std::string& paper) {
-  std::lock_guard lock(mu_);
-  return run_job_locked(f, pages, color, duplex, paper);
-}
-
 std::vector<MfpEvent> Mfp::print(int pages) {
   std::lock_guard lock(mu_);
   bool duplex = settings_.value("default_duplex", true);

@@ -49,9 +49,6 @@ class Mfp {
 
   // Simulated office activity over `seconds` of device time.
   std::vector<MfpEvent> advance(double seconds);
-  // A job of `pages` pages now (the panel's "print" action, or a test).
-  std::vector<MfpEvent> run_job(PrintFunction f, int pages, bool color, bool duplex,
-                                const std::string& paper);
   std::vector<MfpEvent> print(int pages);
   MfpEvent jam(const std::string& location);
   MfpEvent service_call(const std::string& code, const std::string& sc_type);
