@@ -296,7 +296,9 @@ std::string RelayApi::metrics_text() {
     readable = false;
   }
   gauges["printrelay_store_readable"] = readable ? 1.0 : 0.0;
-  return metrics_.render(gauges);
+  std::string text = metrics_.render(gauges);
+  if (options_.more_metrics) text += options_.more_metrics();
+  return text;
 }
 
 asio::awaitable<void> RelayApi::serve_metrics(Exchange& ex) {

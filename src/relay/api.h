@@ -71,6 +71,9 @@ struct ApiOptions {
   int schema_version = 0;
   // Serve the dashboard from this folder instead of the copy built in (development).
   std::filesystem::path web_dir;
+  // More Prometheus text for /metrics, with its own # TYPE lines (a child's upstream link:
+  // upstream_metrics_text()); empty: none.
+  std::function<std::string()> more_metrics;
 };
 
 class RelayApi {

@@ -229,6 +229,10 @@ Status RelayNode::start() {
   ao.monitoring = p.monitoring.get();
   ao.version = o.version + " (build " + o.build + ")";
   ao.web_dir = o.web_dir;
+  if (p.upstream) {
+    UpstreamLink* link = p.upstream.get();
+    ao.more_metrics = [link] { return upstream_metrics_text(link->status()); };
+  }
   p.api = std::make_unique<RelayApi>(*p.relay, p.feed, p.metrics, ao);
 
   const int threads =

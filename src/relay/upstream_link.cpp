@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iomanip>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "clock/wall_clock.h"
 #include "core/codec.h"
@@ -357,6 +359,21 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
                 << std::endl;
     }
   }
+}
+
+std::string upstream_metrics_text(const UpstreamLink::Status& s) {
+  std::ostringstream out;
+  out << "# TYPE printrelay_upstream_syncs_total counter\n"
+      << "printrelay_upstream_syncs_total{result=\"ok\"} " << s.syncs_ok << "\n"
+      << "printrelay_upstream_syncs_total{result=\"failed\"} " << s.syncs_failed << "\n"
+      << "# TYPE printrelay_upstream_items_sent_total counter\n"
+      << "printrelay_upstream_items_sent_total " << s.items_sent << "\n"
+      << "# TYPE printrelay_upstream_items_rejected_total counter\n"
+      << "printrelay_upstream_items_rejected_total " << s.items_rejected << "\n"
+      << "# TYPE printrelay_upstream_last_sync_timestamp_seconds gauge\n"
+      << "printrelay_upstream_last_sync_timestamp_seconds " << s.last_ok / 1000 << "."
+      << std::setw(3) << std::setfill('0') << s.last_ok % 1000 << "\n";
+  return out.str();
 }
 
 }  // namespace printrelay

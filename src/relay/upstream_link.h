@@ -104,4 +104,11 @@ class UpstreamLink {
   std::thread listener_;
 };
 
+// A child's link to its parents in Prometheus text: printrelay_upstream_syncs_total{result="ok"|
+// "failed"}, printrelay_upstream_items_sent_total, printrelay_upstream_items_rejected_total
+// (counters since start) and printrelay_upstream_last_sync_timestamp_seconds (0: none yet). An
+// alert on "no sync for N minutes" keys on the last; a parent that refuses items shows in the
+// rejected count.
+std::string upstream_metrics_text(const UpstreamLink::Status& status);
+
 }  // namespace printrelay
