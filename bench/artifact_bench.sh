@@ -20,6 +20,7 @@
 # The servers and curl share the machine: on a small box the clients' TLS decryption takes a
 # good part of the CPU, for both servers alike.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 SIZE_MB=${SIZE_MB:-256}
@@ -53,9 +54,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 now() { date +%s.%N; }
 
 wait_ready() {  # wait_ready PID URL: until the server answers at all, or give up after 10 s

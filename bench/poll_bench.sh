@@ -13,6 +13,7 @@
 #   RELAYD (build/apps/relayd/relayd)   KEEP (0) 1 = keep the temp dir for inspection
 # Both servers and wrk share the same machine: on a small box wrk takes a good part of the CPU.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 DEVICES=${DEVICES:-100}
@@ -45,9 +46,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # wait_ready URL [curl args...]: until the server answers at all, or give up after 10 s.
 wait_ready() {
@@ -81,23 +79,7 @@ start_relayd plain
 BASE=http://127.0.0.1:$PORT
 wait_ready "$BASE/healthz"
 
-# Register and enrol the fleet through the real API; keep the device tokens, one a line.
-CODE=bench-$$
-: >"$WORK/tokens"
-for i in $(seq 1 "$DEVICES"); do
-  serial=$(printf 'BENCH-%04d' "$i")
-  curl -sf -o /dev/null -X POST "$BASE/v1/registrations" -H "Authorization: Bearer $ADMIN" \
-    -H 'Content-Type: application/json' \
-    -d "{\"serial\":\"$serial\",\"model\":\"MX-4070\",\"place\":\"bench\",\"customer\":\"bench\",\"contact\":\"bench@example.com\",\"enrollment_code\":\"$CODE\"}" ||
-    { echo "poll_bench: registering $serial failed"; exit 1; }
-  answer=$(curl -sf -X POST "$BASE/v1/device/enroll" -H 'Content-Type: application/json' \
-    -d "{\"serial\":\"$serial\",\"model\":\"MX-4070\",\"enrollment_code\":\"$CODE\"}") ||
-    { echo "poll_bench: enrolling $serial failed"; exit 1; }
-  token=$(printf '%s' "$answer" | sed -n 's/.*"device_token" *: *"\([^"]*\)".*/\1/p')
-  [ -n "$token" ] || { echo "poll_bench: no device_token in: $answer"; exit 1; }
-  echo "$token" >>"$WORK/tokens"
-done
-echo "poll_bench: registered and enrolled $DEVICES devices"
+enroll_fleet poll_bench "$BASE" "$ADMIN" "$DEVICES" "$WORK/tokens"
 
 POLL_BODY='{"boot_id":"b","state":"idle","wait_s":0}'
 FIRST=$(head -n1 "$WORK/tokens")

@@ -20,6 +20,7 @@
 #   RELAYD (build/apps/relayd/relayd)   KEEP (0) 1 = keep the temp dir (callgrind.out.1 is the dump)
 # Output ends with a machine-readable line: instructions_per_poll=<n>
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 DEVICES=${DEVICES:-100}
@@ -64,9 +65,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # wait_ready URL: until the server answers with 200, or give up after 120 s (valgrind is slow to
 # start: it reads relayd's debug info first).
@@ -98,23 +96,7 @@ SERVER_PID=$!
 wait_ready "$BASE/healthz"
 echo "poll_instructions: relayd runs under callgrind (pid $SERVER_PID, plain HTTP, --device-rate 0 --threads 2)"
 
-# Register and enrol the fleet through the real API; keep the device tokens, one a line.
-CODE=bench-$$
-: >"$WORK/tokens"
-for i in $(seq 1 "$DEVICES"); do
-  serial=$(printf 'BENCH-%04d' "$i")
-  curl -sf -o /dev/null -X POST "$BASE/v1/registrations" -H "Authorization: Bearer $ADMIN" \
-    -H 'Content-Type: application/json' \
-    -d "{\"serial\":\"$serial\",\"model\":\"MX-4070\",\"place\":\"bench\",\"customer\":\"bench\",\"contact\":\"bench@example.com\",\"enrollment_code\":\"$CODE\"}" ||
-    { echo "poll_instructions: registering $serial failed"; exit 1; }
-  answer=$(curl -sf -X POST "$BASE/v1/device/enroll" -H 'Content-Type: application/json' \
-    -d "{\"serial\":\"$serial\",\"model\":\"MX-4070\",\"enrollment_code\":\"$CODE\"}") ||
-    { echo "poll_instructions: enrolling $serial failed"; exit 1; }
-  token=$(printf '%s' "$answer" | sed -n 's/.*"device_token" *: *"\([^"]*\)".*/\1/p')
-  [ -n "$token" ] || { echo "poll_instructions: no device_token in: $answer"; exit 1; }
-  echo "$token" >>"$WORK/tokens"
-done
-echo "poll_instructions: registered and enrolled $DEVICES devices"
+enroll_fleet poll_instructions "$BASE" "$ADMIN" "$DEVICES" "$WORK/tokens"
 
 # The poll client: opens CONNECTIONS keep-alive connections, sends WARMUP polls, switches counting
 # on, sends POLLS polls, dumps, switches counting off. Poll i goes over connection i % CONNECTIONS

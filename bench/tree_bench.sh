@@ -26,6 +26,7 @@
 #   PRINTRELAY_BIN (build/apps)    KEEP (0) 1 = keep the temp dir for inspection
 # The load generator, every relayd and PostgreSQL share the machine's cores.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 
 TIME_LIMIT=${TIME_LIMIT:-420}
@@ -108,9 +109,6 @@ die() {
 remember() {  # remember NAME PID
   NAMES+=("$1")
   PIDS+=("$2")
-}
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
 CORES=$(nproc)
