@@ -6,6 +6,8 @@
  *
  * Contracts a vendor may rely on:
  *  - Nothing throws across this header; every function returns a pr_status.
+ *  - The library writes its log messages to the embedder's pr_log_fn
+ *    (pr_agent_set_log_callback), or to stderr when none is set; to nothing else.
  *  - pr_agent_submit_report returns only after the report is durable in the state directory: a
  *    crash or power cut afterwards does not lose it, it is sent after restart.
  *  - All functions are thread-safe for one handle, except pr_agent_destroy, which must be the
@@ -38,11 +40,35 @@ typedef enum pr_status {
   PR_ERR_IO = 3,        /* the state directory could not be written durably */
   PR_ERR_NOT_FOUND = 4, /* nothing to return (no panel reply yet) */
   PR_ERR_BUFFER = 5,    /* the caller's buffer is too small */
-  PR_ERR_INTERNAL = 6   /* unexpected failure inside the agent (logged to stderr) */
+  PR_ERR_INTERNAL = 6   /* unexpected failure inside the agent (logged, see pr_log_fn) */
 } pr_status;
 
 /* A short English text for a status. Never NULL. */
 const char* pr_status_text(pr_status status);
+
+/* How much a log message matters. */
+typedef enum pr_log_level {
+  PR_LOG_ERROR = 0, /* something asked of the agent was not done, or not kept durably */
+  PR_LOG_WARN = 1,  /* worked around: a relay unreachable or refusing, a state file ignored */
+  PR_LOG_INFO = 2,
+  PR_LOG_DEBUG = 3
+} pr_log_level;
+
+/* Receives the agent library's log messages. `level` is a pr_log_level; `message` is one line
+ * without a trailing newline, valid only during the call (copy it to keep it). */
+typedef void (*pr_log_fn)(void* user, int level, const char* message);
+
+/* Sends the log messages of every agent in this process to fn (with `user` passed back);
+ * fn == NULL restores the default, one line per message on stderr. Process-wide, not per agent,
+ * because pr_agent_create logs why it failed before any agent exists; messages about one device
+ * name its serial. Set it before pr_agent_create to see those.
+ *
+ * fn is called from the agent's threads and from the thread calling into the agent, one call at
+ * a time (calls are serialised under a lock held while fn runs, so fn need not be thread-safe).
+ * fn must return quickly, must not throw, and must not call back into the agent library
+ * (pr_agent_* functions, including this one): that deadlocks. Once this function has returned,
+ * the previous fn is not called any more, so its `user` may be freed. */
+void pr_agent_set_log_callback(pr_log_fn fn, void* user);
 
 /* Output buffer handed to hooks: the hook calls pr_buffer_set with its JSON or reason text. */
 typedef struct pr_buffer pr_buffer;

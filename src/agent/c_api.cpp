@@ -1,8 +1,8 @@
 // The C edge of the agent: converts pr_* types to the C++ engine and catches everything, so that
 // no exception crosses into vendor firmware.
 #include <cstring>
-#include <iostream>
 
+#include "agent/agent_log.h"
 #include "agent/device_agent.h"
 #include "agent/durable_file.h"
 #include "core/codec.h"
@@ -24,6 +24,8 @@ using printrelay::ErrorKind;
 using printrelay::Json;
 using printrelay::Result;
 using printrelay::Status;
+using printrelay::agent::LogLevel;
+using printrelay::agent::LogLine;
 
 std::string str(const char* s) { return s ? std::string(s) : std::string(); }
 
@@ -56,9 +58,9 @@ pr_status guarded(const char* what, Fn&& fn) {
   try {
     return fn();
   } catch (const std::exception& e) {
-    std::cerr << "printrelay agent: " << what << ": " << e.what() << "\n";
+    LogLine(LogLevel::kError) << "printrelay agent: " << what << ": " << e.what();
   } catch (...) {
-    std::cerr << "printrelay agent: " << what << ": unknown exception\n";
+    LogLine(LogLevel::kError) << "printrelay agent: " << what << ": unknown exception";
   }
   return PR_ERR_INTERNAL;
 }
@@ -187,6 +189,10 @@ const char* pr_status_text(pr_status status) {
   return "unknown status";
 }
 
+void pr_agent_set_log_callback(pr_log_fn fn, void* user) {
+  printrelay::agent::set_log_sink(fn, user);
+}
+
 void pr_buffer_set(pr_buffer* buffer, const char* data, size_t length) {
   if (!buffer) return;
   try {
@@ -231,7 +237,8 @@ pr_status pr_agent_create(const pr_agent_config* config, const pr_device_hooks* 
         if (!files || !files[i]) return false;
         auto pem = printrelay::agent::read_file(files[i]);
         if (!pem || pem->find("-----BEGIN PUBLIC KEY-----") == std::string::npos) {
-          std::cerr << "printrelay agent: " << files[i] << " holds no PEM public key\n";
+          LogLine(LogLevel::kError)
+              << "printrelay agent: " << files[i] << " holds no PEM public key";
           return false;
         }
         out.push_back(*pem);
@@ -251,7 +258,7 @@ pr_status pr_agent_create(const pr_agent_config* config, const pr_device_hooks* 
     if (hooks) a->hooks = *hooks;
     auto engine = printrelay::agent::DeviceAgent::create(std::move(c), adapt(a->hooks));
     if (!engine) {
-      std::cerr << "printrelay agent: create: " << engine.error().message << "\n";
+      LogLine(LogLevel::kError) << "printrelay agent: create: " << engine.error().message;
       return to_status(engine.error());
     }
     a->engine = std::move(*engine);
@@ -355,7 +362,7 @@ pr_status pr_agent_firmware_panel(pr_agent* agent, const char* action) {
     if (a != "defer" && a != "cancel") return PR_ERR_INVALID;
     auto st = agent->engine->firmware_panel(a);
     if (st) return PR_OK;
-    std::cerr << "printrelay agent: panel " << a << ": " << st.error().message << "\n";
+    LogLine(LogLevel::kWarn) << "printrelay agent: panel " << a << ": " << st.error().message;
     return st.error().kind == ErrorKind::kConflict ? PR_ERR_STATE : to_status(st.error());
   });
 }

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <iostream>
 #include <random>
 
 #include <sys/stat.h>
@@ -13,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "agent/agent_log.h"
 #include "agent/durable_file.h"
 #include "agent/poll_pacing.h"
 #include "clock/wall_clock.h"
@@ -58,8 +58,8 @@ std::optional<Json> read_state(const std::filesystem::path& path) {
   if (!text) return std::nullopt;
   auto j = parse_json(*text);
   if (!j) {
-    std::cerr << "agent: ignoring unreadable " << path.string() << ": " << j.error().message
-              << "\n";
+    LogLine(LogLevel::kWarn) << "agent: ignoring unreadable " << path.string() << ": "
+                             << j.error().message;
     return std::nullopt;
   }
   return std::move(*j);
@@ -208,7 +208,7 @@ Result<std::string> DeviceAgent::report_fault(const Fault& fault) {
     while (error_log_.size() > kErrorLogKept) error_log_.pop_front();
     Json all = to_array(error_log_);
     if (auto st = write_durably(config_.state_dir / "error_log.json", all.dump()); !st) {
-      std::cerr << "agent: " << st.error().message << "\n";
+      LogLine(LogLevel::kError) << "agent: " << st.error().message;
     }
     last_error_code_ = fault.code;
     wake = condition_fires(policy_, Json::object(), fault.code);
@@ -561,15 +561,15 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
   if (!resp) {
     if (stop_) return 0;
     note_exchange("poll", roster_->current_url(), 0, resp.error().message);
-    std::cerr << "agent " << config_.enrollment.serial << ": poll: " << resp.error().message
-              << "\n";
+    LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial
+                             << ": poll: " << resp.error().message;
     return backoff_s(++poll_failures_) * 2;
   }
   note_exchange("poll", client.last_url(), resp->status, "");
   if (resp->status == 429) return retry_after_s(*resp);
   if (resp->status != 200) {
-    std::cerr << "agent " << config_.enrollment.serial << ": poll: HTTP " << resp->status << " "
-              << resp->body.substr(0, 200) << "\n";
+    LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial << ": poll: HTTP "
+                             << resp->status << " " << resp->body.substr(0, 200);
     return backoff_s(++poll_failures_) * 2;
   }
   poll_failures_ = 0;
@@ -579,7 +579,7 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
   for (const auto& item : j->value("jobs", Json::array())) {
     auto job = parse_job(item);
     if (!job) {
-      std::cerr << "agent: ignoring a job I cannot read: " << job.error().message << "\n";
+      LogLine(LogLevel::kWarn) << "agent: ignoring a job I cannot read: " << job.error().message;
       continue;
     }
     jobs.push_back(std::move(*job));
@@ -599,9 +599,9 @@ double DeviceAgent::poll_once(RelayClient& client, bool first) {
       if ((!p || to_json(*p) != to_json(policy_)) && offered != ignored_policy_) {
         // Logged once per policy offered, not on every poll.
         ignored_policy_ = offered;
-        std::cerr << "agent " << config_.enrollment.serial << ": ignoring the relay's poll_policy "
-                  << offered
-                  << " (this device takes policy changes only from signed schedule jobs)\n";
+        LogLine(LogLevel::kWarn)
+            << "agent " << config_.enrollment.serial << ": ignoring the relay's poll_policy "
+            << offered << " (this device takes policy changes only from signed schedule jobs)";
       }
     } else if (it != j->end()) {
       auto p = parse_poll_policy(*it);
@@ -694,8 +694,8 @@ DeviceAgent::SendOutcome DeviceAgent::send_reports(RelayClient& client, const Ou
   if (!resp) {
     if (stop_) return {SendOutcome::Kind::kFailed};
     note_exchange("reports", roster_->current_url(), 0, resp.error().message);
-    std::cerr << "agent " << config_.enrollment.serial << ": reports: " << resp.error().message
-              << "\n";
+    LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial
+                             << ": reports: " << resp.error().message;
     return {SendOutcome::Kind::kFailed};
   }
   note_exchange("reports", client.last_url(), resp->status, "");
@@ -708,14 +708,14 @@ DeviceAgent::SendOutcome DeviceAgent::send_reports(RelayClient& client, const Ou
       batch_limit_ = 1;
       return {};
     }
-    std::cerr << "agent " << config_.enrollment.serial << ": relay refuses report "
-              << batch.reports[0].report->id << ": " << resp->body.substr(0, 200) << "\n";
+    LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial << ": relay refuses report "
+                             << batch.reports[0].report->id << ": " << resp->body.substr(0, 200);
     outbox_->reject(batch.reports[0].seq, resp->body.substr(0, 500));
     return {};
   }
   if (resp->status != 200) {
-    std::cerr << "agent " << config_.enrollment.serial << ": reports: HTTP " << resp->status << " "
-              << resp->body.substr(0, 200) << "\n";
+    LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial << ": reports: HTTP "
+                             << resp->status << " " << resp->body.substr(0, 200);
     return {SendOutcome::Kind::kFailed};
   }
   auto j = parse_body(resp->body);
@@ -745,8 +745,9 @@ DeviceAgent::SendOutcome DeviceAgent::send_reports(RelayClient& client, const Ou
   }
   if (matched < batch.reports.size()) {
     // Reports without a matching receipt stay in the outbox and are sent again.
-    std::cerr << "agent " << config_.enrollment.serial << ": " << batch.reports.size() - matched
-              << " report(s) without a matching receipt; will retransmit\n";
+    LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial << ": "
+                             << batch.reports.size() - matched
+                             << " report(s) without a matching receipt; will retransmit\n";
     return {SendOutcome::Kind::kFailed};
   }
   batch_limit_ = std::clamp<std::size_t>(config_.max_batch, 1, kMaxReportsPerBatch);
@@ -774,8 +775,8 @@ DeviceAgent::SendOutcome DeviceAgent::send_event(RelayClient& client, const Outb
     // 409: the job was cancelled or expired meanwhile; the others will never succeed. Either
     // way the job is over for this device.
     if (resp->status != 409) {
-      std::cerr << "agent " << config_.enrollment.serial << ": event " << e.event_id << ": HTTP "
-                << resp->status << " " << resp->body.substr(0, 200) << "\n";
+      LogLine(LogLevel::kWarn) << "agent " << config_.enrollment.serial << ": event " << e.event_id
+                               << ": HTTP " << resp->status << " " << resp->body.substr(0, 200);
     }
     outbox_->reject(entry.seq,
                     "HTTP " + std::to_string(resp->status) + " " + resp->body.substr(0, 300));

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
-#include <iostream>
 
+#include "agent/agent_log.h"
 #include "agent/durable_file.h"
 #include "agent/job_runner.h"
 #include "core/artifact.h"
@@ -97,7 +97,8 @@ void FirmwareInstaller::save(const std::string& job_id, const Json& state) const
   if (auto st = write_durably(dir_ / (job_id + ".json"), state.dump()); !st) {
     // Without its state file a crash would repeat or lose a step; the step still happens, and
     // the next save tries again.
-    std::cerr << "agent: firmware state of " << job_id << ": " << st.error().message << "\n";
+    LogLine(LogLevel::kError) << "agent: firmware state of " << job_id << ": "
+                              << st.error().message;
   }
 }
 

@@ -3,9 +3,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <random>
 
+#include "agent/agent_log.h"
 #include "agent/durable_file.h"
 #include "clock/wall_clock.h"
 #include "core/codec.h"
@@ -79,7 +79,7 @@ void JobRunner::persist_envelopes_locked() {
                  {"finished", used.finished}});
   }
   if (auto st = write_durably(envelopes_file(), j.dump()); !st) {
-    std::cerr << "agent: " << st.error().message << "\n";
+    LogLine(LogLevel::kError) << "agent: " << st.error().message;
   }
 }
 
@@ -93,7 +93,8 @@ JobRunner::JobRunner(Outbox& outbox, JobHost& host, std::filesystem::path done_f
   if (auto text = read_file(envelopes_file())) {
     auto j = parse_json(*text);
     if (!j)
-      std::cerr << "agent: " << envelopes_file().string() << ": " << j.error().message << "\n";
+      LogLine(LogLevel::kWarn) << "agent: " << envelopes_file().string() << ": "
+                               << j.error().message;
     for (const auto& e : j && j->is_array() ? *j : Json::array()) {
       if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
         // Written before envelopes had to expire: kept for the longest lifetime from now.
@@ -348,7 +349,8 @@ void JobRunner::queue_event(const std::string& job_id, JobEventType type, std::s
   e.reason = std::move(reason);
   e.detail = std::move(detail);
   if (auto st = outbox_.add_event(e); !st) {
-    std::cerr << "agent: cannot queue event " << e.event_id << ": " << st.error().message << "\n";
+    LogLine(LogLevel::kError) << "agent: cannot queue event " << e.event_id << ": "
+                              << st.error().message;
   }
 }
 
@@ -373,7 +375,7 @@ void JobRunner::persist_done_locked() {
   Json j = Json::array();
   for (const auto& id : done_order_) j.push_back(id);
   if (auto st = write_durably(done_file_, j.dump()); !st) {
-    std::cerr << "agent: " << st.error().message << "\n";
+    LogLine(LogLevel::kError) << "agent: " << st.error().message;
   }
 }
 

@@ -1,8 +1,8 @@
 #include "agent/outbox.h"
 
 #include <cstdio>
-#include <iostream>
 
+#include "agent/agent_log.h"
 #include "agent/durable_file.h"
 #include "core/codec.h"
 #include "core/sha256.h"
@@ -66,7 +66,7 @@ Result<std::unique_ptr<Outbox>> Outbox::open(const std::filesystem::path& state_
     auto text = read_file(p);
     auto entry = text ? parse_entry(*text) : Result<OutboxEntry>(text.error());
     if (!entry) {
-      std::cerr << "outbox: setting aside " << p << ": " << entry.error().message << "\n";
+      LogLine(LogLevel::kWarn) << "outbox: setting aside " << p << ": " << entry.error().message;
       std::filesystem::rename(p, std::filesystem::path(p) += ".bad", ec);
       continue;
     }
@@ -165,12 +165,12 @@ std::vector<std::optional<Report>> Outbox::confirm(const std::vector<Receipt>& r
   // The log is written before the entries go, so that a crash in between leaves reports that are
   // resent (and answered as duplicates), never a confirmed report without its line.
   if (auto st = append_line(state_dir_ / "receipts.log", lines); !st) {
-    std::cerr << "outbox: " << st.error().message << "\n";
+    LogLine(LogLevel::kError) << "outbox: " << st.error().message;
   }
   for (auto seq : confirmed) {
     // Not syncing the directory per unlink: an unlink lost in a crash only means a resend.
     if (auto st = remove_durably(entry_path(seq), false); !st) {
-      std::cerr << "outbox: " << st.error().message << "\n";
+      LogLine(LogLevel::kWarn) << "outbox: " << st.error().message;
     }
     entries_.erase(seq);
   }
@@ -181,7 +181,7 @@ void Outbox::remove(std::uint64_t seq) {
   std::lock_guard lock(mu_);
   if (entries_.erase(seq) == 0) return;
   if (auto st = remove_durably(entry_path(seq)); !st) {
-    std::cerr << "outbox: " << st.error().message << "\n";
+    LogLine(LogLevel::kWarn) << "outbox: " << st.error().message;
   }
 }
 

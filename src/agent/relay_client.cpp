@@ -1,7 +1,6 @@
 #include "agent/relay_client.h"
 
-#include <iostream>
-
+#include "agent/agent_log.h"
 #include "agent/durable_file.h"
 #include "core/codec.h"
 
@@ -16,7 +15,7 @@ RelayRoster::RelayRoster(std::vector<std::string> urls, std::filesystem::path to
   if (!text) return;
   auto j = parse_body(*text);
   if (!j) {
-    std::cerr << "agent: ignoring unreadable " << tokens_file_ << "\n";
+    LogLine(LogLevel::kWarn) << "agent: ignoring unreadable " << tokens_file_;
     return;
   }
   for (const auto& [url, tok] : j->items()) {
@@ -78,7 +77,7 @@ void RelayRoster::persist_locked() const {
   Json j = Json::object();
   for (const auto& [url, tok] : tokens_) j[url] = tok;
   if (auto st = write_durably(tokens_file_, j.dump()); !st) {
-    std::cerr << "agent: " << st.error().message << "\n";
+    LogLine(LogLevel::kError) << "agent: " << st.error().message;
   }
 }
 

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/codec.h"
+#include "printrelay/agent.h"
 
 namespace printrelay::sim {
 namespace {
@@ -17,6 +18,15 @@ using Clock = std::chrono::steady_clock;
 
 // A control file that still does not parse after this long is given up on.
 constexpr auto kUnreadableGrace = std::chrono::seconds(2);
+
+// The agents' messages, on the simulator's stderr with its own prefix and the level. Agent
+// messages about one device already name its serial ("agent SIM-0001: poll: ..."). The agent
+// serialises the calls, so lines from the devices' threads do not interleave.
+void log_agent_message(void*, int level, const char* message) {
+  static const char* const kLevels[] = {"error", "warn", "info", "debug"};
+  const char* name = level >= 0 && level <= PR_LOG_DEBUG ? kLevels[level] : "log";
+  std::fprintf(stderr, "mfp-sim: %s: %s\n", name, message);
+}
 
 }  // namespace
 
@@ -30,6 +40,8 @@ Result<std::unique_ptr<Fleet>> Fleet::create(const FleetOptions& options) {
   if (options.devices < 1) return bad_input("--devices must be at least 1");
   if (options.device.relay_urls.empty()) return bad_input("at least one --relay is needed");
   if (options.speed <= 0) return bad_input("--speed must be positive");
+  // Before the first pr_agent_create, which logs why it refuses a device's configuration.
+  pr_agent_set_log_callback(&log_agent_message, nullptr);
   std::unique_ptr<Fleet> f(new Fleet(options));
   std::error_code ec;
   std::filesystem::create_directories(options.state_dir / "control", ec);
