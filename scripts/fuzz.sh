@@ -17,7 +17,7 @@ out=build-fuzz
 
 TARGETS=(body sync envelope manifest range)
 # What the parsers need from src/core; each target links all of it.
-CORE=(artifact byte_range codec firmware_job firmware_rules job_flow json_text result sha256 time)
+CORE=(artifact byte_range codec firmware_job firmware_rules job_flow json_fields json_text result rule_text sha256 time)
 
 build() {
   local cxx=clang++
