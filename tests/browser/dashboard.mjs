@@ -377,6 +377,24 @@ async function a11ySweep(browser, contextOpts) {
   await page.click('.chart-values summary');
   await page.waitForSelector('[data-testid=chart-values]');
   await check('device');
+  // On a phone the device page is one column, and what a technician at the device needs comes
+  // first: its state (the head), open alerts, supplies and the last counters, then the rest.
+  await page.setViewportSize(SIZES[1][1]);
+  const tops = await page.evaluate(() => {
+    const top = (sel) => { const el = document.querySelector(sel); return el ? el.getBoundingClientRect().top + window.scrollY : null; };
+    return {
+      head: top('.device-head'), supplies: top('[data-testid=card-supplies]'), latest: top('[data-testid=card-latest]'),
+      rest: ['card-counters', 'card-identification', 'card-settings', 'card-compat', 'card-structure', 'card-jobs', 'card-reports']
+        .map((id) => [id, top(`[data-testid=${id}]`)]),
+    };
+  });
+  const first = Math.max(tops.head, tops.supplies, tops.latest);
+  assert(tops.head !== null && tops.supplies !== null && tops.latest !== null && tops.head < tops.supplies && tops.supplies < tops.latest,
+    `on a phone the device page starts with its state, then supplies, then the last counters: ${JSON.stringify(tops)}`);
+  for (const [id, y] of tops.rest) {
+    assert(y !== null && y > first, `on a phone ${id} comes after state, supplies and the last counters: ${JSON.stringify(tops)}`);
+  }
+  await page.setViewportSize(SIZES[0][1]);
   await dialog('device-revoke-dialog', '[data-testid=device-revoke]');
 
   await open('#/alerts', '[data-testid=alerts-table] tbody tr[data-serial]');
