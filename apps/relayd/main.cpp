@@ -376,7 +376,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 7 * 86400));
   run->add_option("--sync-at", ro.node.sync_at, "extra syncs at these times of day (HH:MM UTC)");
   run->add_option("--trust-key", ro.trust_keys,
-                  "Ed25519 public key (PEM) a relay-update build must be signed by; repeatable");
+                  "Ed25519 public key (PEM) that a relay-update build, and any artifact a child "
+                  "fetches from its parent, must be signed by; repeatable");
+  run->add_option("--artifact-cache-mb", ro.node.artifact_cache_mb,
+                  "a child's copy of its parent's artifacts: beyond this many MiB, images no "
+                  "open job needs are removed (least recently used first); 0: no bound")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t(0), std::int64_t(1) << 30));
   run->add_option("--smtp-url", ro.node.monitoring.smtp.url,
                   "mail server for notifications: smtp://host:587 (STARTTLS required) or "
                   "smtps://host:465; none: e-mail notifications are recorded as not sent");

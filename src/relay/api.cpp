@@ -94,6 +94,10 @@ RelayApi::RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions op
       enroll_by_serial_(1.0 / std::max(1, options_.enroll_serial_period_s),
                         options_.enroll_failures_per_serial),
       auth_by_address_(1.0, options_.auth_failures_per_address) {
+  if (options_.firmware) {
+    FirmwareCatalog* catalog = options_.firmware;
+    children_.set_catalog([catalog] { return catalog->images(""); });
+  }
   add_routes();
 }
 

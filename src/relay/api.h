@@ -39,6 +39,7 @@
 namespace printrelay {
 
 class MonitoringCenter;
+class ArtifactFetcher;
 
 struct ApiOptions {
   int max_bulk_inflight = 64;  // concurrent non-alert report uploads before 429
@@ -63,7 +64,10 @@ struct ApiOptions {
   double auth_failures_per_address = 50;
   int retry_after_s = 5;  // base of the Retry-After we hand out (jittered up to 2x)
   std::string store_name = "sqlite";
-  BlobDirectory* artifacts = nullptr;      // signed artifacts (firmware, relay builds); none: 404
+  BlobDirectory* artifacts = nullptr;  // signed artifacts (firmware, relay builds); none: 404
+  // A child relay: what is not in `artifacts` is fetched from the parent when asked for (until
+  // it is here, a download is answered 503 with the progress); none: 404.
+  ArtifactFetcher* fetcher = nullptr;
   FirmwareCatalog* firmware = nullptr;     // update checks and history; none: 404
   Campaigns* campaigns = nullptr;          // firmware campaigns; none: 404
   MonitoringCenter* monitoring = nullptr;  // tables, judgments, notifications; none: 404

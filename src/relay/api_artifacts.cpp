@@ -5,6 +5,7 @@
 #include "core/byte_range.h"
 #include "relay/api.h"
 #include "relay/api_internal.h"
+#include "relay/artifact_fetcher.h"
 
 namespace printrelay {
 
@@ -83,6 +84,25 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::string& sha
   }
   if (!options_.artifacts) return error_reply(not_found("this relay keeps no artifacts"));
   auto meta = options_.artifacts->meta(sha);
+  if (!meta && meta.error().kind == ErrorKind::kNotFound && options_.fetcher) {
+    // A child relay: from the parent, once (every asker meanwhile is told to come back).
+    auto p = options_.fetcher->want(sha);
+    // Refused (the parent lacks it, or it failed this relay's checks): for the asker it is
+    // simply not here; the reason is in the log and the answer.
+    if (p.phase == ArtifactFetcher::Progress::Phase::kRefused) {
+      return error_reply(p.refusal.kind == ErrorKind::kNotFound ? p.refusal
+                                                                : not_found(p.describe(sha)));
+    }
+    if (p.phase != ArtifactFetcher::Progress::Phase::kHeld) {
+      // Not error_reply(): this 503 names no host or store, and the asker wants the progress.
+      Reply wait;
+      wait.status = 503;
+      wait.body = error_json(unavailable(p.describe(sha)));
+      wait.retry_after_s = retry_after();
+      return wait;
+    }
+    meta = options_.artifacts->meta(sha);
+  }
   if (!meta) return error_reply(meta.error());
   if (!data) return ok_reply(200, Json{{"artifact", *meta}});
   // The size of the open file: a concurrent put() of the same blob cannot change what is sent.

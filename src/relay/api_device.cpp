@@ -11,6 +11,7 @@
 
 #include "relay/api.h"
 #include "relay/api_internal.h"
+#include "relay/artifact_fetcher.h"
 
 namespace printrelay {
 
@@ -60,7 +61,12 @@ void RelayApi::add_device_routes() {
     if (!options_.firmware) return error_reply(not_found("this relay keeps no firmware"));
     auto body = c.body();
     if (!body) return error_reply(body.error());
-    return result_reply(options_.firmware->check(c.serial, *body, c.now));
+    auto checked = options_.firmware->check(c.serial, *body, c.now);
+    // A child relay starts fetching what it offers, so the bytes are here when the device asks.
+    if (checked && options_.fetcher) {
+      for (const auto& o : (*checked)["offers"]) options_.fetcher->want(o.value("artifact", ""));
+    }
+    return result_reply(std::move(checked));
   });
   routes_.add(verb::post, "/v1/device/jobs/{id}/events", Access::kDevice, [this](Call& c) {
     auto body = c.body();

@@ -50,6 +50,7 @@ Result<SyncRequest> parse_sync_request(const Json& body) {
   if (!held) return held.error();
   r.held_jobs.insert(held->begin(), held->end());
   r.directory_version = text_field(body, "directory_version");
+  r.catalog_version = text_field(body, "catalog_version");
   if (auto it = body.find("sightings"); it != body.end()) {
     if (!it->is_array() || it->size() > kMaxSyncSerials)
       return bad_input("field 'sightings' must be an array");
@@ -244,6 +245,16 @@ Result<SyncAnswer> ChildRelays::downward(const std::string& child_id, const Sync
   if (mine->directory_version != req.directory_version) {
     answer.body["directory"] = mine->directory;
     answer.has_news = true;
+  }
+  if (catalog_) {
+    Json images = Json::array();
+    for (auto& m : catalog_()) images.push_back(std::move(m));
+    const std::string version = sha256_hex(images.dump()).substr(0, 32);
+    answer.body["catalog_version"] = version;
+    if (version != req.catalog_version) {
+      answer.body["catalog"] = std::move(images);
+      answer.has_news = true;
+    }
   }
   return answer;
 }

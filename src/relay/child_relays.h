@@ -6,6 +6,7 @@
 // Thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -29,6 +30,7 @@ struct SyncRequest {
   std::vector<std::string> serials;  // devices the child serves now
   std::set<std::string> held_jobs;   // open jobs the child holds
   std::string directory_version;
+  std::string catalog_version;  // of the firmware catalog the child holds
   Json sightings = Json::array();
   Json items = Json::array();  // [{seq, kind, serial, body}]
 };
@@ -49,6 +51,10 @@ struct SyncAnswer {
 class ChildRelays {
  public:
   explicit ChildRelays(Relay& relay) : relay_(relay) {}
+  // The firmware images this relay offers (signed manifests), sent down whole when a child's
+  // catalog_version differs, so that a device behind any relay of the tree gets the same offers
+  // from its update check as at the root. Unset: no catalog goes down.
+  void set_catalog(std::function<std::vector<Json>()> images) { catalog_ = std::move(images); }
 
   // Stores the items in order (stopping at the first the store cannot take: the child sends
   // the rest again), then answers downward.
@@ -89,6 +95,7 @@ class ChildRelays {
   Result<std::shared_ptr<const ChildView>> view(const std::string& child_id, TimeMs now);
 
   Relay& relay_;
+  std::function<std::vector<Json>()> catalog_;
   std::mutex mu_;
   std::map<std::string, Seen> seen_;
   std::shared_ptr<const Fleet> fleet_;

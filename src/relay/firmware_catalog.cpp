@@ -1,6 +1,9 @@
 #include "relay/firmware_catalog.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 
@@ -9,12 +12,55 @@
 
 namespace printrelay {
 
-FirmwareCatalog::FirmwareCatalog(Store& store, const BlobDirectory* artifacts)
-    : store_(store), artifacts_(artifacts) {}
+FirmwareCatalog::FirmwareCatalog(Store& store, const BlobDirectory* artifacts,
+                                 std::string parent_catalog_file)
+    : store_(store), artifacts_(artifacts), parent_catalog_file_(std::move(parent_catalog_file)) {
+  if (parent_catalog_file_.empty()) return;
+  std::ifstream in(parent_catalog_file_);
+  if (!in) return;  // none yet
+  auto kept = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!kept.is_array()) {
+    std::cerr << "relayd: " << parent_catalog_file_
+              << " is unreadable; the parent's catalog comes with the next sync" << std::endl;
+    return;
+  }
+  for (auto& m : kept) {
+    if (m.is_object() && is_sha256_hex(m.value("sha256", ""))) parent_images_[m["sha256"]] = m;
+  }
+}
+
+Status FirmwareCatalog::take_parent_images(const Json& manifests) {
+  std::map<std::string, Json> fresh;
+  for (const auto& m : manifests) {
+    if (m.is_object() && is_sha256_hex(m.value("sha256", ""))) fresh[m["sha256"]] = m;
+  }
+  std::lock_guard lock(mu_);
+  if (fresh == parent_images_) return ok_status();
+  if (!parent_catalog_file_.empty()) {
+    Json list = Json::array();
+    for (const auto& [sha, m] : fresh) list.push_back(m);
+    const std::string tmp = parent_catalog_file_ + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      out << list.dump();
+      out.flush();
+      if (!out) return unavailable("cannot write " + tmp);
+    }
+    std::error_code ec;
+    std::filesystem::rename(tmp, parent_catalog_file_, ec);
+    if (ec) return unavailable("cannot replace " + parent_catalog_file_ + ": " + ec.message());
+  }
+  parent_images_ = std::move(fresh);
+  return ok_status();
+}
 
 Result<Json> FirmwareCatalog::manifest(const std::string& sha256) const {
   if (!artifacts_) return not_found("this relay keeps no artifacts");
   auto meta = artifacts_->meta(sha256);
+  if (!meta) {
+    std::lock_guard lock(mu_);
+    if (auto it = parent_images_.find(sha256); it != parent_images_.end()) meta = it->second;
+  }
   if (!meta) return not_found("artifact " + sha256.substr(0, 12) + " is not on this relay");
   if (meta->value("kind", "") != kArtifactKindFirmware) {
     return bad_input("artifact " + sha256.substr(0, 12) + " is not a firmware image");
@@ -25,10 +71,17 @@ Result<Json> FirmwareCatalog::manifest(const std::string& sha256) const {
 std::vector<Json> FirmwareCatalog::images(const std::string& model) const {
   std::vector<Json> out;
   if (!artifacts_) return out;
-  for (auto& m : artifacts_->list()) {
-    if (m.value("kind", "") != kArtifactKindFirmware) continue;
-    if (!model.empty() && m.value("model", "") != model) continue;
+  std::set<std::string> seen;
+  auto take = [&](Json m) {
+    if (m.value("kind", "") != kArtifactKindFirmware) return;
+    if (!model.empty() && m.value("model", "") != model) return;
+    if (!seen.insert(m.value("sha256", "")).second) return;
     out.push_back(std::move(m));
+  };
+  for (auto& m : artifacts_->list()) take(std::move(m));
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [sha, m] : parent_images_) take(m);
   }
   std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
     const std::string ca = a.value("component", ""), cb = b.value("component", "");

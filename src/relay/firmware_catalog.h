@@ -8,6 +8,8 @@
 // or whose manifest names another version than the job.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,11 +25,21 @@ namespace printrelay {
 class FirmwareCatalog {
  public:
   // `artifacts` may be null (a relay without a blob directory refuses firmware jobs).
-  FirmwareCatalog(Store& store, const BlobDirectory* artifacts);
+  // `parent_catalog_file`: where a child relay keeps its parent's catalog across restarts (so
+  // that, cut off from the parent, it still offers what it knew); empty: a root relay.
+  FirmwareCatalog(Store& store, const BlobDirectory* artifacts,
+                  std::string parent_catalog_file = "");
+
+  // A child relay: the parent's firmware images (signed manifests, checked by the caller),
+  // offered beside the ones held here; the bytes are fetched from the parent when first asked
+  // for. Replaces the previous list. Unavailable when it cannot be kept on disk (then the list
+  // in memory is unchanged).
+  Status take_parent_images(const Json& manifests);
 
   // The manifest (with "signature") of a firmware image; not found when the relay lacks it.
   Result<Json> manifest(const std::string& sha256) const;
-  // Firmware images for `model` (all models when empty), newest version first per component.
+  // Firmware images for `model` (all models when empty), newest version first per component:
+  // those held here and, at a child relay, the parent's.
   std::vector<Json> images(const std::string& model) const;
 
   // Checks a firmware job's components against the images and the device's model (a size the
@@ -53,6 +65,9 @@ class FirmwareCatalog {
  private:
   Store& store_;
   const BlobDirectory* artifacts_;
+  std::string parent_catalog_file_;
+  mutable std::mutex mu_;
+  std::map<std::string, Json> parent_images_;  // by sha256
 };
 
 }  // namespace printrelay

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -21,6 +22,7 @@
 #include "core/poll_schedule.h"
 #include "net/http_server.h"
 #include "relay/api.h"
+#include "relay/artifact_fetcher.h"
 #include "relay/campaigns.h"
 #include "relay/firmware_catalog.h"
 #include "relay/live_feed.h"
@@ -49,6 +51,7 @@ struct RelayNode::Parts {
   std::unique_ptr<Campaigns> campaigns;
   std::unique_ptr<MonitoringCenter> monitoring;
   std::unique_ptr<UpstreamLink> upstream;
+  std::unique_ptr<ArtifactFetcher> fetcher;
   std::unique_ptr<RelayUpdater> updater;
   bool cross_node = false;
   Metrics metrics;
@@ -67,6 +70,8 @@ struct RelayNode::Parts {
   bool shut = false;  // shut_down() ran
 
   void wire();
+  // The artifacts open firmware and relay-update jobs name: a child never evicts them.
+  Result<std::set<std::string>> needed_artifacts();
   void finish_or_resume_updates();
   void housekeeping();
   void shut_down();
@@ -83,7 +88,9 @@ void RelayNode::Parts::wire() {
     if (upstream) upstream->nudge(urgent);
   };
   artifacts = std::make_unique<BlobDirectory>(opt.data_dir + "/artifacts");
-  catalog = std::make_unique<FirmwareCatalog>(store, artifacts.get());
+  catalog = std::make_unique<FirmwareCatalog>(
+      store, artifacts.get(),
+      opt.upstream_urls.empty() ? "" : opt.data_dir + "/parent-catalog.json");
   ro.prepare_firmware_job = [this](Job& job, const std::string& model, TimeMs now) {
     return catalog->prepare_job(job, model, now);
   };
@@ -124,18 +131,51 @@ void RelayNode::Parts::wire() {
           (job.state == JobState::kWaiting || job.state == JobState::kAcquired))
         updater->run(job);
     };
+    uo.on_job = [this](const Job& job) {
+      if (fetcher) fetcher->want_job(job);
+    };
+    // Offers are only what this relay could fetch: manifests signed by a key it trusts.
+    uo.on_catalog = [this](const Json& manifests) {
+      Json trusted = Json::array();
+      for (const auto& m : manifests) {
+        const std::string sha = m.is_object() ? m.value("sha256", "") : "";
+        if (auto v = verify_signed_manifest(m, sha, opt.trusted_update_keys); v)
+          trusted.push_back(std::move(*v));
+      }
+      auto st = catalog->take_parent_images(trusted);
+      if (!st) std::cerr << "relayd: the parent's catalog: " << st.error().message << std::endl;
+      return st.ok();
+    };
     upstream = std::make_unique<UpstreamLink>(*relay, uo);
+    ArtifactFetchOptions fo;
+    UpstreamLink* link = upstream.get();
+    fo.parent = [link] { return link->parent_access(); };
+    fo.needed = [this] { return needed_artifacts(); };
+    fo.trusted_keys = opt.trusted_update_keys;
+    fo.cache_bytes = opt.artifact_cache_mb << 20;
+    fetcher = std::make_unique<ArtifactFetcher>(*artifacts, fo);
     RelayUpdateOptions up;
     up.data_dir = opt.data_dir;
     up.trusted_keys = opt.trusted_update_keys;
     up.argv = opt.argv;
     up.running_version = running_build_version(opt.data_dir, opt.version);
     // A new build that serves stops this one: the same orderly shutdown as a signal.
-    updater = std::make_unique<RelayUpdater>(*relay, *upstream, up, [this] {
+    updater = std::make_unique<RelayUpdater>(*relay, *fetcher, *artifacts, up, [this] {
       stopping = true;
       boost::asio::post(ioc, [this] { shut_down(); });
     });
   }
+}
+
+Result<std::set<std::string>> RelayNode::Parts::needed_artifacts() {
+  std::set<std::string> out;
+  for (auto kind : {JobKind::kFirmware, JobKind::kRelayUpdate}) {
+    auto open = store.open_jobs_of_kind(kind);
+    if (!open) return open.error();
+    for (const auto& j : *open)
+      for (auto& sha : artifacts_of(j)) out.insert(std::move(sha));
+  }
+  return out;
 }
 
 // At start in the child role, once the node listens: a build started by a relay-update says it
@@ -231,7 +271,11 @@ Status RelayNode::start() {
   ao.web_dir = o.web_dir;
   if (p.upstream) {
     UpstreamLink* link = p.upstream.get();
-    ao.more_metrics = [link] { return upstream_metrics_text(link->status()); };
+    ArtifactFetcher* fetcher = p.fetcher.get();
+    ao.fetcher = fetcher;
+    ao.more_metrics = [link, fetcher] {
+      return upstream_metrics_text(link->status()) + fetcher->metrics_text();
+    };
   }
   p.api = std::make_unique<RelayApi>(*p.relay, p.feed, p.metrics, ao);
 
@@ -297,6 +341,10 @@ Status RelayNode::start() {
   if (p.upstream) {
     // Only now that it listens does a build started by a relay-update say it serves.
     p.finish_or_resume_updates();
+    // Transfers a restart cut continue now, before any device asks again.
+    auto needed = p.needed_artifacts();
+    p.fetcher->start(needed ? std::vector<std::string>(needed->begin(), needed->end())
+                            : std::vector<std::string>());
     auto own = p.store.open_jobs(o.relay_id);
     if (!own) {
       // A store that cannot answer must not look like a relay with nothing to do.
@@ -345,6 +393,7 @@ void RelayNode::run() {
   p.campaigns->stop();
   p.monitoring->stop();
   p.updater.reset();
+  if (p.fetcher) p.fetcher->stop();
   if (p.upstream) p.upstream->stop();
   p.store.unwatch_jobs_changed();
   p.relay->flush_sightings();

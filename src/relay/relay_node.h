@@ -65,8 +65,12 @@ struct RelayNodeOptions {
   int sync_interval_s = 60;
   std::vector<std::string> sync_at;  // HH:MM UTC, checked by the caller
   bool upstream_long_poll = true;
-  std::vector<std::string>
-      trusted_update_keys;  // PEM Ed25519 keys a relay-update must be signed by
+  // PEM Ed25519 keys a relay-update build, and any artifact fetched from the parent, must be
+  // signed by.
+  std::vector<std::string> trusted_update_keys;
+  // The child's copy of its parent's artifacts: images no open job needs are removed beyond
+  // this many MiB; 0: no bound.
+  std::int64_t artifact_cache_mb = 0;
 
   // SIGINT and SIGTERM stop the node (relayd); a test stops it with stop().
   bool stop_on_signals = true;

@@ -16,8 +16,8 @@
 #include "core/codec.h"
 #include "core/firmware_job.h"
 #include "core/sha256.h"
-#include "net/http_client.h"
 #include "net/signing.h"
+#include "relay/artifact_fetcher.h"
 
 extern char** environ;
 
@@ -52,9 +52,13 @@ std::string update_ready_file(const std::string& data_dir, const std::string& jo
   return (fs::path(data_dir) / "updates" / ("ready-" + job_id)).string();
 }
 
-RelayUpdater::RelayUpdater(Relay& relay, UpstreamLink& link, RelayUpdateOptions options,
-                           std::function<void()> hand_over)
-    : relay_(relay), link_(link), options_(std::move(options)), hand_over_(std::move(hand_over)) {}
+RelayUpdater::RelayUpdater(Relay& relay, ArtifactFetcher& fetcher, const BlobDirectory& blobs,
+                           RelayUpdateOptions options, std::function<void()> hand_over)
+    : relay_(relay),
+      fetcher_(fetcher),
+      blobs_(blobs),
+      options_(std::move(options)),
+      hand_over_(std::move(hand_over)) {}
 
 RelayUpdater::~RelayUpdater() {
   stop_ = true;
@@ -110,91 +114,41 @@ void RelayUpdater::work(Job job) {
 
 Result<std::string> RelayUpdater::fetch(const Job& job, Json& manifest) {
   const std::string sha = text_field(job.params, "artifact");
-  const auto parent = link_.parent_access();
-  HttpClient client(ClientOptions{parent.ca_file, false, parent.proxy, 5000, &stop_});
-  const std::vector<std::pair<std::string, std::string>> auth = {
-      {"Authorization", "Bearer " + parent.token}};
-
-  auto meta_res =
-      client.send(HttpRequest{"GET", parent.url + "/v1/artifacts/" + sha, "", auth, 30000});
-  if (!meta_res)
-    return unavailable("cannot fetch the build's manifest: " + meta_res.error().message);
-  if (meta_res->status != 200) {
-    return not_found("the parent has no build " + sha + " (HTTP " +
-                     std::to_string(meta_res->status) + ")");
+  // Fetched from the parent (resumed, verified, kept in the blob directory for any relay below
+  // this one) unless it is here already.
+  if (auto st = fetcher_.fetch(sha, stop_); !st) {
+    if (st.error().kind == ErrorKind::kNotFound)
+      return not_found("the parent has no build " + sha + ": " + st.error().message);
+    return st.error();
   }
-  auto meta_json = parse_body(meta_res->body);
-  if (!meta_json) return bad_input("unreadable manifest from the parent");
-  Json meta = meta_json->value("artifact", Json::object());
-  const std::string signature = text_field(meta, "signature");
-  meta.erase("signature");
-  auto parsed = parse_manifest(meta);
-  if (!parsed) return bad_input("the build's manifest is invalid: " + parsed.error().message);
-  manifest = *parsed;
-  if (manifest["sha256"] != sha) return bad_input("the manifest names another build");
-  if (manifest["kind"] != "relay") return bad_input("artifact " + sha + " is not a relay build");
-  // End-to-end trust: the signature is checked here against our keys, not the relay's word.
-  bool trusted = false;
-  std::string why = "signed by key " + manifest.value("key_id", "") +
-                    ", which this relay does "
-                    "not trust";
-  for (const auto& pem : options_.trusted_keys) {
-    auto id = key_id(pem);
-    if (!id || *id != manifest["key_id"]) continue;
-    auto ok = verify_text(manifest.dump(), signature, pem);
-    if (ok && *ok) {
-      trusted = true;
-      break;
-    }
-    why = "the manifest's signature does not verify against trusted key " + *id;
+  auto meta = blobs_.meta(sha);
+  if (!meta) return meta.error();
+  // End-to-end trust, again at install time: a blob that reached the directory another way
+  // (an upload here) is held to the same keys.
+  auto verified = verify_signed_manifest(*meta, sha, options_.trusted_keys);
+  if (!verified) {
+    return Error{verified.error().kind, "refused build " + sha + ": " + verified.error().message};
   }
-  if (!trusted) return Error{ErrorKind::kForbidden, "refused build " + sha + ": " + why};
-
-  // Download, resuming whatever an earlier attempt left.
-  const fs::path updates = fs::path(options_.data_dir) / "updates";
+  manifest = *verified;
+  manifest.erase("signature");
+  if (manifest["kind"] != kArtifactKindRelay) {
+    return bad_input("artifact " + sha + " is not a relay build");
+  }
   const fs::path bin = fs::path(options_.data_dir) / "bin";
   std::error_code ec;
-  fs::create_directories(updates, ec);
   fs::create_directories(bin, ec);
-  const fs::path part = updates / (sha + ".part");
-  const std::int64_t size = manifest["size"].get<std::int64_t>();
-  std::int64_t have = fs::exists(part) ? std::int64_t(fs::file_size(part)) : 0;
-  if (have > size) {
-    fs::remove(part, ec);
-    have = 0;
-  }
-  if (have > 0) {
-    std::cerr << "relayd: relay-update " << job.id << ": resuming the download at " << have
-              << " of " << size << " bytes" << std::endl;
-  }
-  std::ofstream out(part, std::ios::binary | std::ios::app);
-  if (!out) return unavailable("cannot write " + part.string());
-  while (have < size && !stop_) {
-    const std::int64_t to = std::min(size, have + options_.chunk_bytes) - 1;
-    auto headers = auth;
-    headers.emplace_back("Range", "bytes=" + std::to_string(have) + "-" + std::to_string(to));
-    auto res = client.send(
-        HttpRequest{"GET", parent.url + "/v1/artifacts/" + sha + "/data", "", headers, 120000});
-    if (!res) return unavailable("download interrupted: " + res.error().message);
-    if (res->status != 206 || res->body.empty()) {
-      return unavailable("download refused by the parent (HTTP " + std::to_string(res->status) +
-                         ")");
-    }
-    out.write(res->body.data(), static_cast<std::streamsize>(res->body.size()));
-    out.flush();
-    if (!out) return unavailable("cannot write " + part.string());
-    have += static_cast<std::int64_t>(res->body.size());
-  }
-  out.close();
-  if (stop_) return unavailable("relayd is stopping");
+  fs::create_directories(fs::path(options_.data_dir) / "updates", ec);  // the ready file's
+  const fs::path installed = bin / ("relayd-" + sha.substr(0, 16));
+  const fs::path part = installed.string() + ".part";
+  fs::copy_file(fs::path(blobs_.dir()) / sha, part, fs::copy_options::overwrite_existing, ec);
+  if (ec) return unavailable("cannot copy the build to " + part.string() + ": " + ec.message());
   auto got = file_sha256(part.string());
   if (!got) return got.error();
   if (*got != sha) {
-    fs::remove(part, ec);  // a corrupt copy must not be resumed
-    return bad_input("the downloaded build's SHA-256 is " + *got + ", not " + sha +
-                     " (tampered or corrupted on the way)");
+    fs::remove(part, ec);
+    return bad_input("the build's SHA-256 is " + *got + ", not " + sha +
+                     " (the blob directory was changed)");
   }
-  const fs::path installed = bin / ("relayd-" + sha.substr(0, 16));
   fs::rename(part, installed, ec);
   if (ec) return unavailable("cannot install " + installed.string() + ": " + ec.message());
   ::chmod(installed.c_str(), 0755);

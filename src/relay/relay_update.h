@@ -1,8 +1,10 @@
 // A child relay replacing its own program (seed 001 claim 28): the `relay-update` job.
 //
 // The build is an artifact pushed at the root (`relayctl artifact push --kind relay`). The child
-// downloads it from its parent with HTTP Range (an interrupted download resumes), checks its
-// SHA-256 and the Ed25519 signature of its manifest against the keys it was told to trust, then
+// takes it from its parent through its ArtifactFetcher (HTTP Range, an interrupted transfer
+// resumes; SHA-256 and the Ed25519 signature of its manifest checked against the keys it was
+// told to trust; kept in the blob directory, so a relay below this one fetches it from here),
+// copies it to DATA_DIR/bin, then
 // starts the new build beside itself on the same port (SO_REUSEPORT) and the same data
 // directory. Only when the new process says it is serving does the old one hand over and exit;
 // the new one reports the job succeeded with its version. A build that does not start (or not
@@ -21,8 +23,9 @@
 #include <vector>
 
 #include "core/model.h"
+#include "relay/artifact_fetcher.h"
 #include "relay/relay.h"
-#include "relay/upstream_link.h"
+#include "store/blob_dir.h"
 
 namespace printrelay {
 
@@ -35,7 +38,6 @@ struct RelayUpdateOptions {
   // version is refused, however well signed, so that a parent cannot roll a child back to a
   // build with known holes. A newer signed build is the way back from a bad one.
   std::string running_version;
-  std::int64_t chunk_bytes = 4 << 20;  // per Range request
 };
 
 // Environment variables by which the old build tells the new one what it is finishing.
@@ -55,8 +57,8 @@ class RelayUpdater {
  public:
   // `hand_over` is called (from the updater's thread) once the new build serves: the caller
   // stops this process.
-  RelayUpdater(Relay& relay, UpstreamLink& link, RelayUpdateOptions options,
-               std::function<void()> hand_over);
+  RelayUpdater(Relay& relay, ArtifactFetcher& fetcher, const BlobDirectory& blobs,
+               RelayUpdateOptions options, std::function<void()> hand_over);
   ~RelayUpdater();
   RelayUpdater(const RelayUpdater&) = delete;
   RelayUpdater& operator=(const RelayUpdater&) = delete;
@@ -74,7 +76,8 @@ class RelayUpdater {
              const std::string& reason = "");
 
   Relay& relay_;
-  UpstreamLink& link_;
+  ArtifactFetcher& fetcher_;
+  const BlobDirectory& blobs_;
   RelayUpdateOptions options_;
   std::function<void()> hand_over_;
   std::mutex mu_;

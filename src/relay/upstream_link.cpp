@@ -217,16 +217,18 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
   for (const auto& it : items) {
     up.push_back({{"seq", it.seq}, {"kind", it.kind}, {"serial", it.serial}, {"body", it.body}});
   }
-  std::string directory_version;
+  std::string directory_version, catalog_version;
   {
     std::lock_guard lock(mu_);
     directory_version = directory_version_;
+    catalog_version = catalog_version_;
   }
   Json req{{"version", options_.version},
            {"wait_s", wait_s},
            {"serials", relay_.served_devices(since)},
            {"held_jobs", std::move(held)},
            {"directory_version", directory_version},
+           {"catalog_version", catalog_version},
            {"sightings", relay_.served_sightings(since)},
            {"items", std::move(up)}};
   auto answer = post(client, req.dump(), (wait_s + 30) * 1000L);
@@ -346,6 +348,14 @@ void UpstreamLink::apply(const Json& answer, TimeMs now) {
     }
     if (job->serial == relay_.options().relay_id && options_.on_own_job) {
       if (auto stored = relay_.store().get_job(job->id); stored) options_.on_own_job(*stored);
+    }
+    if (options_.on_job) options_.on_job(*job);
+  }
+  if (auto c = answer.find("catalog"); c != answer.end() && c->is_array() && options_.on_catalog) {
+    // Only a catalog taken whole is remembered; otherwise the parent sends it again.
+    if (options_.on_catalog(*c)) {
+      std::lock_guard lock(mu_);
+      catalog_version_ = answer.value("catalog_version", "");
     }
   }
   for (const auto& u : answer.value("job_updates", Json::array())) {

@@ -43,6 +43,11 @@ struct UpstreamOptions {
   std::string version;
   // A job addressed to this relay itself (relay-update), once it has been stored here.
   std::function<void(const Job&)> on_own_job;
+  // Every job received from the parent, once stored here (the artifacts it names are fetched).
+  std::function<void(const Job&)> on_job;
+  // The parent's firmware catalog (signed manifests), when it changed since the last sync. The
+  // callee returns false when it could not take it: the parent then sends it again.
+  std::function<bool(const Json&)> on_catalog;
 };
 
 class UpstreamLink {
@@ -99,6 +104,7 @@ class UpstreamLink {
   std::size_t current_ = 0;  // index into urls of the parent in use
   TimeMs left_first_at_ = 0;
   std::string directory_version_;
+  std::string catalog_version_;
   Status status_;
   std::thread sender_;
   std::thread listener_;

@@ -254,6 +254,19 @@ std::vector<Json> BlobDirectory::list() const {
   return metas;
 }
 
+Status BlobDirectory::remove(const std::string& sha256_hex) {
+  if (auto s = check_name(sha256_hex); !s) return s;
+  const std::string path = path_of(sha256_hex);
+  const std::string meta_path = path + kMetaSuffix;
+  if (::unlink(meta_path.c_str()) != 0 && errno != ENOENT)
+    return io_error("cannot remove", meta_path);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return not_found("no blob " + sha256_hex);
+    return io_error("cannot remove", path);
+  }
+  return sync_directory(dir_);
+}
+
 Result<std::int64_t> BlobDirectory::size(const std::string& sha256_hex) const {
   if (auto s = check_name(sha256_hex); !s) return s.error();
   const std::string path = path_of(sha256_hex);

@@ -84,6 +84,11 @@ class BlobDirectory {
   Result<std::string> read(const std::string& sha256_hex, std::int64_t offset,
                            std::int64_t length) const;
 
+  // Removes a blob: its metadata first (it is no longer listed), then its bytes. A reader that
+  // opened it keeps its bytes (the inode lives while open). Not found when there is no such blob.
+  // Unavailable on an I/O error.
+  Status remove(const std::string& sha256_hex);
+
   const std::string& dir() const { return dir_; }
 
  private:

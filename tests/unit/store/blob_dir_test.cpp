@@ -289,5 +289,24 @@ TEST(BlobDirectory, UncreatableDirectoryThrows) {
   EXPECT_THROW(BlobDirectory((tmp.path() / "file" / "artifacts").string()), std::runtime_error);
 }
 
+TEST_F(BlobDirectoryTest, RemoveUnlistsAndDeletesButAnOpenReaderKeepsItsBytes) {
+  const std::string bytes = "an image the cache no longer needs";
+  const std::string sha = sha256_hex(bytes);
+  ASSERT_TRUE(blobs_.put(sha, bytes, Json{{"sha256", sha}}).ok());
+  auto reader = blobs_.open(sha);
+  ASSERT_TRUE(reader.ok());
+  ASSERT_TRUE(blobs_.remove(sha).ok());
+  EXPECT_TRUE(blobs_.list().empty());
+  EXPECT_EQ(blobs_.meta(sha).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(blobs_.open(sha).error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(entries(dir_).empty());
+  std::string got(bytes.size(), '\0');
+  EXPECT_EQ(::pread(reader->fd(), got.data(), got.size(), 0), ssize_t(bytes.size()));
+  EXPECT_EQ(got, bytes);
+  // Removing it again, or a malformed name, changes nothing and says so.
+  EXPECT_EQ(blobs_.remove(sha).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(blobs_.remove("../x").error().kind, ErrorKind::kBadInput);
+}
+
 }  // namespace
 }  // namespace printrelay
