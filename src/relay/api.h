@@ -84,6 +84,8 @@ class RelayApi {
  public:
   RelayApi(Relay& relay, LiveFeed& feed, Metrics& metrics, ApiOptions options);
   boost::asio::awaitable<void> handle(Exchange& ex);
+  // The child relays of this node (for a child of its own: which relays are below it).
+  ChildRelays& child_relays() { return children_; }
   // ServerOptions::admit: refuses from the header alone, with the error JSON and status the
   // handler would answer, before a body is read: an artifact upload without an admin
   // credential of the admin role (401/403; nothing is spooled, no 100 Continue), and any other

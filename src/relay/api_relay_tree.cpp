@@ -89,7 +89,8 @@ asio::awaitable<int> RelayApi::relay_sync(Exchange& ex, const std::string& child
     if (slot) {
       auto keys = parsed->serials;
       keys.push_back(kDirectoryWakeKey);
-      keys.push_back(child_id);  // a job for the child itself
+      keys.push_back(child_id);                                // a job for the child itself
+      for (const auto& r : parsed->relays) keys.push_back(r);  // or for a relay below it
       // One held sync per child relay: a newer one (the child reconnected) answers this at once.
       HeldWait held(feed_, std::move(keys), "relay:" + child_id,
                     co_await asio::this_coro::executor);

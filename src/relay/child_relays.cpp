@@ -51,6 +51,9 @@ Result<SyncRequest> parse_sync_request(const Json& body) {
   r.held_jobs.insert(held->begin(), held->end());
   r.directory_version = text_field(body, "directory_version");
   r.catalog_version = text_field(body, "catalog_version");
+  auto relays = id_list(body, "relays", kMaxSyncSerials);
+  if (!relays) return relays.error();
+  r.relays = std::move(*relays);
   if (auto it = body.find("sightings"); it != body.end()) {
     if (!it->is_array() || it->size() > kMaxSyncSerials)
       return bad_input("field 'sightings' must be an array");
@@ -119,8 +122,10 @@ Result<SyncAnswer> ChildRelays::sync(const std::string& child_id, const SyncRequ
     const std::string serial = item["serial"].get<std::string>();
     const Json& body = item["body"];
     Status outcome = ok_status();
-    // The child's own jobs (a relay-update) report their events under the child's id.
-    const bool own_job_event = serial == child_id && kind != "device" && kind != "reports";
+    // The child's own jobs (a relay-update) report their events under the child's id, and so
+    // do those of the relays below it.
+    const bool own_job_event = (serial == child_id || mine->relays.count(serial) > 0) &&
+                               kind != "device" && kind != "reports";
     if (!mine->serves(serial) && !own_job_event) {
       outcome = not_served(serial);
     } else if (kind == "device") {
@@ -214,6 +219,9 @@ Result<SyncAnswer> ChildRelays::downward(const std::string& child_id, const Sync
     if (mine->serves(serial)) targets.push_back(serial);  // jobs go only to devices it serves
   }
   targets.push_back(child_id);  // jobs for the child relay itself (claim 27: relay-update)
+  for (const auto& r : req.relays) {
+    if (mine->relays.count(r)) targets.push_back(r);  // and for the relays below it
+  }
   for (const auto& serial : targets) {
     auto deliverable = relay_.deliverable_jobs(serial, now);
     if (!deliverable) return deliverable.error();
@@ -227,11 +235,12 @@ Result<SyncAnswer> ChildRelays::downward(const std::string& child_id, const Sync
   Json ended = Json::array();
   for (const auto& id : req.held_jobs) {
     auto job = relay_.store().get_job(id);
-    if (job && !is_terminal(job->state) && (mine->serves(job->serial) || job->serial == child_id))
-      continue;
+    const bool ours = job && (mine->serves(job->serial) || job->serial == child_id ||
+                              mine->relays.count(job->serial) > 0);
+    if (ours && !is_terminal(job->state)) continue;
     if (!job && job.error().kind != ErrorKind::kNotFound) continue;  // store trouble: next time
     // Another device's job is as unknown to this child as a job that does not exist.
-    const bool known = job && (mine->serves(job->serial) || job->serial == child_id);
+    const bool known = ours;
     ended.push_back(
         {{"id", id},
          {"state", known ? to_string(job->state) : "cancelled"},
@@ -316,6 +325,14 @@ Result<std::shared_ptr<const ChildRelays::ChildView>> ChildRelays::view(const st
       customers.insert(c);
     }
   }
+  for (const auto& [id, scope] : f->scopes) {
+    if (id == child_id) continue;
+    const bool within = all || (!scope.empty() &&
+                                std::all_of(scope.begin(), scope.end(), [&](const std::string& c) {
+                                  return c != "*" && customers.count(c);
+                                }));
+    if (within) v->relays.insert(id);
+  }
   Json regs = Json::array();
   for (const auto& [serial, r] : f->registrations) {
     if (!all && !customers.count(r.customer)) continue;
@@ -338,6 +355,15 @@ Result<std::shared_ptr<const ChildRelays::ChildView>> ChildRelays::view(const st
   std::lock_guard lock(mu_);
   views_[child_id] = v;
   return std::shared_ptr<const ChildView>(v);
+}
+
+std::vector<std::string> ChildRelays::synced_since(TimeMs since) {
+  std::vector<std::string> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, seen] : seen_) {
+    if (seen.last_sync >= since) out.push_back(id);
+  }
+  return out;
 }
 
 Result<Json> ChildRelays::list(TimeMs now) {

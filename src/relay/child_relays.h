@@ -31,6 +31,10 @@ struct SyncRequest {
   std::set<std::string> held_jobs;   // open jobs the child holds
   std::string directory_version;
   std::string catalog_version;  // of the firmware catalog the child holds
+  // Relays that sync with the child (its own children): their jobs (relay-update) go through
+  // it, and it forwards their job events. Taken only for relays registered here whose customers
+  // the child serves as well.
+  std::vector<std::string> relays;
   Json sightings = Json::array();
   Json items = Json::array();  // [{seq, kind, serial, body}]
 };
@@ -62,6 +66,9 @@ class ChildRelays {
   Result<SyncAnswer> sync(const std::string& child_id, const SyncRequest& req, TimeMs now);
   // The downward part alone (after a long-poll wait).
   Result<SyncAnswer> downward(const std::string& child_id, const SyncRequest& req, TimeMs now);
+  // The child relays that synced with this node at or after `since`, by id: a child tells its
+  // parent which relays are below it (SyncRequest::relays).
+  std::vector<std::string> synced_since(TimeMs since);
   // Children known to this node: credentials, and for those that synced since it started, the
   // time, version, devices served and items received.
   Result<Json> list(TimeMs now);
@@ -87,6 +94,8 @@ class ChildRelays {
   struct ChildView {
     std::string fleet_version;
     std::set<std::string> served;  // serials
+    // Other relays whose customers this child serves too: it may carry their jobs and events.
+    std::set<std::string> relays;
     std::string directory_version;
     Json directory;
     bool serves(const std::string& serial) const { return served.count(serial) > 0; }

@@ -131,6 +131,9 @@ void RelayNode::Parts::wire() {
           (job.state == JobState::kWaiting || job.state == JobState::kAcquired))
         updater->run(job);
     };
+    uo.relays_below = [this](TimeMs since) {
+      return api ? api->child_relays().synced_since(since) : std::vector<std::string>();
+    };
     uo.on_job = [this](const Job& job) {
       if (fetcher) fetcher->want_job(job);
     };

@@ -223,14 +223,16 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
     directory_version = directory_version_;
     catalog_version = catalog_version_;
   }
-  Json req{{"version", options_.version},
-           {"wait_s", wait_s},
-           {"serials", relay_.served_devices(since)},
-           {"held_jobs", std::move(held)},
-           {"directory_version", directory_version},
-           {"catalog_version", catalog_version},
-           {"sightings", relay_.served_sightings(since)},
-           {"items", std::move(up)}};
+  Json req{
+      {"version", options_.version},
+      {"wait_s", wait_s},
+      {"serials", relay_.served_devices(since)},
+      {"held_jobs", std::move(held)},
+      {"directory_version", directory_version},
+      {"catalog_version", catalog_version},
+      {"relays", options_.relays_below ? options_.relays_below(since) : std::vector<std::string>()},
+      {"sightings", relay_.served_sightings(since)},
+      {"items", std::move(up)}};
   auto answer = post(client, req.dump(), (wait_s + 30) * 1000L);
   if (!answer) {
     std::lock_guard lock(mu_);

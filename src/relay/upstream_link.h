@@ -43,6 +43,9 @@ struct UpstreamOptions {
   std::string version;
   // A job addressed to this relay itself (relay-update), once it has been stored here.
   std::function<void(const Job&)> on_own_job;
+  // The relays that synced with this one since the given time (its children): the parent sends
+  // their jobs through this relay. Unset: none.
+  std::function<std::vector<std::string>(TimeMs)> relays_below;
   // Every job received from the parent, once stored here (the artifacts it names are fetched).
   std::function<void(const Job&)> on_job;
   // The parent's firmware catalog (signed manifests), when it changed since the last sync. The
