@@ -844,3 +844,51 @@ def run(test):
     env.close()
     print(f"PASS {name} ({time.monotonic() - started:.1f} s)")
     sys.exit(0)
+
+
+def run_in_own_network(test):
+    """Runs test(env) like run(), inside a network namespace of its own (`unshare --net`, which
+    ends with the process): its loopback is private, so shape_loopback() slows only this test's
+    links. unshare execs the interpreter again in place (same pid: CTest's signals still reach
+    the test). Where namespaces cannot be made (not root) it prints "SKIPPED: ..." and exits 77,
+    which CTest reports as skipped; with PRINTRELAY_REQUIRE_NETNS=1 (CI) it fails instead."""
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    path += [d for d in ("/usr/sbin", "/sbin") if d not in path]
+    os.environ["PATH"] = os.pathsep.join(path)
+    if os.environ.get("PRINTRELAY_OWN_NETNS") != "1":
+        probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, text=True)
+        if probe.returncode != 0 or not shutil.which("tc"):
+            reason = probe.stderr.strip() or "tc (iproute2) is missing"
+            name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+            if os.environ.get("PRINTRELAY_REQUIRE_NETNS") == "1":
+                sys.stderr.write(f"FAIL {name}: cannot make a network namespace: {reason} "
+                                 "(PRINTRELAY_REQUIRE_NETNS=1)\n")
+                sys.exit(1)
+            print(f"SKIPPED: cannot make a network namespace: {reason} (needs root)")
+            sys.exit(77)
+        os.environ["PRINTRELAY_OWN_NETNS"] = "1"
+        sys.stdout.flush()
+        os.execvp("unshare", ["unshare", "--net", "--", sys.executable] + sys.argv)
+    # An Ethernet-sized MTU: tc's token bucket then meters WAN-sized packets, not 64 KiB ones.
+    for cmd in (["ip", "link", "set", "lo", "mtu", "1500"], ["ip", "link", "set", "lo", "up"]):
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        check(r.returncode == 0, f"{' '.join(cmd)}: {r.stderr}")
+    run(test)
+
+
+def shape_loopback(from_port, rate_kbit):
+    """Limits what is sent from TCP port `from_port` on this namespace's loopback to `rate_kbit`
+    kbit/s (a token bucket), as a WAN link from the server on that port would; everything else
+    goes unshaped. Only inside run_in_own_network()."""
+    check(os.environ.get("PRINTRELAY_OWN_NETNS") == "1", "shape_loopback outside a test namespace")
+    # HTB: this kernel has tbf and htb but not prio; class 1:10 (everything else) is not held.
+    cmds = [["tc", "qdisc", "replace", "dev", "lo", "root", "handle", "1:", "htb", "default", "10"],
+            ["tc", "class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate",
+             "10gbit"],
+            ["tc", "class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate",
+             f"{rate_kbit}kbit", "ceil", f"{rate_kbit}kbit"],
+            ["tc", "filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1",
+             "u32", "match", "ip", "sport", str(from_port), "0xffff", "flowid", "1:20"]]
+    for cmd in cmds:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        check(r.returncode == 0, f"{' '.join(cmd)}: {r.stderr}")

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""An interrupted WAN transfer continues; it does not start over (seed 004: the intermediary
+takes the image from the service center once).
+
+In a network namespace of its own, what the root relay sends is shaped with tc to 32 Mbit/s (a
+WAN link). A firmware job for the device behind child-1 makes the child fetch a 16 MiB image from
+the root. Half way, child-1 is killed with -9. Restarted, it resumes the transfer for the open
+job from the bytes it kept (its log says from where: exactly what was on disk), the job succeeds
+with the device running the new version, and the root sent less than the image plus what the
+child had kept: a transfer that started over would have sent at least that."""
+
+import os
+import re
+
+import harness
+from harness import check, metric_value, wait_until
+
+IMAGE_BYTES = 16 * 1024 * 1024
+WAN_KBIT = 32000  # 4 MB/s: the whole image in about 4 s
+
+
+def sent_bytes(relay):
+    return metric_value(relay.metrics(), "printrelay_artifact_bytes_sent_total") or 0
+
+
+def test(env):
+    root = env.relay("root")
+    root.start("--device-rate", "0", "--relay-id", "root-1")
+    harness.shape_loopback(root.port, WAN_KBIT)
+    keys_dir = os.path.join(env.tmp, "keys")
+    keys_env = {"PRINTRELAY_KEYS_DIR": keys_dir}
+    for k in ("vendor", "service"):
+        env.relayctl_ok(root, "keys", "create", k, "--dir", keys_dir)
+    trust = os.path.join(keys_dir, "vendor.pub")
+    token = os.path.join(env.tmp, "child-1.token")
+    env.relayctl_ok(root, "relays", "add", "child-1", "--token-file", token, "--all-customers")
+    child = env.relay("child-1")
+    child.share_pki_of(root)
+    child.start("--device-rate", "0", "--relay-id", "child-1", "--upstream", root.url,
+                "--upstream-token-file", token, "--upstream-ca", root.ca_file, "--trust-key", trust)
+    sim = harness.Sim(env, [child], 1, prefix="FR-", long_poll_wait_s=20, extra=[
+        "--vendor-key", trust, "--job-key", os.path.join(keys_dir, "service.pub"),
+        "--firmware-write-ms", "200"])
+    serial = sim.serials()[0]
+    root.register(serial)
+    sim.start()
+    child.wait_enrolled([serial], 30)
+    root.wait_enrolled([serial], 30)
+
+    image = os.path.join(env.tmp, "fw.bin")
+    with open(image, "wb") as f:
+        f.write(os.urandom(IMAGE_BYTES))
+    out = env.relayctl_json(root, "artifact", "push", image, "--kind", "firmware", "--model",
+                            harness.MODEL, "--component", "main", "--version", "2.0.0", "--key",
+                            "vendor", "--dir", keys_dir)
+    sha = out["artifact"]["sha256"]
+    before = sent_bytes(root)
+    printed = env.relayctl_ok(root, "jobs", "create", "firmware", "--serial", serial,
+                              "--sign-key", "service", "--artifact", sha, env=keys_env)
+    job_id = printed.splitlines()[0].strip()
+
+    # A device asking meanwhile is told the image is on its way, with the progress.
+    r = child.get(f"/v1/artifacts/{sha}")
+    retry_after = {k.lower(): v for k, v in r.headers.items()}.get("retry-after")
+    check(r.status == 503 and "from the parent relay" in r.raw and retry_after,
+          f"an artifact on its way, asked at the child: {r!r}")
+
+    part = os.path.join(child.data_dir, "artifacts", f".tmp-fetch-{sha}")
+
+    def half_there():
+        return os.path.exists(part) and os.path.getsize(part) >= IMAGE_BYTES // 2
+    wait_until(half_there, 60, "half of the image to reach the child", interval=0.01)
+    child.kill9()
+    kept = os.path.getsize(part)
+    check(kept < IMAGE_BYTES, f"the child had the whole image ({kept} bytes) before it was killed")
+    print(f"child-1 killed with {kept} of {IMAGE_BYTES} bytes on disk")
+
+    child.restart()
+    wait_until(lambda: os.path.exists(os.path.join(child.data_dir, "artifacts", sha)), 60,
+               "the restarted child to finish the transfer")
+    m = re.search(r"resuming the transfer from the parent at (\d+) of (\d+) bytes",
+                  child.proc.log_text())
+    check(m and int(m.group(1)) == kept and int(m.group(2)) == IMAGE_BYTES,
+          f"the child must resume at the {kept} bytes it kept: {child.proc.log_text()[-1500:]}")
+    wait_until(lambda: root.job(job_id)["job"]["state"] in ("succeeded", "failed"), 90,
+               f"firmware job {job_id} to end")
+    check(root.job(job_id)["job"]["state"] == "succeeded", f"the job: {root.job(job_id)}")
+    check(((sim.status(serial) or {}).get("firmware") or {}).get("main") == "2.0.0",
+          f"{serial} does not run the new version: {sim.status(serial)}")
+    sent = sent_bytes(root) - before
+    check(sent < IMAGE_BYTES + kept,
+          f"the root sent {sent} bytes for a {IMAGE_BYTES}-byte image: the transfer started over")
+    cm = child.metrics()
+    check(metric_value(cm, "printrelay_artifact_fetch_resumed_total") == 1, "one resumed fetch")
+    print(f"the root sent {sent} bytes for a {IMAGE_BYTES}-byte image "
+          f"({sent - IMAGE_BYTES} in flight when the child was killed)")
+
+
+if __name__ == "__main__":
+    harness.run_in_own_network(test)
