@@ -504,10 +504,30 @@ void print_credentials(const Json& credentials, std::ostream& out) {
 }
 
 void print_relays(const Json& relays, std::ostream& out) {
-  Table t({"ID", "LAST SYNC", "VERSION", "DEVICES", "ITEMS RECEIVED", "CREATED"});
+  Table t({"ID", "LAST SYNC", "VERSION", "DEVICES", "ITEMS RECEIVED", "WAN RATE", "CREATED"});
   for (const auto& r : relays) {
+    const Json& wan = at(r, "wan_bytes_per_s");
     t.add_row({cell(r, "id"), display_time(at(r, "last_sync")), cell(r, "version"),
-               cell(r, "devices"), cell(r, "items_received"), display_time(at(r, "created_at"))});
+               cell(r, "devices"), cell(r, "items_received"),
+               wan.is_number() ? size_text(wan) + "/s" : "-", display_time(at(r, "created_at"))});
+  }
+  t.print(out);
+}
+
+void print_relay_rates(const Json& rates, std::ostream& out) {
+  const Json& wan = at(rates, "wan");
+  out << "relay " << display(at(rates, "relay")) << ", reported "
+      << display_time(at(rates, "reported_at")) << "\n";
+  if (wan.is_object()) {
+    out << "WAN (from its parent): " << size_text(at(wan, "bytes_per_s")) << "/s, measured on "
+        << size_text(at(wan, "bytes")) << " at " << display_time(at(wan, "at")) << "\n";
+  } else {
+    out << "WAN (from its parent): not measured yet (no artifact fetched)\n";
+  }
+  Table t({"SERIAL", "LAN RATE", "MEASURED ON", "AT"});
+  for (const auto& d : at(rates, "devices")) {
+    t.add_row({cell(d, "serial"), size_text(at(d, "bytes_per_s")) + "/s", size_text(at(d, "bytes")),
+               display_time(at(d, "at"))});
   }
   t.print(out);
 }

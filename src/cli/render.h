@@ -38,6 +38,8 @@ void print_alerts(const Json& alerts, std::ostream& out);
 void print_registrations(const Json& registrations, std::ostream& out);
 void print_credentials(const Json& credentials, std::ostream& out);
 void print_relays(const Json& relays, std::ostream& out);
+// GET /v1/relays/{id}/rates: the WAN line, then one row per device.
+void print_relay_rates(const Json& rates, std::ostream& out);
 // Local signing keys [{name, key_id, private}]: NAME, KEY ID, PRIVATE (yes/no).
 void print_keys(const Json& keys, std::ostream& out);
 // Signed artifacts [{manifest..., signature}]: SHA256 (first 12), KIND, MODEL, COMPONENT,

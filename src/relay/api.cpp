@@ -4,10 +4,12 @@
 #include <iostream>
 #include <random>
 
+#include "clock/wall_clock.h"
 #include "core/codec.h"
 #include "net/http_errors.h"
 #include "relay/api_internal.h"
 #include "relay/dashboard_assets.h"
+#include "relay/transfer_rates.h"
 
 namespace printrelay {
 
@@ -131,9 +133,18 @@ asio::awaitable<void> RelayApi::handle(Exchange& ex) {
   } else if (r.file) {
     // Artifact data: from disk one chunk at a time, counted as it goes out.
     auto res = make_response(ex.request(), r);
-    co_await ex.respond_file(std::move(res.base()), r.file->fd(), std::uint64_t(r.file_offset),
-                             std::uint64_t(r.file_length),
-                             [this](std::uint64_t n) { metrics_.count_artifact_bytes_sent(n); });
+    const auto sending = std::chrono::steady_clock::now();
+    const std::uint64_t sent = co_await ex.respond_file(
+        std::move(res.base()), r.file->fd(), std::uint64_t(r.file_offset),
+        std::uint64_t(r.file_length),
+        [this](std::uint64_t n) { metrics_.count_artifact_bytes_sent(n); });
+    // A device's own download is the measure of the LAN to it (seed 004 claim 5).
+    if (options_.rates && !r.serial.empty()) {
+      options_.rates->note_lan(
+          r.serial, std::int64_t(sent),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - sending).count(),
+          wall_clock_ms());
+    }
   } else {
     co_await ex.respond(make_response(ex.request(), r));
   }

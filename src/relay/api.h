@@ -40,6 +40,7 @@ namespace printrelay {
 
 class MonitoringCenter;
 class ArtifactFetcher;
+class TransferRates;
 
 struct ApiOptions {
   int max_bulk_inflight = 64;  // concurrent non-alert report uploads before 429
@@ -68,6 +69,8 @@ struct ApiOptions {
   // A child relay: what is not in `artifacts` is fetched from the parent when asked for (until
   // it is here, a download is answered 503 with the progress); none: 404.
   ArtifactFetcher* fetcher = nullptr;
+  // A child relay: device downloads measure the LAN rate to each device; none: not measured.
+  TransferRates* rates = nullptr;
   FirmwareCatalog* firmware = nullptr;     // update checks and history; none: 404
   Campaigns* campaigns = nullptr;          // firmware campaigns; none: 404
   MonitoringCenter* monitoring = nullptr;  // tables, judgments, notifications; none: 404

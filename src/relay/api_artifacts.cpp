@@ -131,6 +131,7 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::string& sha
         "bytes " + std::to_string(from) + "-" + std::to_string(to) + "/" + std::to_string(size);
   }
   r.file = std::make_shared<BlobFile>(std::move(*file));
+  if (device) r.serial = *device;  // the LAN rate to it is measured on this download
   r.file_offset = from;
   r.file_length = to - from + 1;
   // The update history records every image a device fetched, and from where (seed 002).

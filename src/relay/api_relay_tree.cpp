@@ -32,6 +32,8 @@ void RelayApi::add_relay_tree_routes() {
   });
   routes_.add(verb::get, "/v1/relays", Access::kViewer,
               [this](Call& c) { return result_reply(children_.list(c.now)); });
+  routes_.add(verb::get, "/v1/relays/{id}/rates", Access::kViewer,
+              [this](Call& c) { return result_reply(children_.rates(c.params[0])); });
   routes_.add(verb::post, "/v1/relays", Access::kAdmin, [this](Call& c) {
     auto body = c.body();
     if (!body) return error_reply(body.error());

@@ -380,6 +380,8 @@ Status ArtifactFetcher::fetch_one(const std::string& sha) {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (options_.on_transfer && have > have_at_start)
+    options_.on_transfer(have - have_at_start, seconds);
   std::lock_guard lock(mu_);
   ++counters_.fetched;
   if (seconds > 0 && have > have_at_start)

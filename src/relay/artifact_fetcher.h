@@ -51,6 +51,8 @@ struct ArtifactFetchOptions {
   std::vector<std::string> trusted_keys;  // PEM Ed25519 keys a manifest must be signed by
   std::int64_t cache_bytes = 0;           // 0: no bound
   long transfer_timeout_ms = 6L * 3600 * 1000;
+  // A transfer from the parent completed: `bytes` in `seconds` (the WAN rate is measured on it).
+  std::function<void(std::int64_t bytes, double seconds)> on_transfer;
 };
 
 // The signed manifest (with "signature") of an artifact, checked: its fields (parse_manifest),

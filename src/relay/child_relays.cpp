@@ -31,6 +31,47 @@ Result<std::vector<std::string>> id_list(const Json& body, const char* key, std:
 
 }  // namespace
 
+namespace {
+
+Result<Json> parse_rate(const Json& j, const std::string& where) {
+  if (!j.is_object()) return bad_input(where + " must be an object");
+  const auto bps = j.find("bytes_per_s");
+  const auto bytes = j.find("bytes");
+  if (bps == j.end() || !bps->is_number_integer() || bps->get<std::int64_t>() < 0 ||
+      bytes == j.end() || !bytes->is_number_integer() || bytes->get<std::int64_t>() < 0) {
+    return bad_input(where + " needs non-negative integers bytes_per_s and bytes");
+  }
+  auto at = parse_time(text_field(j, "at"));
+  if (!at) return bad_input(where + ": field 'at' must be an RFC 3339 time");
+  return Json{{"bytes_per_s", *bps}, {"bytes", *bytes}, {"at", format_time(*at)}};
+}
+
+}  // namespace
+
+// {"wan": rate | null, "devices": [rate + "serial"]}, each rate as TransferRates writes it.
+Result<Json> parse_sync_rates(const Json& j) {
+  if (!j.is_object()) return bad_input("field 'rates' must be an object");
+  Json out{{"wan", Json()}, {"devices", Json::array()}};
+  if (auto w = j.find("wan"); w != j.end() && !w->is_null()) {
+    auto wan = parse_rate(*w, "rates.wan");
+    if (!wan) return wan.error();
+    out["wan"] = std::move(*wan);
+  }
+  if (auto d = j.find("devices"); d != j.end()) {
+    if (!d->is_array() || d->size() > kMaxSyncSerials)
+      return bad_input("field 'rates.devices' must be an array");
+    for (const auto& e : *d) {
+      auto rate = parse_rate(e, "each of rates.devices");
+      if (!rate) return rate.error();
+      const std::string serial = text_field(e, "serial");
+      if (!is_valid_id(serial)) return bad_input("each of rates.devices needs a valid serial");
+      (*rate)["serial"] = serial;
+      out["devices"].push_back(std::move(*rate));
+    }
+  }
+  return out;
+}
+
 Result<SyncRequest> parse_sync_request(const Json& body) {
   if (!body.is_object()) return bad_input("body must be a JSON object");
   SyncRequest r;
@@ -51,6 +92,11 @@ Result<SyncRequest> parse_sync_request(const Json& body) {
   r.held_jobs.insert(held->begin(), held->end());
   r.directory_version = text_field(body, "directory_version");
   r.catalog_version = text_field(body, "catalog_version");
+  if (auto it = body.find("rates"); it != body.end() && !it->is_null()) {
+    auto rates = parse_sync_rates(*it);
+    if (!rates) return rates.error();
+    r.rates = std::move(*rates);
+  }
   auto relays = id_list(body, "relays", kMaxSyncSerials);
   if (!relays) return relays.error();
   r.relays = std::move(*relays);
@@ -193,6 +239,17 @@ Result<SyncAnswer> ChildRelays::sync(const std::string& child_id, const SyncRequ
     seen.version = req.version;
     seen.devices = req.serials.size();
     seen.items += static_cast<std::int64_t>(req.items.size());
+    if (req.rates.is_object()) {
+      // Only the devices it serves: a child cannot speak for another customer's printers.
+      Json devices = Json::array();
+      for (const auto& d : req.rates["devices"]) {
+        if (mine->serves(d["serial"].get<std::string>())) devices.push_back(d);
+      }
+      seen.rates = Json{{"relay", child_id},
+                        {"reported_at", format_time(now)},
+                        {"wan", req.rates["wan"]},
+                        {"devices", std::move(devices)}};
+    }
   }
   // If the downward part cannot be read, the child is told unavailable and sends the items
   // again; every item kind is taken once (report ids, event ids, a repeated enrolment).
@@ -357,6 +414,17 @@ Result<std::shared_ptr<const ChildRelays::ChildView>> ChildRelays::view(const st
   return std::shared_ptr<const ChildView>(v);
 }
 
+Result<Json> ChildRelays::rates(const std::string& child_id) {
+  std::lock_guard lock(mu_);
+  auto it = seen_.find(child_id);
+  if (it == seen_.end() || !it->second.rates.is_object()) {
+    return not_found("relay " + child_id +
+                     " has reported no transfer rates since this relay "
+                     "started (it reports them with its regular sync)");
+  }
+  return it->second.rates;
+}
+
 std::vector<std::string> ChildRelays::synced_since(TimeMs since) {
   std::vector<std::string> out;
   std::lock_guard lock(mu_);
@@ -378,6 +446,11 @@ Result<Json> ChildRelays::list(TimeMs now) {
       row["last_sync"] = format_time(it->second.last_sync);
       row["seconds_since_sync"] = (now - it->second.last_sync) / 1000;
       row["version"] = it->second.version;
+      if (it->second.rates.is_object()) {
+        const Json& wan = it->second.rates["wan"];
+        row["wan_bytes_per_s"] = wan.is_object() ? wan["bytes_per_s"] : Json();
+        row["devices_measured"] = it->second.rates["devices"].size();
+      }
       row["devices"] = it->second.devices;
       row["items_received"] = it->second.items;
     } else {

@@ -35,10 +35,13 @@ struct SyncRequest {
   // it, and it forwards their job events. Taken only for relays registered here whose customers
   // the child serves as well.
   std::vector<std::string> relays;
+  // Measured transfer rates (TransferRates::to_json); null when the child sent none.
+  Json rates;
   Json sightings = Json::array();
   Json items = Json::array();  // [{seq, kind, serial, body}]
 };
 Result<SyncRequest> parse_sync_request(const Json& body);
+Result<Json> parse_sync_rates(const Json& rates);
 
 // What goes down. `has_news` is false when the answer carries nothing: the caller may hold the
 // request (long-poll) and ask again.
@@ -69,6 +72,9 @@ class ChildRelays {
   // The child relays that synced with this node at or after `since`, by id: a child tells its
   // parent which relays are below it (SyncRequest::relays).
   std::vector<std::string> synced_since(TimeMs since);
+  // The rates child `child_id` reported last: {"relay", "reported_at", "wan", "devices"}; not
+  // found when it reported none since this node started.
+  Result<Json> rates(const std::string& child_id);
   // Children known to this node: credentials, and for those that synced since it started, the
   // time, version, devices served and items received.
   Result<Json> list(TimeMs now);
@@ -79,6 +85,7 @@ class ChildRelays {
     std::string version;
     std::size_t devices = 0;
     std::int64_t items = 0;
+    Json rates;  // the last reported, with "reported_at"
   };
   // The fleet as the directories are made from it: read once per change through this node (and
   // at least every few seconds, for changes made through other nodes sharing the store).

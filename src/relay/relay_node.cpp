@@ -29,6 +29,7 @@
 #include "relay/metrics.h"
 #include "relay/relay.h"
 #include "relay/relay_update.h"
+#include "relay/transfer_rates.h"
 #include "relay/upstream_link.h"
 #include "store/blob_dir.h"
 #include "store/store.h"
@@ -51,6 +52,7 @@ struct RelayNode::Parts {
   std::unique_ptr<Campaigns> campaigns;
   std::unique_ptr<MonitoringCenter> monitoring;
   std::unique_ptr<UpstreamLink> upstream;
+  TransferRates rates;  // a child's measured WAN and LAN rates
   std::unique_ptr<ArtifactFetcher> fetcher;
   std::unique_ptr<RelayUpdater> updater;
   bool cross_node = false;
@@ -131,6 +133,7 @@ void RelayNode::Parts::wire() {
           (job.state == JobState::kWaiting || job.state == JobState::kAcquired))
         updater->run(job);
     };
+    uo.rates = [this] { return rates.to_json(); };
     uo.relays_below = [this](TimeMs since) {
       return api ? api->child_relays().synced_since(since) : std::vector<std::string>();
     };
@@ -155,6 +158,9 @@ void RelayNode::Parts::wire() {
     fo.parent = [link] { return link->parent_access(); };
     fo.needed = [this] { return needed_artifacts(); };
     fo.trusted_keys = opt.trusted_update_keys;
+    fo.on_transfer = [this](std::int64_t bytes, double seconds) {
+      rates.note_wan(bytes, seconds, wall_clock_ms());
+    };
     fo.cache_bytes = opt.artifact_cache_mb << 20;
     fetcher = std::make_unique<ArtifactFetcher>(*artifacts, fo);
     RelayUpdateOptions up;
@@ -276,6 +282,7 @@ Status RelayNode::start() {
     UpstreamLink* link = p.upstream.get();
     ArtifactFetcher* fetcher = p.fetcher.get();
     ao.fetcher = fetcher;
+    ao.rates = &p.rates;
     ao.more_metrics = [link, fetcher] {
       return upstream_metrics_text(link->status()) + fetcher->metrics_text();
     };

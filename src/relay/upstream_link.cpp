@@ -233,6 +233,7 @@ Result<std::int64_t> UpstreamLink::sync_once(HttpClient& client,
       {"relays", options_.relays_below ? options_.relays_below(since) : std::vector<std::string>()},
       {"sightings", relay_.served_sightings(since)},
       {"items", std::move(up)}};
+  if (wait_s == 0 && options_.rates) req["rates"] = options_.rates();
   auto answer = post(client, req.dump(), (wait_s + 30) * 1000L);
   if (!answer) {
     std::lock_guard lock(mu_);

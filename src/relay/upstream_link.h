@@ -46,6 +46,9 @@ struct UpstreamOptions {
   // The relays that synced with this one since the given time (its children): the parent sends
   // their jobs through this relay. Unset: none.
   std::function<std::vector<std::string>(TimeMs)> relays_below;
+  // The measured transfer rates (TransferRates::to_json), sent with every regular sync (not
+  // with the held one). Unset: none.
+  std::function<Json()> rates;
   // Every job received from the parent, once stored here (the artifacts it names are fetched).
   std::function<void(const Job&)> on_job;
   // The parent's firmware catalog (signed manifests), when it changed since the last sync. The

@@ -7,7 +7,11 @@ WAN link). A firmware job for the device behind child-1 makes the child fetch a 
 the root. Half way, child-1 is killed with -9. Restarted, it resumes the transfer for the open
 job from the bytes it kept (its log says from where: exactly what was on disk), the job succeeds
 with the device running the new version, and the root sent less than the image plus what the
-child had kept: a transfer that started over would have sent at least that."""
+child had kept: a transfer that started over would have sent at least that.
+
+The child measured the WAN rate on the resumed half (within the shaped rate, less headers) and
+the LAN rate to the device on its download, and reported both with its sync: the root shows them
+(`GET /v1/relays/child-1/rates`, the relay list, `relayctl relays rates`)."""
 
 import os
 import re
@@ -85,8 +89,8 @@ def test(env):
     wait_until(lambda: root.job(job_id)["job"]["state"] in ("succeeded", "failed"), 90,
                f"firmware job {job_id} to end")
     check(root.job(job_id)["job"]["state"] == "succeeded", f"the job: {root.job(job_id)}")
-    check(((sim.status(serial) or {}).get("firmware") or {}).get("main") == "2.0.0",
-          f"{serial} does not run the new version: {sim.status(serial)}")
+    wait_until(lambda: ((sim.status(serial) or {}).get("firmware") or {}).get("main") == "2.0.0",
+               30, f"{serial} to show 2.0.0 in its status")
     sent = sent_bytes(root) - before
     check(sent < IMAGE_BYTES + kept,
           f"the root sent {sent} bytes for a {IMAGE_BYTES}-byte image: the transfer started over")
@@ -94,6 +98,31 @@ def test(env):
     check(metric_value(cm, "printrelay_artifact_fetch_resumed_total") == 1, "one resumed fetch")
     print(f"the root sent {sent} bytes for a {IMAGE_BYTES}-byte image "
           f"({sent - IMAGE_BYTES} in flight when the child was killed)")
+
+    # ---- the measured rates reach the root (seed 004 claim 5) ----
+    def reported():
+        r = root.get("/v1/relays/child-1/rates")
+        if r.status != 200:
+            return None
+        rates = r.json
+        return rates if rates.get("wan") and any(
+            d["serial"] == serial for d in rates.get("devices", [])) else None
+    rates = wait_until(reported, 60, "child-1's measured WAN and LAN rates to reach the root")
+    wan = rates["wan"]["bytes_per_s"]
+    shaped = WAN_KBIT * 1000 // 8
+    # The resumed half crossed the shaped link: its rate is the link's, less TCP/IP headers.
+    check(0.5 * shaped <= wan <= 1.05 * shaped,
+          f"the WAN rate measured by child-1 is {wan} B/s; the link is shaped to {shaped} B/s")
+    lan = next(d for d in rates["devices"] if d["serial"] == serial)
+    check(lan["bytes"] == IMAGE_BYTES and lan["bytes_per_s"] > 0,
+          f"the LAN rate to {serial} must come from its download of the image: {lan}")
+    listed = {r["id"]: r for r in root.ok_json("GET", "/v1/relays")["relays"]}
+    check(listed["child-1"].get("wan_bytes_per_s") == wan, f"the relay list: {listed['child-1']}")
+    shown = env.relayctl_ok(root, "relays", "rates", "child-1")
+    check("WAN (from its parent)" in shown and serial in shown, f"relayctl relays rates: {shown}")
+    as_json = env.relayctl_json(root, "relays", "rates", "child-1")
+    check(as_json["wan"]["bytes_per_s"] == wan, f"relayctl relays rates --json: {as_json}")
+    print(f"measured: WAN {wan} B/s (shaped to {shaped}), LAN to {serial} {lan['bytes_per_s']} B/s")
 
 
 if __name__ == "__main__":

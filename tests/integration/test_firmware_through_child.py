@@ -122,8 +122,9 @@ def test(env):
     for s, j in zip(serials, jobs):
         state = root.job(j)["job"]["state"]
         check(state == "succeeded", f"{s}: firmware job through the child {state}: {causes(root, j)}")
-        st = sim.status(s) or {}
-        check((st.get("firmware") or {}).get("main") == "2.0.0", f"{s} runs {st.get('firmware')}")
+        # status.json is rewritten after the boot report: wait for it, not for a time.
+        wait_until(lambda: ((sim.status(s) or {}).get("firmware") or {}).get("main") == "2.0.0",
+                   30, f"{s} to show 2.0.0 in its status")
     crossed = sent_bytes(root) - before_sent
     check(crossed == IMAGE_BYTES,
           f"the root sent {crossed} artifact bytes for {DEVICES} devices behind one child; the image "
@@ -135,6 +136,17 @@ def test(env):
           f"the child served {sent_bytes(child)} bytes to {DEVICES} devices")
     check(v2 in blob_bytes(child), "the child keeps the image it fetched")
     print(f"{DEVICES} devices updated behind child-1; {crossed} bytes crossed root -> child")
+
+    # The child measured the LAN rate to each device on its download and reported it upward.
+    def lan_rates():
+        r = root.get("/v1/relays/child-1/rates")
+        if r.status != 200:
+            return None
+        got = {d["serial"]: d for d in r.json["devices"]}
+        return got if set(serials) <= set(got) else None
+    got = wait_until(lan_rates, 90, "child-1's LAN rates for every device to reach the root")
+    check(all(got[s]["bytes"] == IMAGE_BYTES and got[s]["bytes_per_s"] > 0 for s in serials),
+          f"LAN rates at the root: {got}")
 
     # ---- the bounded cache: v3 comes, v2 (no open job needs it) goes ----
     v3 = push(env, root, keys_dir, paths["v3"], "3.0.0")

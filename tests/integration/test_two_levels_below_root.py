@@ -91,8 +91,8 @@ def test(env):
               f"managing relay at the root: {d['job']['managing_relay']}")
         at_mid = mid.job(j)["job"]["managing_relay"]
         check(at_mid.endswith("> leaf-1"), f"managing relay at mid-1: {at_mid}")
-        check(((sim.status(s) or {}).get("firmware") or {}).get("main") == "2.0.0",
-              f"{s} does not run 2.0.0: {sim.status(s)}")
+        wait_until(lambda: ((sim.status(s) or {}).get("firmware") or {}).get("main") == "2.0.0",
+                   30, f"{s} to show 2.0.0 in its status")
     check(sent_bytes(root) - root_before == IMAGE_BYTES,
           f"the root sent {sent_bytes(root) - root_before} bytes; the image has {IMAGE_BYTES}")
     check(sent_bytes(mid) - mid_before == IMAGE_BYTES,

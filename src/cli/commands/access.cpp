@@ -15,7 +15,7 @@ namespace printrelay::cli {
 namespace {
 
 struct RelayFlags {
-  std::string id, token_file, customers, revoke_id;
+  std::string id, token_file, customers, revoke_id, rates_id;
   bool all_customers = false;
 };
 
@@ -85,6 +85,13 @@ void add_relays_command(CLI::App& app, CommandContext& ctx) {
   add->add_flag("--all-customers", f->all_customers,
                 "it serves every customer's devices (a regional relay)");
   ctx.on(add, [&ctx, f] { return add_relay(ctx, *f); });
+  auto* rates = relays->add_subcommand(
+      "rates", "a child's measured WAN rate (from its parent) and LAN rate to each device");
+  rates->add_option("ID", f->rates_id, "the child's relay id")->required();
+  ctx.on(rates, [&ctx, f] {
+    return ctx.show({"GET", "/v1/relays/" + url_encode(f->rates_id) + "/rates", {}},
+                    print_relay_rates);
+  });
   auto* revoke = relays->add_subcommand("revoke", "revoke a child relay's credential");
   revoke->add_option("ID", f->revoke_id, "the child's relay id")->required();
   ctx.on(revoke, [&ctx, f] { return ctx.revoke("relays", f->revoke_id); });
