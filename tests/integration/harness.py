@@ -762,6 +762,39 @@ class Env:
                          "PRINTRELAY_CA": relay.ca_file})
         return penv
 
+    def child_relay(self, parent, relay_id, *args, customers=("--all-customers",)):
+        """A child relay `relay_id` of `parent`: its credential made at the parent (`relayctl
+        relays add`, for `customers`), the parent's CA and certificate (one PKI for the tree), and
+        `relayd run` pointed at the parent with any further `args`. Returns it started."""
+        token = os.path.join(self.tmp, f"{relay_id}.token")
+        self.relayctl_ok(parent, "relays", "add", relay_id, "--token-file", token, *customers)
+        child = self.relay(relay_id)
+        child.share_pki_of(parent)
+        return child.start("--device-rate", "0", "--relay-id", relay_id, "--upstream", parent.url,
+                           "--upstream-token-file", token, "--upstream-ca", parent.ca_file, *args)
+
+    def signing_keys(self, relay, *names):
+        """Makes Ed25519 signing keys `names` in TMP/keys with relayctl; returns that folder and
+        the environment that points relayctl's job signing at it."""
+        keys_dir = os.path.join(self.tmp, "keys")
+        for k in names:
+            self.relayctl_ok(relay, "keys", "create", k, "--dir", keys_dir)
+        return keys_dir, {"PRINTRELAY_KEYS_DIR": keys_dir}
+
+    def push_random_firmware(self, relay, keys_dir, size_bytes, version, key="vendor"):
+        """Writes `size_bytes` random bytes to TMP/fw-VERSION.bin and pushes them with relayctl
+        as firmware `version` for MODEL's main component, signed with `key`; returns the
+        SHA-256."""
+        image = os.path.join(self.tmp, f"fw-{version}.bin")
+        with open(image, "wb") as f:
+            f.write(os.urandom(size_bytes))
+        out = self.relayctl_json(relay, "artifact", "push", image, "--kind", "firmware",
+                                 "--model", MODEL, "--component", "main", "--version", version,
+                                 "--key", key, "--dir", keys_dir)
+        sha = out.get("artifact", {}).get("sha256", "")
+        check(len(sha) == 64, f"artifact push answered {out}")
+        return sha
+
     def relayctl_ok(self, relay, *args, **kw):
         rc, out, err = self.relayctl(relay, *args, **kw)
         check(rc == 0, f"relayctl {' '.join(map(str, args))} exited {rc}\nstdout: {out}\nstderr: {err}")

@@ -31,17 +31,9 @@ def test(env):
     root = env.relay("root")
     root.start("--device-rate", "0", "--relay-id", "root-1")
     harness.shape_loopback(root.port, WAN_KBIT)
-    keys_dir = os.path.join(env.tmp, "keys")
-    keys_env = {"PRINTRELAY_KEYS_DIR": keys_dir}
-    for k in ("vendor", "service"):
-        env.relayctl_ok(root, "keys", "create", k, "--dir", keys_dir)
+    keys_dir, keys_env = env.signing_keys(root, "vendor", "service")
     trust = os.path.join(keys_dir, "vendor.pub")
-    token = os.path.join(env.tmp, "child-1.token")
-    env.relayctl_ok(root, "relays", "add", "child-1", "--token-file", token, "--all-customers")
-    child = env.relay("child-1")
-    child.share_pki_of(root)
-    child.start("--device-rate", "0", "--relay-id", "child-1", "--upstream", root.url,
-                "--upstream-token-file", token, "--upstream-ca", root.ca_file, "--trust-key", trust)
+    child = env.child_relay(root, "child-1", "--trust-key", trust)
     sim = harness.Sim(env, [child], 1, prefix="FR-", long_poll_wait_s=20, extra=[
         "--vendor-key", trust, "--job-key", os.path.join(keys_dir, "service.pub"),
         "--firmware-write-ms", "200"])
@@ -51,13 +43,7 @@ def test(env):
     child.wait_enrolled([serial], 30)
     root.wait_enrolled([serial], 30)
 
-    image = os.path.join(env.tmp, "fw.bin")
-    with open(image, "wb") as f:
-        f.write(os.urandom(IMAGE_BYTES))
-    out = env.relayctl_json(root, "artifact", "push", image, "--kind", "firmware", "--model",
-                            harness.MODEL, "--component", "main", "--version", "2.0.0", "--key",
-                            "vendor", "--dir", keys_dir)
-    sha = out["artifact"]["sha256"]
+    sha = env.push_random_firmware(root, keys_dir, IMAGE_BYTES, "2.0.0")
     before = sent_bytes(root)
     printed = env.relayctl_ok(root, "jobs", "create", "firmware", "--serial", serial,
                               "--sign-key", "service", "--artifact", sha, env=keys_env)

@@ -22,15 +22,6 @@ DEVICES = 4
 IMAGE_BYTES = 3 * 1024 * 1024
 
 
-def push(env, root, keys_dir, path, version, key="vendor"):
-    out = env.relayctl_json(root, "artifact", "push", path, "--kind", "firmware", "--model",
-                            harness.MODEL, "--component", "main", "--version", version, "--key",
-                            key, "--dir", keys_dir)
-    art = out.get("artifact", out)
-    check(len(art.get("sha256", "")) == 64, f"artifact push answered {out}")
-    return art["sha256"]
-
-
 def firmware_job(env, root, serial, sha, keys_env):
     out = env.relayctl_ok(root, "jobs", "create", "firmware", "--serial", serial, "--sign-key",
                           "service", "--artifact", sha, "--deferral-step-s", "2", env=keys_env)
@@ -62,22 +53,11 @@ def sent_bytes(relay):
 def test(env):
     root = env.relay("root")
     root.start("--device-rate", "0", "--relay-id", "root-1")
-    keys_dir = os.path.join(env.tmp, "keys")
-    keys_env = {"PRINTRELAY_KEYS_DIR": keys_dir}
-    for k in ("vendor", "service", "other-vendor"):
-        env.relayctl_ok(root, "keys", "create", k, "--dir", keys_dir)
-    children = {}
-    for cid, key in (("child-1", "vendor"), ("child-2", "other-vendor")):
-        token_file = os.path.join(env.tmp, f"{cid}.token")
-        env.relayctl_ok(root, "relays", "add", cid, "--token-file", token_file, "--all-customers")
-        child = env.relay(cid)
-        child.share_pki_of(root)
-        child.start("--device-rate", "0", "--relay-id", cid, "--upstream", root.url,
-                    "--upstream-token-file", token_file, "--upstream-ca", root.ca_file,
-                    "--trust-key", os.path.join(keys_dir, f"{key}.pub"),
-                    "--artifact-cache-mb", "4")
-        children[cid] = child
-    child, untrusting = children["child-1"], children["child-2"]
+    keys_dir, keys_env = env.signing_keys(root, "vendor", "service", "other-vendor")
+    child, untrusting = (
+        env.child_relay(root, cid, "--trust-key", os.path.join(keys_dir, f"{key}.pub"),
+                        "--artifact-cache-mb", "4")
+        for cid, key in (("child-1", "vendor"), ("child-2", "other-vendor")))
 
     sim_args = ["--vendor-key", os.path.join(keys_dir, "vendor.pub"),
                 "--job-key", os.path.join(keys_dir, "service.pub"), "--firmware-write-ms", "200"]
@@ -94,15 +74,8 @@ def test(env):
     untrusting.wait_enrolled(other.serials(), 30)
     root.wait_enrolled(serials + other.serials(), 30)
 
-    images = os.path.join(env.tmp, "images")
-    os.makedirs(images)
-    paths = {}
-    for name in ("v2", "v3"):
-        paths[name] = os.path.join(images, f"{name}.bin")
-        with open(paths[name], "wb") as f:
-            f.write(os.urandom(IMAGE_BYTES))
     before_sent = sent_bytes(root)
-    v2 = push(env, root, keys_dir, paths["v2"], "2.0.0")
+    v2 = env.push_random_firmware(root, keys_dir, IMAGE_BYTES, "2.0.0")
     check(v2 not in blob_bytes(child), "the child holds the image before anything asked for it")
 
     # ---- the update check at the child offers what the root holds ----
@@ -149,7 +122,7 @@ def test(env):
           f"LAN rates at the root: {got}")
 
     # ---- the bounded cache: v3 comes, v2 (no open job needs it) goes ----
-    v3 = push(env, root, keys_dir, paths["v3"], "3.0.0")
+    v3 = env.push_random_firmware(root, keys_dir, IMAGE_BYTES, "3.0.0")
     jobs3 = [firmware_job(env, root, s, v3, keys_env) for s in serials]
     wait_until(lambda: v3 in blob_bytes(child), 60, "the child to fetch the second image")
     wait_until(lambda: v2 not in blob_bytes(child), 30,

@@ -31,29 +31,13 @@ def causes(relay, job_id):
 def test(env):
     root = env.relay("root")
     root.start("--device-rate", "0", "--relay-id", "root-1")
-    keys_dir = os.path.join(env.tmp, "keys")
-    keys_env = {"PRINTRELAY_KEYS_DIR": keys_dir}
-    for k in ("vendor", "service"):
-        env.relayctl_ok(root, "keys", "create", k, "--dir", keys_dir)
+    keys_dir, keys_env = env.signing_keys(root, "vendor", "service")
     trust = os.path.join(keys_dir, "vendor.pub")
-
-    mid_token = os.path.join(env.tmp, "mid-1.token")
-    env.relayctl_ok(root, "relays", "add", "mid-1", "--token-file", mid_token, "--all-customers")
+    mid = env.child_relay(root, "mid-1", "--trust-key", trust)
     # leaf-1 is known at the root (a relay-update names it), though it syncs with mid-1.
     env.relayctl_ok(root, "relays", "add", "leaf-1", "--token-file",
                     os.path.join(env.tmp, "leaf-1-at-root.token"), "--all-customers")
-    mid = env.relay("mid-1")
-    mid.share_pki_of(root)
-    mid.start("--device-rate", "0", "--relay-id", "mid-1", "--upstream", root.url,
-              "--upstream-token-file", mid_token, "--upstream-ca", root.ca_file,
-              "--trust-key", trust)
-    leaf_token = os.path.join(env.tmp, "leaf-1.token")
-    env.relayctl_ok(mid, "relays", "add", "leaf-1", "--token-file", leaf_token, "--all-customers")
-    leaf = env.relay("leaf-1")
-    leaf.share_pki_of(root)
-    leaf.start("--device-rate", "0", "--relay-id", "leaf-1", "--upstream", mid.url,
-               "--upstream-token-file", leaf_token, "--upstream-ca", root.ca_file,
-               "--trust-key", trust)
+    leaf = env.child_relay(mid, "leaf-1", "--trust-key", trust)
 
     sim = harness.Sim(env, [leaf], 2, prefix="TL-", long_poll_wait_s=20, extra=[
         "--vendor-key", trust, "--job-key", os.path.join(keys_dir, "service.pub"),
@@ -69,13 +53,7 @@ def test(env):
     root.wait_enrolled(serials, 30)
 
     # ---- firmware two levels down ----
-    image = os.path.join(env.tmp, "fw.bin")
-    with open(image, "wb") as f:
-        f.write(os.urandom(IMAGE_BYTES))
-    out = env.relayctl_json(root, "artifact", "push", image, "--kind", "firmware", "--model",
-                            harness.MODEL, "--component", "main", "--version", "2.0.0", "--key",
-                            "vendor", "--dir", keys_dir)
-    sha = out["artifact"]["sha256"]
+    sha = env.push_random_firmware(root, keys_dir, IMAGE_BYTES, "2.0.0")
     root_before, mid_before = sent_bytes(root), sent_bytes(mid)
     jobs = []
     for s in serials:
