@@ -84,8 +84,14 @@ RelayApi::Reply RelayApi::artifact_download(Exchange& ex, const std::string& sha
   }
   if (!options_.artifacts) return error_reply(not_found("this relay keeps no artifacts"));
   auto meta = options_.artifacts->meta(sha);
-  if (!meta && meta.error().kind == ErrorKind::kNotFound && options_.fetcher) {
-    // A child relay: from the parent, once (every asker meanwhile is told to come back).
+  // A child relay fetches from its parent what the parent offers (its catalog) or what a job
+  // here named; any other name is simply not here, so that askers cannot make it fetch, and
+  // remember, whatever they like.
+  const bool fetchable =
+      options_.fetcher &&
+      (options_.fetcher->pending(sha) || (options_.firmware && options_.firmware->manifest(sha)));
+  if (!meta && meta.error().kind == ErrorKind::kNotFound && fetchable) {
+    // From the parent, once (every asker meanwhile is told to come back).
     auto p = options_.fetcher->want(sha);
     // Refused (the parent lacks it, or it failed this relay's checks): for the asker it is
     // simply not here; the reason is in the log and the answer.

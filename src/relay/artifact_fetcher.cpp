@@ -167,6 +167,11 @@ ArtifactFetcher::Progress ArtifactFetcher::want(const std::string& sha256, bool 
   return e.progress;
 }
 
+bool ArtifactFetcher::pending(const std::string& sha256) const {
+  std::lock_guard lock(mu_);
+  return entries_.count(sha256) > 0;
+}
+
 void ArtifactFetcher::want_job(const Job& job) {
   for (const auto& sha : artifacts_of(job)) want(sha, /*ask_again=*/true);
 }

@@ -90,6 +90,8 @@ class ArtifactFetcher {
   // A refusal is answered as such for a minute, unless `ask_again`: a new job or an explicit
   // fetch asks the parent again at once (the artifact may have been pushed again, re-signed).
   Progress want(const std::string& sha256, bool ask_again = false);
+  // Whether `sha256` was asked for and is not stored yet (queued, on its way, or refused).
+  bool pending(const std::string& sha256) const;
   // want(ask_again) for every artifact the job names.
   void want_job(const Job& job);
   // Waits until `sha256` is held (Ok), refused (the refusal), or `abort` turns true or the
